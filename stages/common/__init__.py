@@ -1,0 +1,1 @@
+"""Code shared by the stage scripts: importable and unit-tested, no side effects on import."""
