@@ -1,0 +1,220 @@
+"""Reading and validating ``params.yaml`` up front, with messages that name the key and line.
+
+Every stage validates the whole file before doing anything, so a typo in ``qat.lr`` is reported
+by the first stage that runs, not after an hour of training. Unknown keys are errors too: a
+misspelt key would otherwise be ignored silently and its default used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import UserError
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key accepts: a kind, an optional check and its description."""
+
+    kind: str  # "int", "number", "bool", "str", "choice"
+    check: Callable[[Any], bool] | None = None
+    describe: str = ""
+    choices: tuple = ()
+    nullable: bool = False
+
+
+def _positive_int(describe="a positive integer"):
+    return Rule("int", lambda v: v > 0, describe)
+
+
+def _non_negative_int(describe="an integer >= 0"):
+    return Rule("int", lambda v: v >= 0, describe)
+
+
+def _positive_number(describe="a number > 0"):
+    return Rule("number", lambda v: v > 0, describe)
+
+
+def _fraction(describe="a number in [0, 1]"):
+    return Rule("number", lambda v: 0 <= v <= 1, describe)
+
+
+def _input_size():
+    return Rule("int", lambda v: 32 <= v <= 1024, "an integer from 32 to 1024 (pixels)")
+
+
+SCHEMA: dict[str, Any] = {
+    "seed": Rule("int", lambda v: 0 <= v < 2**31, "an integer in [0, 2**31)"),
+    "num_classes": Rule("int", lambda v: v > 0, "a positive integer, or null to derive it",
+                        nullable=True),
+    "data": {"dir": Rule("str", lambda v: v.strip() != "", "a non-empty folder path")},
+    "output": {"dir": Rule("str", lambda v: v.strip() != "", "a non-empty folder path")},
+    "demo_data": {
+        "train_images": _positive_int(),
+        "val_images": _positive_int(),
+        "test_images": _positive_int(),
+        "seed": _non_negative_int(),
+    },
+    "prepare": {
+        "on_defect": Rule("choice", choices=("fail", "skip")),
+        "max_image_pixels": _positive_int("a positive integer (width x height)"),
+        "workers": _positive_int(),
+    },
+    "teacher": {
+        "input_size": _input_size(),
+        "batch_size": _positive_int(),
+        "epochs_head": _non_negative_int(),
+        "epochs_finetune": _non_negative_int(),
+        "lr_head": _positive_number(),
+        "lr_finetune": _positive_number(),
+        "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    },
+    "student": {
+        "input_size": _input_size(),
+        "batch_size": _positive_int(),
+        "epochs_head": _non_negative_int(),
+        "epochs_finetune": _non_negative_int(),
+        "lr_head": _positive_number(),
+        "lr_finetune": _positive_number(),
+        "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    },
+    "distillation": {
+        "alpha": _fraction("a number with 0 <= alpha <= 1"),
+        "temperature": _positive_number("a number > 0 (T)"),
+    },
+    "qat": {"epochs": _non_negative_int(), "lr": _positive_number()},
+    "augmentation": {
+        "random_flip_horizontal": Rule("bool"),
+        "random_rotation_factor": _fraction("a number in [0, 1] (fraction of a full turn)"),
+        "random_zoom_factor": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "color_jitter": {
+            "brightness": _fraction(),
+            "contrast": _fraction(),
+            "saturation": _fraction(),
+        },
+    },
+    "threshold_search": {
+        "grid_min": Rule("number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+        "grid_max": Rule("number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+        "grid_step": Rule("number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+        "objective": Rule("choice", choices=("f1_macro",)),
+    },
+}
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every mapping key (1-based)."""
+
+
+def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}{key_node.value}"
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path + "."))
+    return lines
+
+
+def _check_value(path: str, value: Any, rule: Rule) -> str | None:
+    """Return a problem description, or None if the value is acceptable."""
+    if value is None:
+        return None if rule.nullable else "is missing a value (null)"
+    if rule.kind == "int":
+        ok_type = isinstance(value, int) and not isinstance(value, bool)
+        wanted = rule.describe or "an integer"
+    elif rule.kind == "number":
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wanted = rule.describe or "a number"
+    elif rule.kind == "bool":
+        ok_type, wanted = isinstance(value, bool), "true or false"
+    elif rule.kind == "str":
+        ok_type, wanted = isinstance(value, str), rule.describe or "a string"
+    else:
+        ok_type = value in rule.choices
+        wanted = "one of " + ", ".join(repr(c) for c in rule.choices)
+    if not ok_type or (rule.check is not None and not rule.check(value)):
+        return f"must be {wanted}, got {value!r}"
+    return None
+
+
+def _walk(schema: dict, values: Any, prefix: str, problems: list[tuple[str, str]]) -> None:
+    if not isinstance(values, dict):
+        problems.append((prefix.rstrip(".") or "(top level)", "must be a mapping of keys"))
+        return
+    for key in values:
+        if key not in schema:
+            problems.append((f"{prefix}{key}", "is not a known key (misspelt?)"))
+    for key, rule in schema.items():
+        path = f"{prefix}{key}"
+        if key not in values:
+            problems.append((path, "is missing"))
+        elif isinstance(rule, dict):
+            _walk(rule, values[key], path + ".", problems)
+        else:
+            problem = _check_value(path, values[key], rule)
+            if problem:
+                problems.append((path, problem))
+
+
+def _cross_checks(params: dict) -> list[tuple[str, str]]:
+    search = params["threshold_search"]
+    problems = []
+    if search["grid_min"] >= search["grid_max"]:
+        problems.append(("threshold_search.grid_min", "must be smaller than grid_max"))
+    elif search["grid_step"] > search["grid_max"] - search["grid_min"]:
+        problems.append(("threshold_search.grid_step", "must not exceed grid_max - grid_min"))
+    return problems
+
+
+def validate_params(params: Any, source: str = "params.yaml",
+                    key_lines: dict[str, int] | None = None) -> dict:
+    """Check every key of the params against SCHEMA; raise UserError listing all problems."""
+    key_lines = key_lines or {}
+    problems: list[tuple[str, str]] = []
+    _walk(SCHEMA, params, "", problems)
+    if not problems:
+        problems = _cross_checks(params)
+    if problems:
+        def where(path):
+            line = key_lines.get(path)
+            return f"{source}:{line}" if line else source
+
+        listed = "\n".join(f"  {where(path)}: {path} {problem}" for path, problem in problems)
+        raise UserError(f"{source} has {len(problems)} invalid setting(s):\n{listed}")
+    return params
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
+    """Read and validate a params file; every problem is a UserError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found (run from the repository root)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot be read: {error}") from None
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+        params = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise UserError(f"{path}{line}: not valid YAML: {problem}") from None
+    return validate_params(params, str(path), _key_lines(node) if node else {})
+
+
+def check_num_classes(params: dict, vocabulary_size: int, source: str = "params.yaml") -> None:
+    """``num_classes`` may be null (derived); if set it must match the dataset's vocabulary."""
+    expected = params.get("num_classes")
+    if expected is not None and expected != vocabulary_size:
+        raise UserError(
+            f"{source}: num_classes is {expected} but the dataset has {vocabulary_size} classes; "
+            "set num_classes to null to derive it, or fix the dataset's labels"
+        )

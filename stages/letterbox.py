@@ -1,0 +1,44 @@
+#!/usr/bin/env python
+"""Letterbox one image exactly as the pipeline and the phone do, and save it as PNG.
+
+Example: python stages/letterbox.py photo.jpg photo_240.png --size 240
+The PNG holds the RGB bytes the model sees (before normalisation); compare it with the phone's.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import UserError, run_main  # noqa: E402
+from stages.common.preprocessing import (  # noqa: E402
+    decode_image, letterbox, letterbox_geometry, save_rgb_png)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("image", help="input image (jpg, png, ...)")
+    parser.add_argument("out", help="output PNG")
+    parser.add_argument("--size", type=int, default=240, help="square side S (default: %(default)s)")
+    args = parser.parse_args()
+    if args.size < 1:
+        raise UserError(f"--size must be a positive integer, got {args.size}")
+    try:
+        data = Path(args.image).read_bytes()
+    except OSError as error:
+        raise UserError(f"{args.image}: cannot be read: {error.strerror or error}") from None
+    image = decode_image(data)
+    if image is None:
+        raise UserError(f"{args.image}: cannot be decoded as an image")
+    if not args.out.lower().endswith(".png"):
+        raise UserError(f"{args.out}: the output must be a .png file (lossless)")
+    boxed = letterbox(image, args.size)
+    save_rgb_png(args.out, boxed)
+    new_h, new_w, top, left = letterbox_geometry(image.shape[0], image.shape[1], args.size)
+    print(f"{args.image}: {image.shape[0]}x{image.shape[1]} (h x w) -> content {new_h}x{new_w} "
+          f"at top={top}, left={left} in {args.size}x{args.size}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Stage prepare: parse and validate the dataset, build the vocabulary, report statistics.
+
+Reads params: data.dir, num_classes, prepare.*. Writes data/prepared/ (labels.txt, dataset.json
+with every valid image's labels, content hash and size, defects.txt) and
+metrics/data_report.json. Exits with status 2 and the full list of defects (split file, line,
+reason) if the dataset has any and prepare.on_defect is 'fail'.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.dataset import dataset_report, format_summary, validate_dataset  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import check_num_classes, load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--out", default="data/prepared", help="output folder (default: %(default)s)")
+    parser.add_argument("--report", default="metrics/data_report.json",
+                        help="statistics file (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    settings = params["prepare"]
+    dataset = validate_dataset(params["data"]["dir"], settings["max_image_pixels"],
+                               settings["on_defect"], settings["workers"])
+    check_num_classes(params, len(dataset.classes), args.params)
+    report = dataset_report(dataset)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "labels.txt").write_text("".join(f"{c}\n" for c in dataset.classes), encoding="utf-8")
+    (out / "dataset.json").write_text(
+        json.dumps(dataset.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "defects.txt").write_text("".join(f"{d}\n" for d in dataset.defects), encoding="utf-8")
+    report_path = Path(args.report)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(format_summary(dataset, report))
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,79 @@
+"""params.yaml validation: the shipped file is valid; every problem names its key and line."""
+from pathlib import Path
+
+import pytest
+
+from stages.common.errors import UserError
+from stages.common.params import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _params_with(tmp_path, old, new):
+    text = (REPO / "params.yaml").read_text()
+    assert old in text, old
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def _line_of(path, fragment):
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if fragment in line)
+
+
+def test_shipped_params_are_valid_and_hold_the_seed_values():
+    params = load_params(REPO / "params.yaml")
+    assert params["seed"] == 1337
+    assert params["teacher"]["input_size"] == 300 and params["student"]["input_size"] == 240
+    assert params["distillation"] == {"alpha": 0.7, "temperature": 2.0}
+    assert params["qat"] == {"epochs": 10, "lr": 1e-5}
+    assert params["threshold_search"] == {"grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01,
+                                          "objective": "f1_macro"}
+
+
+@pytest.mark.parametrize("old, new, key, expected", [
+    ("alpha: 0.7", "alpha: 1.5", "distillation.alpha", "0 <= alpha <= 1"),
+    ("temperature: 2.0", "temperature: 0", "distillation.temperature", "> 0"),
+    ("lr_head: 1.0e-3", "lr_head: fast", "teacher.lr_head", "a number > 0"),
+    ("batch_size: 32", "batch_size: 3.5", "student.batch_size", "a positive integer"),
+    ("on_defect: fail", "on_defect: ignore", "prepare.on_defect", "one of 'fail', 'skip'"),
+    ("random_flip_horizontal: true", "random_flip_horizontal: 1",
+     "augmentation.random_flip_horizontal", "true or false"),
+])
+def test_bad_value_names_key_and_line(tmp_path, old, new, key, expected):
+    path = _params_with(tmp_path, old, new)
+    with pytest.raises(UserError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert f"{path}:{_line_of(path, new)}: {key} must be" in message
+    assert expected in message
+
+
+def test_grid_min_must_be_below_grid_max(tmp_path):
+    path = _params_with(tmp_path, "grid_min: 0.05", "grid_min: 0.96")
+    with pytest.raises(UserError, match="threshold_search.grid_min must be smaller than grid_max"):
+        load_params(path)
+
+
+def test_unknown_and_missing_keys(tmp_path):
+    path = _params_with(tmp_path, "  lr_finetune: 1.0e-4\n  dropout: 0.4",
+                        "  lr_fine_tune: 1.0e-4\n  dropout: 0.4")
+    with pytest.raises(UserError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert "teacher.lr_fine_tune is not a known key" in message
+    assert "teacher.lr_finetune is missing" in message
+
+
+def test_num_classes_may_be_null_or_positive(tmp_path):
+    assert load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 7"))["num_classes"] == 7
+    with pytest.raises(UserError, match="num_classes must be a positive integer"):
+        load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 0"))
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    path = _params_with(tmp_path, "qat:\n", "qat: [\n")
+    with pytest.raises(UserError, match=r"params.yaml:\d+: not valid YAML"):
+        load_params(path)
+    with pytest.raises(UserError, match="file not found"):
+        load_params(tmp_path / "absent.yaml")

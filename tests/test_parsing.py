@@ -1,0 +1,249 @@
+"""Dataset parsing and validation: one test per defect kind, vocabulary, no-label forms."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stages.common.dataset import (
+    PreparedDataset,
+    dataset_report,
+    parse_split_text,
+    validate_dataset,
+)
+from stages.common.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _png(seed: int, height: int = 12, width: int = 16) -> bytes:
+    image = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def make_dataset(root: Path, splits: dict, images: dict | None = None) -> Path:
+    """splits: split -> text of its file; images: name -> bytes (default: a distinct PNG per
+    name mentioned in the split files)."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    if images is None:
+        names = set()
+        for text in splits.values():
+            for line in text.splitlines():
+                if line.strip():
+                    names.add(line.split(",")[0].strip())
+        images = {name: _png(i) for i, name in enumerate(sorted(names))}
+    for name, data in images.items():
+        path = root / "images" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    for split in ("train", "val", "test"):
+        raw = splits.get(split, "")
+        (root / f"{split}.txt").write_bytes(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    return root
+
+
+def defects_of(root: Path):
+    with pytest.raises(UserError) as caught:
+        validate_dataset(root, max_pixels=10_000, on_defect="fail", workers=2)
+    return str(caught.value)
+
+
+GOOD = {"train": "a.png,cat\nb.png,dog|cat\n", "val": "c.png,dog\n", "test": "d.png,\n"}
+
+
+def test_valid_dataset_vocabulary_and_targets(tmp_path):
+    root = make_dataset(tmp_path, {"train": "a.png,zebra|ant\nb.png,Bee\n", "val": "c.png,ant\n",
+                                   "test": "d.png\n"})
+    dataset = validate_dataset(root, max_pixels=10_000)
+    assert dataset.classes == ["Bee", "ant", "zebra"]  # code-point order: upper case first
+    assert dataset.targets("train") == [[0, 1, 1], [1, 0, 0]]
+    assert dataset.targets("test") == [[0, 0, 0]]
+    assert dataset.splits["train"][0].height == 12 and dataset.splits["train"][0].width == 16
+
+
+def test_no_label_forms_and_tolerated_formatting():
+    text = "\ufeffa.jpg,\r\n\r\n  b.jpg  \r\n c.jpg , x | y \r\nsub/d.jpg,x\n"
+    entries, defects = parse_split_text(text.lstrip("\ufeff"), "train", "train.txt")
+    assert defects == []
+    assert [(e.name, e.labels, e.line) for e in entries] == [
+        ("a.jpg", (), 1), ("b.jpg", (), 3), ("c.jpg", ("x", "y"), 4), ("sub/d.jpg", ("x",), 5)]
+
+
+def test_bom_and_crlf_files_are_accepted(tmp_path):
+    splits = {"train": b"\xef\xbb\xbfa.png,cat\r\nb.png,dog\r\n", "val": b"c.png\r\n",
+              "test": b"\r\n\r\nd.png,cat\r\n"}
+    images = {n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])}
+    dataset = validate_dataset(make_dataset(tmp_path, splits, images), max_pixels=10_000)
+    assert dataset.classes == ["cat", "dog"]
+    assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png"]
+
+
+def test_missing_image(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "images" / "c.png").unlink()
+    message = defects_of(root)
+    assert "val.txt:1: 'c.png': image not found" in message
+
+
+def test_empty_file(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "images" / "b.png").write_bytes(b"")
+    assert "train.txt:2: 'b.png': empty file (0 bytes)" in defects_of(root)
+
+
+def test_corrupt_and_truncated_files(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "images" / "a.png").write_bytes(b"this is not an image")
+    jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()
+    (root / "images" / "d.png").write_bytes(jpeg[: len(jpeg) // 2])
+    message = defects_of(root)
+    assert "train.txt:1: 'a.png': corrupt" in message
+    assert "test.txt:1: 'd.png': corrupt" in message
+
+
+def test_unreadable_folder_instead_of_file(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "images" / "c.png").unlink()
+    (root / "images" / "c.png").mkdir()
+    assert "val.txt:1: 'c.png': not a regular file" in defects_of(root)
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/passwd", "sub/../../x.png", "C:\\x.png"])
+def test_names_escaping_images(tmp_path, name):
+    root = make_dataset(tmp_path, {**GOOD, "test": f"{name},cat\n"}, images={
+        "a.png": _png(1), "b.png": _png(2), "c.png": _png(3)})
+    message = defects_of(root)
+    assert f"test.txt:1: {name!r}:" in message and "unsafe_name" in message
+
+
+def test_symlink_escaping_images(tmp_path):
+    root = make_dataset(tmp_path / "ds", GOOD)
+    (tmp_path / "secret.png").write_bytes(_png(9))
+    (root / "images" / "d.png").unlink()
+    os.symlink(tmp_path / "secret.png", root / "images" / "d.png")
+    assert "test.txt:1: 'd.png': resolves outside images/" in defects_of(root)
+
+
+def test_too_large_is_refused_before_decoding(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "images" / "a.png").write_bytes(_png(5, height=200, width=100))
+    message = defects_of(root)
+    assert "train.txt:1: 'a.png': 100x200 = 20000 pixels exceeds the limit" in message
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("a.png,cat,dog", "more than one comma"),
+    (",cat", "no image name"),
+    ("a.png,cat||dog", "empty label"),
+    ("a.png,cat|cat", "given twice"),
+])
+def test_malformed_lines(tmp_path, line, reason):
+    root = make_dataset(tmp_path, {**GOOD, "train": f"b.png,dog\n{line}\n"},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])})
+    message = defects_of(root)
+    assert "train.txt:2:" in message and reason in message
+
+
+def test_same_image_twice_in_a_split(tmp_path):
+    root = make_dataset(tmp_path, {**GOOD, "train": "a.png,cat\nb.png,dog\na.png,dog\n"})
+    assert "train.txt:3: 'a.png': same image already listed in train.txt line 1" in defects_of(root)
+
+
+def test_same_name_in_two_splits(tmp_path):
+    root = make_dataset(tmp_path, {**GOOD, "test": "a.png,cat\n"})
+    message = defects_of(root)
+    assert "test.txt:1: 'a.png': same image already listed in train.txt line 1" in message
+    assert "duplicate_across_splits" in message
+
+
+def test_same_bytes_in_two_splits_and_in_one_split(tmp_path):
+    images = {"a.png": _png(1), "b.png": _png(2), "c.png": _png(1), "d.png": _png(3),
+              "e.png": _png(2)}
+    root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\ne.png,dog\n", "val": "c.png,cat\n",
+                                   "test": "d.png\n"}, images)
+    message = defects_of(root)
+    assert "val.txt:1: 'c.png': same bytes as train.txt line 1 ('a.png')" in message
+    assert "train.txt:3: 'e.png': same bytes as train.txt line 2 ('b.png')" in message
+
+
+def test_label_not_in_train(tmp_path):
+    root = make_dataset(tmp_path, {**GOOD, "val": "c.png,bird\n"})
+    assert "val.txt:1: 'c.png': label 'bird' never occurs in train.txt" in defects_of(root)
+
+
+def test_all_defects_reported_in_one_run_and_skip_mode_counts_them(tmp_path):
+    root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\nmissing.png,cat\nbad line,,\n",
+                                   "val": "c.png,dog\na.png,cat\n", "test": "d.png,cat\n"},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])})
+    message = defects_of(root)
+    assert "3 defect(s)" in message
+    dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
+    assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png"]
+    assert [r.name for r in dataset.splits["val"]] == ["c.png"]
+    report = dataset_report(dataset)
+    assert report["defects"] == {"skipped_lines": 3, "by_reason": {
+        "duplicate_across_splits": 1, "malformed_line": 1, "missing_image": 1}}
+
+
+def test_missing_split_file_and_images_folder(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    (root / "val.txt").unlink()
+    with pytest.raises(UserError, match="val.txt: split file not found"):
+        validate_dataset(root, max_pixels=10_000)
+    with pytest.raises(UserError, match="images: folder not found"):
+        validate_dataset(tmp_path / "nowhere", max_pixels=10_000)
+
+
+def test_report_statistics(tmp_path):
+    root = make_dataset(tmp_path, GOOD)
+    dataset = validate_dataset(root, max_pixels=10_000)
+    report = dataset_report(dataset)
+    assert report["splits"]["train"] == {"images": 2, "labels_per_image_mean": 1.5,
+                                         "labels_per_image_max": 2, "no_label_rate": 0.0,
+                                         "multi_label_rate": 0.5}
+    assert report["splits"]["test"]["no_label_rate"] == 1.0
+    assert report["class_frequency"] == {"cat": {"train": 2, "val": 0, "test": 0},
+                                         "dog": {"train": 1, "val": 1, "test": 0}}
+    assert report["classes_without_positive"]["test"] == ["cat", "dog"]
+    again = PreparedDataset.from_json(json.loads(json.dumps(dataset.to_json())))
+    assert again.fingerprint() == dataset.fingerprint() == report["fingerprint"]
+
+
+def _write_params(path: Path, data_dir: Path, **overrides) -> Path:
+    text = (REPO / "params.yaml").read_text()
+    text = text.replace("dir: data/demo", f"dir: {data_dir}")
+    for old, new in overrides.items():
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
+    root = make_dataset(tmp_path / "ds", {"train": "a.png,cat\nb.png,dog\ngone.png,cat\n",
+                                          "val": "c.png,dog\n../x.png,cat\n", "test": "d.png,cat|cat\n"})
+    (root / "images" / "gone.png").unlink()
+    params = _write_params(tmp_path / "params.yaml", root)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+         "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for expected in ["train.txt:3: 'gone.png'", "val.txt:2: '../x.png'", "test.txt:1:"]:
+        assert expected in result.stderr
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_prepare_stage_checks_num_classes(tmp_path):
+    root = make_dataset(tmp_path / "ds", GOOD)
+    params = _write_params(tmp_path / "params.yaml", root, **{"num_classes: null": "num_classes: 3"})
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+         "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "num_classes is 3 but the dataset has 2 classes" in result.stderr
