@@ -156,3 +156,24 @@ def test_c_reference_is_byte_identical(c_letterbox, size):
     outputs = np.frombuffer(result.stdout, dtype=np.uint8).reshape(len(images), size, size, 3)
     for image, c_output in zip(images, outputs):
         assert np.array_equal(letterbox(image, size), c_output), f"mismatch for {image.shape}"
+
+
+def test_letterbox_cli_writes_the_exact_pixels(tmp_path):
+    import sys
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (101, 480, 3), dtype=np.uint8)
+    source = tmp_path / "in.png"
+    source.write_bytes(_encode(image[:, :, ::-1], ".png"))
+    out = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(source),
+                             str(out), "--size", "240"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "content 51x240 at top=94, left=0" in result.stdout
+    assert np.array_equal(decode_image(out.read_bytes()), letterbox(image, 240))
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"nope")
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(broken),
+                             str(out)], capture_output=True, text=True)
+    assert result.returncode == 2 and "broken.jpg: cannot be decoded" in result.stderr
+    assert "Traceback" not in result.stderr
