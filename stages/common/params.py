@@ -66,6 +66,7 @@ SCHEMA: dict[str, Any] = {
         "workers": _positive_int(),
     },
     "teacher": {
+        "weights": Rule("str", lambda v: v.strip() != "", "'imagenet', null or a weights file path", nullable=True),
         "input_size": _input_size(),
         "batch_size": _positive_int(),
         "epochs_head": _non_negative_int(),
@@ -73,8 +74,13 @@ SCHEMA: dict[str, Any] = {
         "lr_head": _positive_number(),
         "lr_finetune": _positive_number(),
         "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
+        "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
+        "early_stopping_patience": _positive_int("a positive integer (epochs)"),
+        "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
     },
     "student": {
+        "weights": Rule("str", lambda v: v.strip() != "", "null or a weights file path", nullable=True),
         "input_size": _input_size(),
         "batch_size": _positive_int(),
         "epochs_head": _non_negative_int(),
@@ -82,6 +88,10 @@ SCHEMA: dict[str, Any] = {
         "lr_head": _positive_number(),
         "lr_finetune": _positive_number(),
         "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
+        "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
+        "early_stopping_patience": _positive_int("a positive integer (epochs)"),
+        "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
     },
     "distillation": {
         "alpha": _fraction("a number with 0 <= alpha <= 1"),

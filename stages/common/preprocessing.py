@@ -137,14 +137,29 @@ def load_image(path: str | Path) -> np.ndarray:
     return image
 
 
-def normalize_student(pixels: np.ndarray) -> np.ndarray:
-    """Student input: ``(x - 127) / 128`` as float32 (exact in float32 for uint8 x)."""
-    return (np.asarray(pixels, dtype=np.float32) - 127.0) / 128.0
+STUDENT_ZERO_POINT = 127.0
+STUDENT_SCALE = 128.0
 
 
-def normalize_teacher(pixels: np.ndarray) -> np.ndarray:
-    """Teacher input: the pixels in [0, 255] as float32 (Keras EfficientNet normalises inside)."""
-    return np.asarray(pixels, dtype=np.float32)
+def _as_float(pixels):
+    """numpy (or plain Python) values become float32; float tensors of a framework pass through."""
+    if isinstance(pixels, (np.ndarray, list, tuple, int, float, np.number)):
+        return np.asarray(pixels, dtype=np.float32)
+    return pixels
+
+
+def normalize_student(pixels):
+    """Student input: ``(x - 127) / 128`` (exact in float32 for uint8 x). Works on numpy arrays
+    and on float32 TensorFlow tensors, so the tf.data pipeline uses this very function."""
+    return (_as_float(pixels) - STUDENT_ZERO_POINT) / STUDENT_SCALE
+
+
+def normalize_teacher(pixels):
+    """Teacher input: the pixels in [0, 255] as float (Keras EfficientNet normalises inside)."""
+    return _as_float(pixels)
+
+
+NORMALIZERS = {"student": normalize_student, "teacher": normalize_teacher}
 
 
 def save_rgb_png(path: str | Path, image: np.ndarray) -> None:

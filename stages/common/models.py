@@ -1,0 +1,243 @@
+"""Teacher (EfficientNet-B3) and student (EfficientNet-Lite B1) as flat Keras 2 functional graphs.
+
+Both models end in the same head: global average pooling, dropout, one dense logit per class
+(no sigmoid in the graph: the losses and the exported INT8 model work on logits).
+
+The student follows EfficientNet-Lite (tensorflow/tpu, ``efficientnet_lite_builder``): no
+squeeze-and-excitation, ReLU6 everywhere, stem (32 filters) and head (1280 filters) not scaled,
+first and last stage repeats not scaled; Lite1 scales width by 1.0 and depth by 1.1 at 240 px.
+It is written layer by layer (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, Add,
+GlobalAveragePooling2D, Dropout, Dense) with no nested model and no Lambda, so that
+``tfmot.quantization.keras.quantize_model`` accepts it whole. Its input is the normalised image
+``(x - 127) / 128``, computed before the model (see ``preprocessing``): a normalisation layer
+inside the model would spoil the INT8 input quantisation. Stochastic depth (drop-connect) of the
+original is left out: it has no Keras layer that QAT accepts.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import stages  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+import tensorflow as tf
+
+from .errors import UserError
+
+keras = tf.keras
+layers = tf.keras.layers
+
+HEAD_LAYER_NAMES = ("avg_pool", "top_dropout", "logits")
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
+
+
+# A fresh initializer per layer: one shared unseeded instance gives every layer the same values.
+def _conv_initializer():
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "truncated_normal")
+
+
+def _dense_initializer():
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_out", "uniform")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    repeats: int
+    kernel: int
+    stride: int
+    expand: int
+    filters_in: int
+    filters_out: int
+
+
+# EfficientNet-B0 stages (tensorflow/tpu ``_DEFAULT_BLOCKS_ARGS``), SE removed for Lite.
+BASE_BLOCKS = (
+    BlockSpec(1, 3, 1, 1, 32, 16),
+    BlockSpec(2, 3, 2, 6, 16, 24),
+    BlockSpec(2, 5, 2, 6, 24, 40),
+    BlockSpec(3, 3, 2, 6, 40, 80),
+    BlockSpec(3, 5, 1, 6, 80, 112),
+    BlockSpec(4, 5, 2, 6, 112, 192),
+    BlockSpec(1, 3, 1, 6, 192, 320),
+)
+LITE1_WIDTH = 1.0
+LITE1_DEPTH = 1.1
+STEM_FILTERS = 32
+HEAD_FILTERS = 1280
+
+
+def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    filters *= width
+    rounded = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * filters:
+        rounded += divisor
+    return int(rounded)
+
+
+def _lite_repeats(stage_index: int, repeats: int, depth: float) -> int:
+    if stage_index in (0, len(BASE_BLOCKS) - 1):  # Lite keeps the first and last stage fixed
+        return repeats
+    return int(math.ceil(depth * repeats))
+
+
+def _classifier_head(features, num_classes: int, dropout: float):
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    x = layers.Dropout(dropout, name="top_dropout")(x)
+    return layers.Dense(num_classes, kernel_initializer=_dense_initializer(), name="logits")(x)
+
+
+def _conv_bn(x, filters, kernel, stride, name, activation=True):
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
+                      kernel_initializer=_conv_initializer(), name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x) if activation else x
+
+
+def _mbconv(x, spec: BlockSpec, filters_in: int, stride: int, index: int):
+    name = f"block{index}"
+    shortcut = x
+    expanded = filters_in * spec.expand
+    if spec.expand != 1:
+        x = _conv_bn(x, expanded, 1, 1, f"{name}_expand")
+    x = layers.DepthwiseConv2D(spec.kernel, strides=stride, padding="same", use_bias=False,
+                               depthwise_initializer=_conv_initializer(), name=f"{name}_dwconv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
+    filters_out = _round_filters(spec.filters_out, LITE1_WIDTH)
+    x = _conv_bn(x, filters_out, 1, 1, f"{name}_project", activation=False)
+    if stride == 1 and filters_in == filters_out:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3) -> keras.Model:
+    """EfficientNet-Lite B1 with a multi-label head; input is ``(x - 127) / 128``, float32."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "stem")
+    index = 0
+    for stage_index, spec in enumerate(BASE_BLOCKS):
+        filters_in = _round_filters(spec.filters_in, LITE1_WIDTH)
+        for repeat in range(_lite_repeats(stage_index, spec.repeats, LITE1_DEPTH)):
+            stride = spec.stride if repeat == 0 else 1
+            x = _mbconv(x, spec, filters_in, stride, index)
+            filters_in = _round_filters(spec.filters_out, LITE1_WIDTH)
+            index += 1
+    x = _conv_bn(x, HEAD_FILTERS, 1, 1, "head")
+    logits = _classifier_head(x, num_classes, dropout)
+    return keras.Model(inputs, logits, name="efficientnet_lite1")
+
+
+def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
+                  weights: str | None = "imagenet") -> keras.Model:
+    """EfficientNet-B3 (keras.applications) with a multi-label head; input is RGB in [0, 255].
+
+    ``weights``: ``"imagenet"`` (downloaded once and cached by Keras in ~/.keras/models),
+    ``None`` (random initialisation) or the path of a no-top weights file.
+    """
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    try:
+        backbone = keras.applications.EfficientNetB3(include_top=False, weights=weights,
+                                                     input_tensor=inputs)
+    except Exception as error:  # the download raises several types (URL, HTTP, OS errors)
+        if weights == "imagenet":
+            raise UserError(
+                "teacher.weights: imagenet: the EfficientNet-B3 ImageNet weights could not be "
+                f"downloaded ({type(error).__name__}: {error}). Without network access set "
+                "teacher.weights to null (random initialisation) or to the path of a local "
+                "no-top weights file such as efficientnetb3_notop.h5."
+            ) from None
+        raise UserError(f"teacher.weights: cannot load {weights!r}: {error}") from None
+    logits = _classifier_head(backbone.output, num_classes, dropout)
+    return keras.Model(inputs, logits, name="efficientnet_b3_teacher")
+
+
+def _is_head(layer) -> bool:
+    return layer.name in HEAD_LAYER_NAMES
+
+
+def weighted_backbone_layers(model: keras.Model) -> list:
+    """Backbone layers that own trainable variables, in graph order (fine-tuning unit)."""
+    return [layer for layer in model.layers
+            if not _is_head(layer) and layer.weights
+            and not isinstance(layer, (layers.Normalization, layers.Rescaling))]
+
+
+def set_trainable(model: keras.Model, phase: str, unfreeze_fraction: float = 0.0,
+                  freeze_batchnorm: bool = True) -> int:
+    """Freeze for a phase; returns how many backbone layers are trainable.
+
+    ``head``: only the classifier head trains. ``finetune``: the last
+    ``ceil(unfreeze_fraction * N)`` of the N weighted backbone layers train too, except
+    BatchNormalization layers when ``freeze_batchnorm`` (in Keras 2 a frozen BatchNormalization
+    runs in inference mode, keeping its moving statistics). ``all``: everything trains.
+    Recompile the model after calling this.
+    """
+    if phase not in ("head", "finetune", "all"):
+        raise ValueError(f"unknown phase {phase!r}")
+    model.trainable = True
+    backbone = weighted_backbone_layers(model)
+    if phase == "all":
+        count = len(backbone)
+    elif phase == "head":
+        count = 0
+    else:
+        count = math.ceil(unfreeze_fraction * len(backbone))
+    unfrozen = set(id(layer) for layer in backbone[len(backbone) - count:]) if count else set()
+    trainable_count = 0
+    for layer in model.layers:
+        if _is_head(layer):
+            layer.trainable = True
+        elif id(layer) in unfrozen and not (
+                freeze_batchnorm and isinstance(layer, layers.BatchNormalization)):
+            layer.trainable = True
+            trainable_count += 1
+        else:
+            layer.trainable = False
+    return trainable_count
+
+
+ARCHITECTURES = {"efficientnet_b3": "teacher", "efficientnet_lite1": "student"}
+
+
+def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
+                 input_size: int, dropout: float) -> None:
+    """Weights (HDF5) plus the few facts needed to rebuild the graph (model.json).
+
+    Weights rather than a whole saved model: the QAT stage rebuilds and re-quantises the graph,
+    and a quantised model does not survive Keras serialisation.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_weights(directory / "weights.h5")
+    meta = {"architecture": architecture, "classes": classes, "input_size": input_size,
+            "dropout": dropout}
+    (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_trained(directory: str | Path) -> tuple[keras.Model, dict]:
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "model.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
+                        "(dvc repro)") from None
+    if meta.get("architecture") not in ARCHITECTURES:
+        raise UserError(f"{directory}/model.json: unknown architecture {meta.get('architecture')!r}")
+    builder = build_teacher if ARCHITECTURES[meta["architecture"]] == "teacher" else build_student
+    extra = {"weights": None} if builder is build_teacher else {}
+    model = builder(len(meta["classes"]), meta["input_size"], meta["dropout"], **extra)
+    model.load_weights(directory / "weights.h5")
+    return model, meta
+
+
+def load_backbone_weights(model: keras.Model, path: str | Path, key: str) -> None:
+    """Load a local weights file by layer name (the classifier may differ and is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{key}: weights file {path} not found")
+    try:
+        model.load_weights(path, by_name=True, skip_mismatch=True)
+    except Exception as error:  # h5py and Keras raise various types for a wrong file
+        raise UserError(f"{key}: cannot load weights from {path}: {error}") from None

@@ -1,0 +1,238 @@
+"""The teacher and student training recipes (seed sections 2 and 3), used by the stage scripts.
+
+Teacher: phase "head" trains the classifier on a frozen EfficientNet-B3; phase "finetune"
+unfreezes the top ``teacher.unfreeze_fraction`` of the backbone at a low learning rate.
+Student: phase "head" trains the classifier of EfficientNet-Lite B1 with the hard labels; phase
+"finetune" unfreezes the top ``student.unfreeze_fraction`` and trains with the distillation loss
+against the frozen teacher, both seeing the same augmented image.
+
+BatchNormalization layers stay frozen (inference mode) when the backbone starts from pretrained
+weights, to keep their statistics; a randomly initialised backbone has none worth keeping, so
+its unfrozen BatchNormalization layers train.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import stages  # noqa: F401
+import tensorflow as tf
+
+from .data_pipeline import Augmentation, View, letterbox_split, make_dataset
+from .dataset import PreparedDataset
+from .errors import UserError
+from .losses import hard_loss
+from .metrics import f1_macro, trivial_baselines
+from .models import (build_student, build_teacher, load_backbone_weights, load_trained,
+                     save_trained, set_trainable)
+from .training import (Distiller, Phase, ResumeState, file_sha256, fingerprint, predict_logits,
+                       run_phase, seed_everything)
+
+keras = tf.keras
+
+
+@dataclass
+class StagePaths:
+    prepared: Path = Path("data/prepared")
+    out: Path = Path("models/teacher")
+    metrics: Path = Path("metrics/teacher.json")
+    live: Path | None = Path("dvclive/train_teacher")
+    checkpoints: Path = Path("models/checkpoints/train_teacher")
+    teacher: Path = Path("models/teacher")  # read by the student
+
+
+def load_prepared(directory: str | Path) -> PreparedDataset:
+    path = Path(directory) / "dataset.json"
+    try:
+        return PreparedDataset.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _view(dataset: PreparedDataset, split: str, size: int, normalizer: str) -> View:
+    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits[split], size, _workers())
+    return View(pixels, boxes, normalizer)
+
+
+def _targets(dataset: PreparedDataset, split: str) -> np.ndarray:
+    return np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
+
+
+def _open_live(directory: Path | None, resume: bool):
+    if directory is None:
+        return None
+    from dvclive import Live
+
+    # The pipeline's dvc.yaml declares the plots; dvclive must not edit it or make experiments.
+    return Live(str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False)
+
+
+def _final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> dict:
+    logits = predict_logits(model, val_inputs)
+    return {
+        "val_loss": float(hard_loss(tf.constant(val_targets), tf.constant(logits))),
+        "val_f1_macro": f1_macro(val_targets, logits > 0),
+        "baselines": trivial_baselines(val_targets),
+    }
+
+
+def _write_metrics(path: Path, metrics: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
+    if not dataset.splits["val"]:
+        raise UserError("the val split is empty after prepare: validation and early stopping need it")
+    if batch_size > len(dataset.splits["train"]):
+        print(f"note: {key} {batch_size} exceeds the {len(dataset.splits['train'])} training "
+              "images: each epoch is one smaller batch")
+
+
+def train_teacher(params: dict, paths: StagePaths) -> dict:
+    started = time.monotonic()
+    seed = params["seed"]
+    seed_everything(seed)
+    config = params["teacher"]
+    dataset = load_prepared(paths.prepared)
+    _check_batch(dataset, config["batch_size"], "teacher.batch_size")
+    size, classes = config["input_size"], dataset.classes
+    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
+    train = make_dataset([_view(dataset, "train", size, "teacher")], train_targets,
+                         config["batch_size"], training=True, seed=seed,
+                         augmentation=Augmentation.from_params(params["augmentation"]))
+    validation = make_dataset([_view(dataset, "val", size, "teacher")], val_targets,
+                              config["batch_size"], training=False, seed=seed)
+    val_inputs = validation.map(lambda x, y: x)
+
+    model = build_teacher(len(classes), size, config["dropout"], config["weights"])
+    pretrained = config["weights"] is not None
+    state = ResumeState(paths.checkpoints, fingerprint(
+        "train_teacher", seed, config, params["augmentation"], dataset.fingerprint()))
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    trainable = {}
+
+    def configure(phase_name, fraction=0.0):
+        def apply():
+            trainable[phase_name] = set_trainable(model, phase_name, fraction, pretrained)
+        return apply
+
+    phases = [
+        Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
+              configure("head"), model, loss),
+        Phase("finetune", config["epochs_finetune"], config["lr_finetune"], config["weight_decay"],
+              configure("finetune", config["unfreeze_fraction"]), model, loss,
+              early_stopping_patience=config["early_stopping_patience"],
+              reduce_lr_patience=config["reduce_lr_patience"]),
+    ]
+    summaries = {}
+    live = _open_live(paths.live, resume=state.has_progress())
+    try:
+        for phase in phases:
+            summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
+                                              val_targets, state, live, "train_teacher")
+    finally:
+        if live is not None:
+            live.end()
+    save_trained(model, paths.out, "efficientnet_b3", classes, size, config["dropout"])
+    metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
+               "weights": config["weights"] or "random",
+               "trainable_backbone_layers": trainable,
+               "wall_time_s": round(time.monotonic() - started, 1)}
+    _write_metrics(paths.metrics, metrics)
+    state.clear()
+    return metrics
+
+
+def train_student(params: dict, paths: StagePaths) -> dict:
+    started = time.monotonic()
+    seed = params["seed"]
+    seed_everything(seed)
+    config, distill = params["student"], params["distillation"]
+    dataset = load_prepared(paths.prepared)
+    _check_batch(dataset, config["batch_size"], "student.batch_size")
+    teacher, teacher_meta = load_trained(paths.teacher)
+    if teacher_meta["classes"] != dataset.classes:
+        raise UserError(f"{paths.teacher}: the teacher was trained on classes "
+                        f"{teacher_meta['classes']}, the prepared data has {dataset.classes}; "
+                        "rerun train_teacher (dvc repro)")
+    size, classes = config["input_size"], dataset.classes
+    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
+    augmentation = Augmentation.from_params(params["augmentation"])
+    student_train = _view(dataset, "train", size, "student")
+    student_val = _view(dataset, "val", size, "student")
+    teacher_size = teacher_meta["input_size"]
+    teacher_train = _view(dataset, "train", teacher_size, "teacher")
+    teacher_val = _view(dataset, "val", teacher_size, "teacher")
+
+    def datasets(views_train, views_val):
+        return (make_dataset(views_train, train_targets, config["batch_size"], training=True,
+                             seed=seed, augmentation=augmentation),
+                make_dataset(views_val, val_targets, config["batch_size"], training=False,
+                             seed=seed))
+
+    plain_train, plain_val = datasets([student_train], [student_val])
+    distill_train, distill_val = datasets([student_train, teacher_train],
+                                          [student_val, teacher_val])
+    val_inputs = plain_val.map(lambda x, y: x)
+
+    model = build_student(len(classes), size, config["dropout"])
+    pretrained = config["weights"] is not None
+    if pretrained:
+        load_backbone_weights(model, config["weights"], "student.weights")
+    teacher_weights_hash = file_sha256(paths.teacher / "weights.h5")
+    state = ResumeState(paths.checkpoints, fingerprint(
+        "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),
+        teacher_weights_hash))
+    trainable = {}
+
+    def configure(phase_name, fraction=0.0):
+        def apply():
+            trainable[phase_name] = set_trainable(model, phase_name, fraction, pretrained)
+        return apply
+
+    distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
+    phases = [
+        (Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
+               configure("head"), model, keras.losses.BinaryCrossentropy(from_logits=True)),
+         plain_train, plain_val),
+        (Phase("finetune", config["epochs_finetune"], config["lr_finetune"], config["weight_decay"],
+               configure("finetune", config["unfreeze_fraction"]), distiller, None,
+               early_stopping_patience=config["early_stopping_patience"],
+               reduce_lr_patience=config["reduce_lr_patience"]),
+         distill_train, distill_val),
+    ]
+    summaries = {}
+    live = _open_live(paths.live, resume=state.has_progress())
+    try:
+        for phase, train, validation in phases:
+            summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
+                                              val_targets, state, live, "train_student")
+    finally:
+        if live is not None:
+            live.end()
+    save_trained(model, paths.out, "efficientnet_lite1", classes, size, config["dropout"])
+    teacher_val_logits = predict_logits(teacher, validation_inputs(distill_val, index=1))
+    metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
+               "weights": config["weights"] or "random",
+               "trainable_backbone_layers": trainable,
+               "teacher_val_f1_macro": f1_macro(val_targets, teacher_val_logits > 0),
+               "distillation": {"alpha": distill["alpha"], "temperature": distill["temperature"]},
+               "wall_time_s": round(time.monotonic() - started, 1)}
+    _write_metrics(paths.metrics, metrics)
+    state.clear()
+    return metrics
+
+
+def validation_inputs(dataset: tf.data.Dataset, index: int) -> tf.data.Dataset:
+    """The ``index``-th model input of a multi-input (inputs, targets) dataset."""
+    return dataset.map(lambda x, y: x[index])

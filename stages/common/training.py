@@ -1,0 +1,258 @@
+"""Training machinery shared by the teacher, student and QAT stages.
+
+- ``seed_everything``: one seed for Python, NumPy and TensorFlow, and deterministic kernels.
+- ``Distiller``: trains a student against a frozen teacher with the distillation loss.
+- ``ValidationF1``, ``EpochProgress``: per-epoch validation macro-F1 (threshold 0.5) in the logs,
+  and one readable progress line per epoch with its time and the time left in the phase.
+- ``ResumeState`` + ``run_phase``: a killed stage that is started again continues from its last
+  finished epoch (Keras ``BackupAndRestore``) and skips finished phases. Checkpoints are keyed by
+  a fingerprint of the stage's params and data; a different fingerprint starts over.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import stages  # noqa: F401
+import tensorflow as tf
+
+from .losses import hard_loss, soft_loss
+from .metrics import f1_macro
+
+keras = tf.keras
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and ask TensorFlow for deterministic kernels.
+
+    What remains nondeterministic: thread scheduling of inter-op parallelism can change float
+    summation order in a few CPU kernels, and results differ across machines, CPU instruction
+    sets and TensorFlow versions.
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fingerprint(*parts) -> str:
+    encoded = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class Distiller(keras.Model):
+    """Student trained on ``alpha * L_hard + (1 - alpha) * T^2 * L_soft`` against a frozen teacher.
+
+    Inputs are ``(student_images, teacher_images)``: the same augmented image through each
+    model's own letterbox size and normalisation. Only the student's variables are updated; the
+    teacher runs in inference mode. ``call`` returns the student's logits.
+    """
+
+    def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float,
+                 temperature: float):
+        super().__init__(name="distiller")
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.hard_tracker = keras.metrics.Mean(name="hard_loss")
+        self.soft_tracker = keras.metrics.Mean(name="soft_loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.hard_tracker, self.soft_tracker]
+
+    def call(self, inputs, training=False):
+        return self.student(inputs[0], training=training)
+
+    def _update(self, labels, student_logits, teacher_logits):
+        hard = hard_loss(labels, student_logits)
+        soft = soft_loss(student_logits, teacher_logits, self.temperature)
+        total = self.alpha * hard + (1.0 - self.alpha) * self.temperature ** 2 * soft
+        return total, hard, soft
+
+    def _record(self, total, hard, soft):
+        self.loss_tracker.update_state(total)
+        self.hard_tracker.update_state(hard)
+        self.soft_tracker.update_state(soft)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        (student_images, teacher_images), labels = data
+        teacher_logits = self.teacher(teacher_images, training=False)
+        with tf.GradientTape() as tape:
+            student_logits = self.student(student_images, training=True)
+            total, hard, soft = self._update(labels, student_logits, teacher_logits)
+            regularised = total + tf.add_n(self.student.losses) if self.student.losses else total
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(regularised, variables), variables))
+        return self._record(total, hard, soft)
+
+    def test_step(self, data):
+        (student_images, teacher_images), labels = data
+        teacher_logits = self.teacher(teacher_images, training=False)
+        student_logits = self.student(student_images, training=False)
+        return self._record(*self._update(labels, student_logits, teacher_logits))
+
+
+def predict_logits(model: keras.Model, inputs: tf.data.Dataset) -> np.ndarray:
+    return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
+
+
+class ValidationF1(keras.callbacks.Callback):
+    """Adds ``val_f1_macro`` (threshold 0.5 on the sigmoid, i.e. logit > 0) to the epoch logs.
+
+    Must come before the callbacks that read the logs (early stopping, dvclive, progress).
+    """
+
+    def __init__(self, predict_model: keras.Model, inputs: tf.data.Dataset, targets: np.ndarray):
+        super().__init__()
+        self.predict_model, self.inputs, self.targets = predict_model, inputs, targets
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logits = predict_logits(self.predict_model, self.inputs)
+            logs["val_f1_macro"] = f1_macro(self.targets, logits > 0)
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: phase, epoch, losses, validation F1, time, estimated time left."""
+
+    def __init__(self, label: str, epochs: int, stream=None):
+        super().__init__()
+        self.label, self.epochs = label, epochs
+        self.stream = stream or sys.stdout
+        self.durations: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.durations.append(time.monotonic() - self.started)
+        left = (self.epochs - epoch - 1) * float(np.mean(self.durations))
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()
+                          if k in ("loss", "val_loss", "val_f1_macro", "hard_loss", "soft_loss"))
+        print(f"{self.label}: epoch {epoch + 1}/{self.epochs}: {shown} "
+              f"({self.durations[-1]:.1f} s, ~{left / 60:.1f} min left in phase)",
+              file=self.stream, flush=True)
+
+
+class ResumeState:
+    """Where a stage keeps what it needs to continue after being killed."""
+
+    def __init__(self, directory: str | Path, key: str):
+        self.directory = Path(directory)
+        marker = self.directory / "fingerprint.txt"
+        if self.directory.exists() and (not marker.exists() or marker.read_text() != key):
+            shutil.rmtree(self.directory)  # params or data changed: old progress is not valid
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text(key)
+
+    def has_progress(self) -> bool:
+        """Whether an earlier run left a finished phase or an epoch checkpoint to resume from."""
+        return any(self.directory.glob("*_done.json")) or any(
+            path.is_file() for path in self.directory.glob("*_backup/**/*"))
+
+    def backup_dir(self, phase: str) -> Path:
+        return self.directory / f"{phase}_backup"
+
+    def _weights(self, phase: str) -> Path:
+        return self.directory / f"{phase}_done.weights.h5"
+
+    def _summary(self, phase: str) -> Path:
+        return self.directory / f"{phase}_done.json"
+
+    def finished(self, phase: str) -> dict | None:
+        if self._summary(phase).exists() and self._weights(phase).exists():
+            return json.loads(self._summary(phase).read_text())
+        return None
+
+    def restore(self, phase: str, model: keras.Model) -> None:
+        model.load_weights(self._weights(phase))
+
+    def finish(self, phase: str, model: keras.Model, summary: dict) -> None:
+        model.save_weights(self._weights(phase))
+        self._summary(phase).write_text(json.dumps(summary))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class Phase:
+    """One ``fit`` of a training schedule."""
+
+    name: str
+    epochs: int
+    learning_rate: float
+    weight_decay: float
+    configure: Callable[[], None]  # sets trainable layers; called before compiling
+    fit_model: keras.Model  # the model fit() runs on (the student, teacher or a Distiller)
+    loss: object | None  # Keras loss for plain models; None for a Distiller (its own loss)
+    early_stopping_patience: int | None = None
+    reduce_lr_patience: int | None = None
+    extra_callbacks: list = field(default_factory=list)
+
+
+def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
+              validation: tf.data.Dataset, val_inputs: tf.data.Dataset, val_targets: np.ndarray,
+              state: ResumeState, live, stage: str) -> dict:
+    """Run (or skip, or resume) one phase; returns its summary.
+
+    ``saved_model`` is what the phase's weights are kept as (the model being trained, not the
+    Distiller wrapping it).
+    """
+    done = state.finished(phase.name)
+    if done is not None:
+        state.restore(phase.name, saved_model)
+        print(f"{stage}: phase {phase.name} already finished in an earlier run, reusing it")
+        return done
+    if phase.epochs == 0:
+        summary = {"epochs_run": 0, "wall_time_s": 0.0}
+        state.finish(phase.name, saved_model, summary)
+        return summary
+    started = time.monotonic()
+    phase.configure()
+    optimizer = keras.optimizers.AdamW(learning_rate=phase.learning_rate,
+                                       weight_decay=phase.weight_decay)
+    phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
+    callbacks: list = [ValidationF1(saved_model, val_inputs, val_targets)]
+    early = None
+    if phase.early_stopping_patience is not None:
+        early = keras.callbacks.EarlyStopping(monitor="val_loss",
+                                              patience=phase.early_stopping_patience,
+                                              restore_best_weights=True)
+        callbacks.append(early)
+    if phase.reduce_lr_patience is not None:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                                           patience=phase.reduce_lr_patience))
+    callbacks += phase.extra_callbacks
+    if live is not None:
+        from dvclive.keras import DVCLiveCallback
+
+        callbacks.append(DVCLiveCallback(live=live))
+    callbacks.append(EpochProgress(f"{stage} {phase.name}", phase.epochs))
+    callbacks.append(keras.callbacks.BackupAndRestore(str(state.backup_dir(phase.name))))
+    history = phase.fit_model.fit(train, validation_data=validation, epochs=phase.epochs,
+                                  callbacks=callbacks, verbose=0)
+    val_losses = history.history.get("val_loss", [])
+    summary = {
+        "epochs_run": (history.epoch[-1] + 1) if history.epoch else phase.epochs,
+        "stopped_early": bool(early is not None and early.stopped_epoch > 0),
+        "best_val_loss": float(min(val_losses)) if val_losses else None,
+        "wall_time_s": round(time.monotonic() - started, 1),
+    }
+    state.finish(phase.name, saved_model, summary)
+    return summary

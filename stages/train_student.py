@@ -1,0 +1,39 @@
+#!/usr/bin/env python
+"""Stage train_student: EfficientNet-Lite B1 student at student.input_size (240), distilled.
+
+Phase head: classifier warm-up on hard labels. Phase finetune: top student.unfreeze_fraction
+of the backbone, loss alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T))
+against the frozen teacher from models/teacher.
+Reads params: seed, student.*, distillation.*, augmentation.*. Writes models/student,
+metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    from stages.common.trainers import StagePaths, train_student  # TensorFlow loads here
+
+    paths = StagePaths(out=Path("models/student"), metrics=Path("metrics/student.json"),
+                       live=Path("dvclive/train_student"),
+                       checkpoints=Path("models/checkpoints/train_student"))
+    metrics = train_student(params, paths)
+    print(f"train_student: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
+          f"(teacher {metrics['teacher_val_f1_macro']:.4f}, all-negative "
+          f"{metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
+          f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    run_main(main)

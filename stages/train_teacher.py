@@ -1,0 +1,33 @@
+#!/usr/bin/env python
+"""Stage train_teacher: EfficientNet-B3 teacher at teacher.input_size (300), two phases.
+
+Reads params: seed, teacher.*, augmentation.*. Reads data/prepared. Writes models/teacher
+(weights.h5, model.json), metrics/teacher.json and live curves in dvclive/train_teacher.
+A killed run started again continues from its last finished epoch.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    from stages.common.trainers import StagePaths, train_teacher  # TensorFlow loads here
+
+    metrics = train_teacher(params, StagePaths())
+    print(f"train_teacher: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
+          f"(all-negative {metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
+          f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    run_main(main)

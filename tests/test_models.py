@@ -1,0 +1,89 @@
+"""Model construction, parameter counts, QAT-compatibility of the student, freezing."""
+import math
+
+import numpy as np
+import pytest
+
+from stages.common.errors import UserError
+from stages.common.models import (build_student, build_teacher, load_trained, save_trained,
+                                  set_trainable, weighted_backbone_layers)
+
+import tensorflow as tf  # noqa: E402  (after stages: Keras 2)
+
+QAT_ACCEPTED = {"InputLayer", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Add",
+                "GlobalAveragePooling2D", "Dropout", "Dense"}
+
+
+def _count(variables):
+    return sum(int(np.prod(v.shape)) for v in variables)
+
+
+def test_student_matches_published_lite1_size():
+    model = build_student(1000)
+    assert round(_count(model.trainable_weights) / 1e6, 1) == 5.4  # published: 5.4 M
+    assert model.count_params() == 5_470_344  # + BatchNorm moving statistics
+    assert model.input_shape == (None, 240, 240, 3) and model.output_shape == (None, 1000)
+
+
+def test_student_is_flat_and_quantisable():
+    model = build_student(7, input_size=96)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert kinds <= QAT_ACCEPTED, kinds - QAT_ACCEPTED
+    relus = [layer for layer in model.layers if type(layer).__name__ == "ReLU"]
+    assert relus and all(float(layer.max_value) == 6.0 for layer in relus)
+    depth = sum(1 for layer in model.layers if layer.name.endswith("_dwconv"))
+    assert depth == 21  # stages 1, 3, 3, 4, 4, 5, 1 blocks: depth 1.1, first and last fixed
+    import tensorflow_model_optimization as tfmot
+
+    quantised = tfmot.quantization.keras.quantize_model(model)
+    assert quantised.output_shape == (None, 7)
+
+
+def test_teacher_is_efficientnet_b3_with_our_head():
+    model = build_teacher(1000, weights=None)
+    assert model.count_params() == 12_320_535  # Keras EfficientNetB3 with its 1000-class top
+    assert [layer.name for layer in model.layers[-3:]] == ["avg_pool", "top_dropout", "logits"]
+    assert not any(isinstance(layer, tf.keras.Model) for layer in model.layers)  # flat graph
+
+
+def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(tf.keras.applications, "EfficientNetB3", offline)
+    with pytest.raises(UserError) as caught:
+        build_teacher(3, input_size=64, weights="imagenet")
+    message = str(caught.value)
+    assert "teacher.weights" in message and "null" in message and "local" in message
+
+
+@pytest.mark.parametrize("fraction, freeze_bn", [(0.4, True), (0.4, False), (0.3, True)])
+def test_freezing_phases(fraction, freeze_bn):
+    model = build_student(3, input_size=64)
+    backbone = weighted_backbone_layers(model)
+    assert set_trainable(model, "head") == 0
+    assert [layer.name for layer in model.layers if layer.trainable] == [
+        "avg_pool", "top_dropout", "logits"]
+
+    count = set_trainable(model, "finetune", fraction, freeze_batchnorm=freeze_bn)
+    expected_top = backbone[len(backbone) - math.ceil(fraction * len(backbone)):]
+    expected = [layer for layer in expected_top if not (
+        freeze_bn and isinstance(layer, tf.keras.layers.BatchNormalization))]
+    assert count == len(expected)
+    trainable_backbone = [layer for layer in backbone if layer.trainable]
+    assert trainable_backbone == expected
+    assert not model.get_layer("stem_conv").trainable
+    assert model.get_layer("head_conv").trainable
+    assert model.get_layer("head_bn").trainable is (not freeze_bn)
+
+
+def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
+    model = build_student(4, input_size=64, dropout=0.2)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    save_trained(model, tmp_path / "student", "efficientnet_lite1", ["a", "b", "c", "d"], 64, 0.2)
+    again, meta = load_trained(tmp_path / "student")
+    assert meta["classes"] == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(model(images, training=False).numpy(),
+                                  again(images, training=False).numpy())
+    with pytest.raises(UserError, match="run the stage that trains it first"):
+        load_trained(tmp_path / "absent")

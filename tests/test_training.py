@@ -1,0 +1,172 @@
+"""Input pipeline, metrics, resumable phases, and one short run of each training stage."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.data_pipeline import Augmentation, View, letterbox_split, make_dataset
+from stages.common.demo_data import write_demo_dataset
+from stages.common.metrics import f1_macro, multilabel_metrics, trivial_baselines
+from stages.common.params import load_params
+from stages.common.preprocessing import letterbox, load_image, normalize_student
+from stages.common.training import Phase, ResumeState, run_phase
+
+import tensorflow as tf  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_metrics_hand_computed():
+    truth = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    pred = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1], [0, 0, 0]])
+    # class 0: TP 1, FN 1 -> F1 2/3; class 1: TP 2, FP 1 -> F1 4/5; class 2: no positives
+    assert f1_macro(truth, pred) == pytest.approx((2 / 3 + 4 / 5) / 2)
+    scores = multilabel_metrics(truth, pred)
+    assert scores["f1_micro"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 1))
+    assert scores["precision_macro"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert scores["per_class"][2] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    baselines = trivial_baselines(truth)
+    assert baselines["f1_macro_all_negative"] == 0.0
+    assert baselines["f1_macro_all_positive"] == pytest.approx((2 * 2 / 6 + 2 * 2 / 6) / 2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    write_demo_dataset(root / "data", {"train": 12, "val": 6, "test": 6}, seed=3)
+    return root
+
+
+def _records(root):
+    from stages.common.dataset import validate_dataset
+
+    return validate_dataset(root / "data", max_pixels=10**7)
+
+
+def test_pipeline_without_augmentation_is_the_deployment_preprocessing(tiny_dataset):
+    dataset = _records(tiny_dataset)
+    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["val"], 48)
+    first = dataset.splits["val"][0]
+    expected = letterbox(load_image(Path(dataset.dataset_dir) / "images" / first.name), 48)
+    assert np.array_equal(pixels[0], expected)
+    targets = np.array(dataset.targets("val"), dtype=np.float32)
+    batch, labels = next(iter(make_dataset([View(pixels, boxes, "student")], targets, 4,
+                                           training=False, seed=0)))
+    np.testing.assert_array_equal(batch.numpy(), normalize_student(pixels[:4]))
+    np.testing.assert_array_equal(labels.numpy(), targets[:4])
+
+
+def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
+    dataset = _records(tiny_dataset)
+    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["train"], 40)
+    targets = np.array(dataset.targets("train"), dtype=np.float32)
+    strong = Augmentation(True, 0.05, 0.2, 0.2, 0.2, 0.2)
+
+    def batches(seed):
+        data = make_dataset([View(pixels, boxes, "teacher"), View(pixels, boxes, "teacher")],
+                            targets, 12, training=True, seed=seed, augmentation=strong)
+        return [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)] + \
+               [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)]
+
+    run = batches(5)
+    (first_a, first_b), (second_a, _) = run
+    np.testing.assert_array_equal(first_a, first_b)  # both views got the same augmentation
+    assert not np.allclose(first_a, second_a)  # a new epoch draws new augmentations
+    assert np.array_equal(batches(5)[0][0], first_a)  # the same seed repeats exactly
+    assert first_a.min() >= 0 and first_a.max() <= 255
+
+
+def _tiny_model():
+    inputs = tf.keras.Input((3,))
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="logits")(inputs))
+
+
+class _Interrupt(tf.keras.callbacks.Callback):
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+class _EpochLog(tf.keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_killed_phase_resumes_from_last_finished_epoch(tmp_path):
+    tf.keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    inputs = data.map(lambda a, b: a)
+    model = _tiny_model()
+
+    def phase(extra):
+        return Phase("head", 5, 0.01, 0.0, lambda: None, model,
+                     tf.keras.losses.BinaryCrossentropy(from_logits=True), extra_callbacks=extra)
+
+    state = ResumeState(tmp_path / "ckpt", "key-1")
+    with pytest.raises(KeyboardInterrupt):
+        run_phase(phase([_Interrupt(at_epoch=2)]), model, data, data, inputs, y, state, None, "t")
+    assert state.has_progress()
+
+    log = _EpochLog()
+    state = ResumeState(tmp_path / "ckpt", "key-1")
+    summary = run_phase(phase([log]), model, data, data, inputs, y, state, None, "t")
+    assert log.epochs == [2, 3, 4]  # epochs 0 and 1 were finished and backed up before the kill
+    assert summary["epochs_run"] == 5
+
+    again = _EpochLog()
+    assert run_phase(phase([again]), model, data, data, inputs, y,
+                     ResumeState(tmp_path / "ckpt", "key-1"), None, "t") == summary
+    assert again.epochs == []  # a finished phase is not trained again
+
+    assert not ResumeState(tmp_path / "ckpt", "key-2").has_progress()  # new params: start over
+
+
+def _tiny_params(root: Path) -> dict:
+    params = load_params(REPO / "params.yaml")
+    params["data"]["dir"] = str(root / "data")
+    for name, size in (("teacher", 64), ("student", 48)):
+        params[name].update(input_size=size, batch_size=4, epochs_head=1, epochs_finetune=2,
+                            weights=None)
+    return params
+
+
+def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
+    from stages.common.trainers import StagePaths, train_student, train_teacher
+
+    dataset = _records(tiny_dataset)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
+    params = _tiny_params(tiny_dataset)
+
+    teacher_paths = StagePaths(prepared=prepared, out=tmp_path / "teacher",
+                               metrics=tmp_path / "teacher.json", live=tmp_path / "live_teacher",
+                               checkpoints=tmp_path / "ckpt_teacher")
+    teacher_metrics = train_teacher(params, teacher_paths)
+    assert (tmp_path / "teacher" / "weights.h5").exists()
+    assert json.loads((tmp_path / "teacher.json").read_text()) == teacher_metrics
+    assert teacher_metrics["phases"]["head"]["epochs_run"] == 1
+    assert teacher_metrics["phases"]["finetune"]["epochs_run"] == 2
+    assert teacher_metrics["trainable_backbone_layers"]["head"] == 0
+    assert (tmp_path / "live_teacher" / "plots" / "metrics").is_dir()
+    assert not (tmp_path / "ckpt_teacher").exists()  # cleared after success
+
+    student_paths = StagePaths(prepared=prepared, out=tmp_path / "student",
+                               metrics=tmp_path / "student.json", live=None,
+                               checkpoints=tmp_path / "ckpt_student", teacher=tmp_path / "teacher")
+    metrics = train_student(params, student_paths)
+    assert metrics["distillation"] == {"alpha": 0.7, "temperature": 2.0}
+    assert 0.0 <= metrics["val_f1_macro"] <= 1.0
+    assert set(metrics["baselines"]) == {"f1_macro_all_negative", "f1_macro_all_positive"}
+    assert (tmp_path / "student" / "model.json").exists()
