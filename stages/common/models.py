@@ -39,7 +39,7 @@ def _conv_initializer():
 
 
 def _dense_initializer():
-    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_out", "uniform")
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
 @dataclass(frozen=True)
@@ -232,12 +232,30 @@ def load_trained(directory: str | Path) -> tuple[keras.Model, dict]:
     return model, meta
 
 
-def load_backbone_weights(model: keras.Model, path: str | Path, key: str) -> None:
-    """Load a local weights file by layer name (the classifier may differ and is skipped)."""
-    path = Path(path)
+IMAGENET_STUDENT_WEIGHTS = Path("models/pretrained/efficientnet_lite1_imagenet.h5")
+
+
+def load_student_weights(model: keras.Model, weights: str, converted: Path = IMAGENET_STUDENT_WEIGHTS) -> None:
+    """Initialise a student's backbone; its classifier stays freshly initialised.
+
+    ``imagenet``: the converted official Lite1 weights (stage import_student_weights), copied
+    strictly layer by layer. Any other value: a local student weights file, loaded by layer name.
+    """
+    if weights == "imagenet":
+        from .pretrained import copy_backbone
+
+        if not Path(converted).is_file():
+            raise UserError(f"student.weights: imagenet: {converted} not found; run "
+                            "`dvc repro import_student_weights` first")
+        source = build_student(1000, dropout=0.0)
+        source.load_weights(converted)
+        copy_backbone(source, model)
+        return
+    path = Path(weights)
     if not path.is_file():
-        raise UserError(f"{key}: weights file {path} not found")
+        raise UserError(f"student.weights: weights file {path} not found (use imagenet, null or "
+                        "the path of a student weights .h5)")
     try:
         model.load_weights(path, by_name=True, skip_mismatch=True)
     except Exception as error:  # h5py and Keras raise various types for a wrong file
-        raise UserError(f"{key}: cannot load weights from {path}: {error}") from None
+        raise UserError(f"student.weights: cannot load weights from {path}: {error}") from None

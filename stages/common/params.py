@@ -44,6 +44,11 @@ def _fraction(describe="a number in [0, 1]"):
     return Rule("number", lambda v: 0 <= v <= 1, describe)
 
 
+def _weights():
+    return Rule("str", lambda v: v.strip() != "", "'imagenet', null or a weights file path",
+                nullable=True)
+
+
 def _input_size():
     return Rule("int", lambda v: 32 <= v <= 1024, "an integer from 32 to 1024 (pixels)")
 
@@ -66,7 +71,7 @@ SCHEMA: dict[str, Any] = {
         "workers": _positive_int(),
     },
     "teacher": {
-        "weights": Rule("str", lambda v: v.strip() != "", "'imagenet', null or a weights file path", nullable=True),
+        "weights": _weights(),
         "input_size": _input_size(),
         "batch_size": _positive_int(),
         "epochs_head": _non_negative_int(),
@@ -80,7 +85,7 @@ SCHEMA: dict[str, Any] = {
         "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
     },
     "student": {
-        "weights": Rule("str", lambda v: v.strip() != "", "null or a weights file path", nullable=True),
+        "weights": _weights(),
         "input_size": _input_size(),
         "batch_size": _positive_int(),
         "epochs_head": _non_negative_int(),

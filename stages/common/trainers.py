@@ -28,7 +28,7 @@ from .dataset import PreparedDataset
 from .errors import UserError
 from .losses import hard_loss
 from .metrics import f1_macro, trivial_baselines
-from .models import (build_student, build_teacher, load_backbone_weights, load_trained,
+from .models import (build_student, build_teacher, load_student_weights, load_trained,
                      save_trained, set_trainable)
 from .training import (Distiller, Phase, ResumeState, file_sha256, fingerprint, predict_logits,
                        run_phase, seed_everything)
@@ -188,7 +188,7 @@ def train_student(params: dict, paths: StagePaths) -> dict:
     model = build_student(len(classes), size, config["dropout"])
     pretrained = config["weights"] is not None
     if pretrained:
-        load_backbone_weights(model, config["weights"], "student.weights")
+        load_student_weights(model, config["weights"])
     teacher_weights_hash = file_sha256(paths.teacher / "weights.h5")
     state = ResumeState(paths.checkpoints, fingerprint(
         "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),

