@@ -1,2 +1,34 @@
 """Importing ``stages`` first selects Keras 2 (tf_keras) before any test imports TensorFlow."""
 import stages  # noqa: F401
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_int8(tmp_path_factory):
+    """A small QAT student (3 classes, 64 px) briefly fitted and exported to INT8 TFLite.
+
+    Returns (qat_model, calibration pixels, tflite path, export report).
+    """
+    import tensorflow as tf
+
+    from stages.common.export import export_int8
+    from stages.common.models import build_student
+    from stages.common.preprocessing import normalize_student
+    from stages.common.quantization import calibrate_activation_ranges, quantize_student
+
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
+    pixels[:, :16] = 0  # letterbox-like black borders
+    targets = (rng.uniform(size=(48, 3)) < 0.4).astype(np.float32)
+    student = build_student(3, input_size=64)
+    qat_model = quantize_student(student)
+    calibrate_activation_ranges(student, qat_model, [normalize_student(pixels[:32])])
+    qat_model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                      loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+    qat_model.fit(normalize_student(pixels), targets, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path_factory.mktemp("int8") / "model_qat_int8.tflite"
+    report = export_int8(qat_model, pixels[:32], path)
+    return qat_model, pixels, path, report

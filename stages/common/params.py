@@ -103,6 +103,7 @@ SCHEMA: dict[str, Any] = {
         "temperature": _positive_number("a number > 0 (T)"),
     },
     "qat": {"epochs": _non_negative_int(), "lr": _positive_number()},
+    "export": {"representative_samples": _positive_int("a positive integer (training images)")},
     "augmentation": {
         "random_flip_horizontal": Rule("bool"),
         "random_rotation_factor": _fraction("a number in [0, 1] (fraction of a full turn)"),

@@ -162,6 +162,41 @@ def normalize_teacher(pixels):
 NORMALIZERS = {"student": normalize_student, "teacher": normalize_teacher}
 
 
+def preprocessing_spec(size: int) -> dict:
+    """The rules of this module as data, for inference_config.json (what the phone must do)."""
+    return {
+        "decode": {
+            "exif_orientation": "applied: letterbox the upright image a photo viewer shows",
+            "color_order": "RGB",
+            "grayscale": "replicated to R, G and B",
+            "alpha": "dropped (not composited)",
+            "16_bit": "high byte kept (v >> 8)",
+        },
+        "letterbox": {
+            "size": size,
+            "content_size": "m = max(h, w); new_h = max(1, (2*h*S + m) / (2*m)); "
+                            "new_w = max(1, (2*w*S + m) / (2*m)); integer division, i.e. "
+                            "round half away from zero of h*S/m and w*S/m",
+            "placement": "top = (S - new_h) / 2, left = (S - new_w) / 2 (integer division): "
+                         "an odd leftover pixel goes to the bottom or right border",
+            "canvas": [0, 0, 0],
+            "crop": False,
+            "resize": {
+                "method": "bilinear, aligned pixel centres, 11-bit fixed point",
+                "axis_table": "for destination index i on an axis of source length n and "
+                              "destination length d: num = max(0, (2*i + 1)*n - d); "
+                              "i0 = num / (2*d); f = ((num - i0*2*d)*2048 + d) / (2*d); "
+                              "if f == 2048: i0 += 1, f = 0; if i0 >= n - 1: i0 = n - 1, f = 0; "
+                              "i1 = min(i0 + 1, n - 1)",
+                "pixel": "top = s[y0][x0]*(2048 - fx) + s[y0][x1]*fx; bottom = s[y1][x0]*(2048 - fx) "
+                         "+ s[y1][x1]*fx; out = (top*(2048 - fy) + bottom*fy + 2^21) >> 22, "
+                         "per channel, 64-bit integers",
+                "reference_c": "stages/c_reference/letterbox.c (byte-identical, tested)",
+            },
+        },
+    }
+
+
 def save_rgb_png(path: str | Path, image: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG (lossless, so the bytes can be checked on the phone)."""
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))

@@ -28,6 +28,7 @@ from .dataset import PreparedDataset
 from .errors import UserError
 from .losses import hard_loss
 from .metrics import f1_macro, trivial_baselines
+from .preprocessing import normalize_student
 from .models import (build_student, build_teacher, load_student_weights, load_trained,
                      save_trained, set_trainable)
 from .training import (Distiller, Phase, ResumeState, file_sha256, fingerprint, predict_logits,
@@ -43,7 +44,8 @@ class StagePaths:
     metrics: Path = Path("metrics/teacher.json")
     live: Path | None = Path("dvclive/train_teacher")
     checkpoints: Path = Path("models/checkpoints/train_teacher")
-    teacher: Path = Path("models/teacher")  # read by the student
+    teacher: Path = Path("models/teacher")  # read by the student and QAT stages
+    student: Path = Path("models/student")  # read by the QAT stage
 
 
 def load_prepared(directory: str | Path) -> PreparedDataset:
@@ -236,3 +238,62 @@ def train_student(params: dict, paths: StagePaths) -> dict:
 def validation_inputs(dataset: tf.data.Dataset, index: int) -> tf.data.Dataset:
     """The ``index``-th model input of a multi-input (inputs, targets) dataset."""
     return dataset.map(lambda x, y: x[index])
+
+
+CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
+
+
+def train_qat(params: dict, paths: StagePaths) -> dict:
+    """Seed section 4: QAT of the whole student, distillation loss still active.
+
+    No weight decay: QAT is a short fine-tune at a tiny learning rate whose purpose is to let the
+    quantisers settle on the weights the student ended with.
+    """
+    from .quantization import calibrate_activation_ranges, quantize_student, save_qat_weights
+
+    started = time.monotonic()
+    seed = params["seed"]
+    seed_everything(seed)
+    config, distill = params["qat"], params["distillation"]
+    batch_size = params["student"]["batch_size"]
+    dataset = load_prepared(paths.prepared)
+    student, meta = load_trained(paths.student)
+    teacher, teacher_meta = load_trained(paths.teacher)
+    if meta["classes"] != dataset.classes or teacher_meta["classes"] != dataset.classes:
+        raise UserError("the student or teacher was trained on other classes than the prepared "
+                        "data has; rerun the training stages (dvc repro)")
+    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
+    views = {split: [_view(dataset, split, meta["input_size"], "student"),
+                     _view(dataset, split, teacher_meta["input_size"], "teacher")]
+             for split in ("train", "val")}
+    train = make_dataset(views["train"], train_targets, batch_size, training=True, seed=seed,
+                         augmentation=Augmentation.from_params(params["augmentation"]))
+    validation = make_dataset(views["val"], val_targets, batch_size, training=False, seed=seed)
+    val_inputs = validation_inputs(validation, index=0)
+
+    before = _final_scores(student, val_inputs, val_targets)
+    qat_model = quantize_student(student)
+    calibration = views["train"][0].pixels[:CALIBRATION_IMAGES]
+    calibrate_activation_ranges(student, qat_model, (
+        normalize_student(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size)))
+    state = ResumeState(paths.checkpoints, fingerprint(
+        "qat", seed, config, distill, batch_size, params["augmentation"], dataset.fingerprint(),
+        file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5")))
+    distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
+    phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None)
+    live = _open_live(paths.live, resume=state.has_progress())
+    try:
+        summary = run_phase(phase, qat_model, train, validation, val_inputs, val_targets, state,
+                            live, "qat")
+    finally:
+        if live is not None:
+            live.end()
+    paths.out.mkdir(parents=True, exist_ok=True)
+    save_qat_weights(qat_model, paths.out)
+    (paths.out / "model.json").write_text(json.dumps({**meta, "quantization": "qat"}, indent=2) + "\n")
+    metrics = {**_final_scores(qat_model, val_inputs, val_targets), "phases": {"qat": summary},
+               "float_student_before_qat": {k: before[k] for k in ("val_loss", "val_f1_macro")},
+               "wall_time_s": round(time.monotonic() - started, 1)}
+    _write_metrics(paths.metrics, metrics)
+    state.clear()
+    return metrics

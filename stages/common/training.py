@@ -169,18 +169,19 @@ class ResumeState:
         return self.directory / f"{phase}_backup"
 
     def _weights(self, phase: str) -> Path:
-        return self.directory / f"{phase}_done.weights.h5"
+        # TensorFlow checkpoint format: HDF5 cannot hold a QAT model (duplicate variable names)
+        return self.directory / f"{phase}_done" / "weights"
 
     def _summary(self, phase: str) -> Path:
         return self.directory / f"{phase}_done.json"
 
     def finished(self, phase: str) -> dict | None:
-        if self._summary(phase).exists() and self._weights(phase).exists():
+        if self._summary(phase).exists() and self._weights(phase).with_suffix(".index").exists():
             return json.loads(self._summary(phase).read_text())
         return None
 
     def restore(self, phase: str, model: keras.Model) -> None:
-        model.load_weights(self._weights(phase))
+        model.load_weights(self._weights(phase)).assert_existing_objects_matched()
 
     def finish(self, phase: str, model: keras.Model, summary: dict) -> None:
         model.save_weights(self._weights(phase))

@@ -1,0 +1,88 @@
+"""The five mandatory outputs and inference_config.json, everything the phone's C code needs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from .int8_runtime import NEVER, Int8Model
+from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
+from .thresholds import adopted_thresholds
+
+MODEL_FILE = "model_qat_int8.tflite"
+LABELS_FILE = "labels.txt"
+METRICS_FILE = "metrics.json"
+THRESHOLDS_FILE = "threshold_recommendation.json"
+CONFIG_FILE = "inference_config.json"
+OUTPUT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE, THRESHOLDS_FILE, CONFIG_FILE)
+
+
+def sha256_of(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def git_state(repository: str | Path = ".") -> dict:
+    def git(*args):
+        result = subprocess.run(["git", *args], cwd=repository, capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_uncommitted_changes": bool(status) if status is not None else None}
+
+
+def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
+                     recommendation: dict, provenance: dict) -> dict:
+    thresholds = adopted_thresholds(recommendation, classes)
+    int8_thresholds = model.thresholds_int8(thresholds)
+    return {
+        "format_version": 1,
+        "model": {"file": MODEL_FILE, "sha256": model_sha256, "bytes": model.path.stat().st_size,
+                  "runtime": "TFLite / LiteRT, builtin INT8 operators only"},
+        "input": {
+            "shape": [1, model.input_size, model.input_size, 3], "layout": "NHWC",
+            "height": model.input_size, "width": model.input_size, "channels": 3,
+            "color_order": "RGB", "dtype": "uint8",
+            "quantization": {"scale": model.input_scale, "zero_point": model.input_zero_point},
+            "meaning": f"the letterboxed pixels as they are; the model sees (x - "
+                       f"{STUDENT_ZERO_POINT:g}) / {STUDENT_SCALE:g} through its input quantisation",
+        },
+        "preprocessing": preprocessing_spec(model.input_size),
+        "output": {
+            "shape": [1, len(classes)], "dtype": "int8",
+            "quantization": {"scale": model.output_scale, "zero_point": model.output_zero_point},
+            "meaning": "quantised logits, one per class in labels order; logit = (q - zero_point) "
+                       "* scale; probability = sigmoid(logit), independently per class "
+                       "(multi-label: not a softmax)",
+        },
+        "labels": {"file": LABELS_FILE, "order": "output index i is line i + 1", "classes": classes},
+        "thresholds": {
+            "adopted": recommendation["adopted"],
+            "decision_rule": "predict class i when probability_i >= threshold_i, equivalently "
+                             "when q_i >= int8_threshold_i (no sigmoid needed on the phone); "
+                             f"an int8 threshold of {NEVER} means the class is never predicted",
+            "classes": [{"class": name, "probability": t, "int8": q}
+                        for name, t, q in zip(classes, thresholds, int8_thresholds)],
+            "empty_prediction": "an image may get no label at all (multi-label)",
+        },
+        "provenance": provenance,
+    }
+
+
+def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], metrics: dict,
+                  recommendation: dict, provenance: dict) -> dict:
+    """Write exactly the five files into ``out_dir`` (emptied first); returns the config."""
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copyfile(model_path, out / MODEL_FILE)
+    (out / LABELS_FILE).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    (out / THRESHOLDS_FILE).write_text(json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n")
+    model = Int8Model.load(out / MODEL_FILE)
+    config = inference_config(model, sha256_of(out / MODEL_FILE), classes, recommendation, provenance)
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    return config

@@ -1,0 +1,77 @@
+"""Decision thresholds tuned on validation probabilities of the INT8 model (seed section 6).
+
+- Grid: ``grid_min, grid_min + step, ..., grid_max`` (both ends included), rounded to 10 decimals
+  so 0.05 + k * 0.01 lands on the intended values.
+- Decision: a class is predicted when its probability is >= its threshold.
+- Global threshold: the grid value with the highest validation macro-F1 (``metrics.f1_macro``:
+  macro over classes with a positive in validation). Ties go to the value closest to 0.5, then
+  to the smaller value: a plateau of equal scores gives the most neutral threshold.
+- Per-class thresholds: for each class with validation positives, the grid value with the
+  highest F1 of that class; ties go to the value closest to the global threshold, then the
+  smaller. A class without validation positives has no evidence and keeps the global threshold.
+- Adoption: per-class thresholds are used only if they raise validation macro-F1 by more than
+  ``margin`` (0.5 points = 0.005) over the best global threshold; otherwise the global one is used
+  for every class.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import f1_macro, f1_per_class
+
+ADOPTION_MARGIN = 0.005  # "more than 0.5 points" of macro-F1
+
+
+def threshold_grid(grid_min: float, grid_max: float, step: float) -> np.ndarray:
+    count = int(np.floor((grid_max - grid_min) / step + 1e-9)) + 1
+    return np.round(grid_min + step * np.arange(count), 10)
+
+
+def _best(values: np.ndarray, scores: np.ndarray, prefer: float) -> int:
+    """Index of the best score; ties: closest to ``prefer``, then the smaller value."""
+    best = scores.max()
+    candidates = np.nonzero(np.isclose(scores, best, rtol=0, atol=1e-12))[0]
+    return int(min(candidates, key=lambda i: (abs(values[i] - prefer), values[i])))
+
+
+def predict(probabilities: np.ndarray, thresholds) -> np.ndarray:
+    return probabilities >= np.asarray(thresholds, dtype=np.float64)[None, :]
+
+
+def search_thresholds(y_true: np.ndarray, probabilities: np.ndarray, grid: np.ndarray,
+                      classes: list[str], margin: float = ADOPTION_MARGIN) -> dict:
+    """Global and per-class thresholds and which one to use, with the scores that decided."""
+    y_true = np.asarray(y_true).astype(bool)
+    global_scores = np.array([f1_macro(y_true, probabilities >= t) for t in grid])
+    global_index = _best(grid, global_scores, prefer=0.5)
+    global_threshold = float(grid[global_index])
+
+    per_class = np.full(len(classes), global_threshold)
+    has_positive = y_true.any(axis=0)
+    class_scores = np.stack([f1_per_class(y_true, probabilities >= t) for t in grid])  # G x C
+    for c in np.nonzero(has_positive)[0]:
+        per_class[c] = grid[_best(grid, class_scores[:, c], prefer=global_threshold)]
+    per_class_score = f1_macro(y_true, predict(probabilities, per_class))
+    global_score = float(global_scores[global_index])
+    adopt = per_class_score - global_score > margin
+    return {
+        "global_threshold": global_threshold,
+        "per_class_thresholds": ({name: float(t) for name, t in zip(classes, per_class)}
+                                 if adopt else None),
+        "adopted": "per_class" if adopt else "global",
+        "val_f1_macro_global": global_score,
+        "val_f1_macro_per_class": float(per_class_score),
+        "improvement_points": round(100 * (per_class_score - global_score), 4),
+        "adoption_margin_points": 100 * margin,
+        "candidate_per_class_thresholds": {name: float(t) for name, t in zip(classes, per_class)},
+        "classes_without_val_positives": [name for name, p in zip(classes, has_positive) if not p],
+        "f1_vs_threshold": [{"threshold": float(t), "f1_macro": float(s)}
+                            for t, s in zip(grid, global_scores)],
+    }
+
+
+def adopted_thresholds(recommendation: dict, classes: list[str]) -> list[float]:
+    per_class = recommendation.get("per_class_thresholds")
+    if per_class:
+        return [float(per_class[name]) for name in classes]
+    return [float(recommendation["global_threshold"])] * len(classes)

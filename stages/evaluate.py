@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Stage evaluate: the INT8 model on TEST with the adopted thresholds (seed section 7).
+
+Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
+threshold, predicted and true no-label rates, the same at 0.5) and per-class precision-recall
+curves in metrics/plots/pr/.
+"""
+import argparse
+import csv
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/export/model_qat_int8.tflite")
+    parser.add_argument("--thresholds", default="metrics/thresholds.json")
+    parser.add_argument("--out", default="metrics/evaluation.json")
+    parser.add_argument("--curves", default="metrics/plots/pr")
+    args = parser.parse_args()
+    from stages.common.evaluation import evaluation_report, precision_recall_curve
+    from stages.common.evaluation_data import int8_split_outputs
+    from stages.common.thresholds import adopted_thresholds
+
+    classes, targets, raw, model = int8_split_outputs(args.model, "data/prepared", "test")
+    recommendation = json.loads(Path(args.thresholds).read_text())
+    probabilities = model.probabilities(raw)
+    report = evaluation_report(targets, probabilities, adopted_thresholds(recommendation, classes),
+                               classes)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    curves = Path(args.curves)
+    shutil.rmtree(curves, ignore_errors=True)
+    curves.mkdir(parents=True)
+    for index, name in enumerate(classes):
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        with open(curves / f"{index:03d}_{safe}.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["threshold", "precision", "recall"])
+            writer.writeheader()
+            writer.writerows(precision_recall_curve(targets[:, index], probabilities[:, index]))
+    print(f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
+          f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
+          f"{report['recall_macro']:.4f}; at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}")
+
+
+if __name__ == "__main__":
+    run_main(main)

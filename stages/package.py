@@ -1,0 +1,50 @@
+#!/usr/bin/env python
+"""Stage package: write the seed's five mandatory outputs into output.dir.
+
+model_qat_int8.tflite, labels.txt (output order), metrics.json (test, INT8, adopted thresholds),
+threshold_recommendation.json and inference_config.json (everything the C side needs:
+input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
+probability and int8 units, provenance). The folder holds exactly these five files.
+"""
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    from stages.common.package import OUTPUT_FILES, git_state, write_outputs
+    from stages.common.trainers import load_prepared
+
+    dataset = load_prepared("data/prepared")
+    provenance = {
+        **git_state(),
+        "params_sha256": hashlib.sha256(Path(args.params).read_bytes()).hexdigest(),
+        "dataset_fingerprint": dataset.fingerprint(),
+        "dataset_dir": dataset.dataset_dir,
+        "note": "git state when the package stage last ran",
+    }
+    out = Path(params["output"]["dir"])
+    write_outputs(out, Path("models/export/model_qat_int8.tflite"), dataset.classes,
+                  json.loads(Path("metrics/evaluation.json").read_text()),
+                  json.loads(Path("metrics/thresholds.json").read_text()), provenance)
+    metrics = json.loads((out / "metrics.json").read_text())
+    print(f"package: wrote {', '.join(OUTPUT_FILES)} to {out}/")
+    print(f"test (INT8, adopted thresholds): macro-F1 {metrics['f1_macro']:.4f}, micro-F1 "
+          f"{metrics['f1_micro']:.4f}, precision {metrics['precision_macro']:.4f}, recall "
+          f"{metrics['recall_macro']:.4f}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Predict labels for images with a packaged model, using only the five outputs (as the phone).
+
+Example: python stages/predict.py outputs/run_001 photo1.jpg photo2.png [--json]
+Reads inference_config.json (input size, thresholds in int8 units), labels.txt and
+model_qat_int8.tflite; decodes and letterboxes each image with the documented rules, feeds the
+raw uint8 pixels, and predicts class i when its int8 output reaches its int8 threshold.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import UserError, run_main  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("output_dir", help="folder with the five outputs of the pipeline")
+    parser.add_argument("images", nargs="+", help="images to classify")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    from stages.common.predictor import Predictor
+
+    predictor = Predictor.load(args.output_dir)
+    results = []
+    for image in args.images:
+        try:
+            results.append(predictor.predict_file(image))
+        except UserError as error:
+            results.append({"image": image, "error": str(error)})
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"{result['image']}: error: {result['error']}")
+                continue
+            found = ", ".join(f"{label['class']} ({label['probability']:.2f})"
+                              for label in result["labels"]) or "(no label)"
+            print(f"{result['image']}: {found}")
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    run_main(main)

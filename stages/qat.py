@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Stage qat: quantization-aware training of the whole student (seed section 4).
+
+tfmot quantize_model on the trained student, fine-tuned at qat.lr for qat.epochs with the
+distillation loss still active (same alpha, T and teacher). Reads params: seed, qat.*,
+distillation.*, student.batch_size, augmentation.*. Writes models/qat, metrics/qat.json and
+live curves in dvclive/qat. Resumable like the training stages.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    from stages.common.trainers import StagePaths, train_qat  # TensorFlow loads here
+
+    paths = StagePaths(out=Path("models/qat"), metrics=Path("metrics/qat.json"),
+                       live=Path("dvclive/qat"), checkpoints=Path("models/checkpoints/qat"))
+    metrics = train_qat(params, paths)
+    before = metrics["float_student_before_qat"]["val_f1_macro"]
+    print(f"qat: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 (float student before QAT "
+          f"{before:.4f}); {metrics['wall_time_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Stage thresholds: tune decision thresholds on VAL with the exported INT8 model (seed section 6).
+
+Runs models/export/model_qat_int8.tflite through the LiteRT interpreter on the val split (what
+the phone will compute), grid-searches a global threshold (threshold_search.*) for macro-F1, then
+per-class thresholds, adopted only if they beat the global one by more than 0.5 points.
+Writes metrics/thresholds.json (the recommendation) and metrics/plots/f1_vs_threshold.csv.
+"""
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--model", default="models/export/model_qat_int8.tflite")
+    parser.add_argument("--out", default="metrics/thresholds.json")
+    parser.add_argument("--curve", default="metrics/plots/f1_vs_threshold.csv")
+    args = parser.parse_args()
+    search = load_params(args.params)["threshold_search"]
+    from stages.common.evaluation_data import int8_split_outputs
+    from stages.common.thresholds import search_thresholds, threshold_grid
+
+    classes, targets, raw, model = int8_split_outputs(args.model, "data/prepared", "val")
+    grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
+    recommendation = search_thresholds(targets, model.probabilities(raw), grid, classes)
+    recommendation["grid"] = {"min": search["grid_min"], "max": search["grid_max"],
+                              "step": search["grid_step"], "values": len(grid),
+                              "objective": search["objective"], "split": "val",
+                              "model": "INT8 TFLite (LiteRT interpreter)"}
+    curve = recommendation.pop("f1_vs_threshold")
+    Path(args.curve).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.curve, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["threshold", "f1_macro"])
+        writer.writeheader()
+        writer.writerows(curve)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n")
+    print(f"thresholds: global {recommendation['global_threshold']:.2f} (val macro-F1 "
+          f"{recommendation['val_f1_macro_global']:.4f}); per-class val macro-F1 "
+          f"{recommendation['val_f1_macro_per_class']:.4f}; adopted: {recommendation['adopted']}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,100 @@
+"""Threshold search against brute force, adoption margin, int8 thresholds, evaluation metrics."""
+import itertools
+
+import numpy as np
+import pytest
+
+from stages.common.evaluation import evaluation_report, precision_recall_curve
+from stages.common.int8_runtime import NEVER, int8_threshold, probability_table
+from stages.common.metrics import f1_macro
+from stages.common.thresholds import (adopted_thresholds, predict, search_thresholds,
+                                      threshold_grid)
+
+CLASSES = ["a", "b", "c"]
+
+
+def test_grid_is_the_seed_grid():
+    grid = threshold_grid(0.05, 0.95, 0.01)
+    assert len(grid) == 91 and grid[0] == 0.05 and grid[-1] == 0.95 and 0.5 in grid
+    assert threshold_grid(0.1, 0.9, 0.2).tolist() == [0.1, 0.3, 0.5, 0.7, 0.9]
+
+
+def _random_case(seed, n=40, c=3):
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(size=(n, c)) < 0.4
+    probabilities = np.clip(truth * 0.3 + rng.uniform(0, 0.7, size=(n, c)), 0, 1)
+    return truth, probabilities
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_search_matches_brute_force(seed):
+    truth, probabilities = _random_case(seed)
+    grid = threshold_grid(0.1, 0.9, 0.1)
+    result = search_thresholds(truth, probabilities, grid, CLASSES)
+    best_global = max(f1_macro(truth, probabilities >= t) for t in grid)
+    assert result["val_f1_macro_global"] == pytest.approx(best_global)
+    assert f1_macro(truth, probabilities >= result["global_threshold"]) == pytest.approx(best_global)
+    best_per_class = max(f1_macro(truth, predict(probabilities, combo))
+                         for combo in itertools.product(grid, repeat=3))
+    assert result["val_f1_macro_per_class"] == pytest.approx(best_per_class)
+    adopt = best_per_class - best_global > 0.005
+    assert result["adopted"] == ("per_class" if adopt else "global")
+    assert (result["per_class_thresholds"] is not None) == adopt
+
+
+def test_adoption_needs_more_than_half_a_point():
+    # class a separates at 0.3, class b at 0.7: per-class thresholds are clearly better
+    truth = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool)
+    probabilities = np.array([[0.4, 0.6], [0.4, 0.8], [0.2, 0.8], [0.2, 0.6]])
+    grid = np.array([0.3, 0.5, 0.7])
+    result = search_thresholds(truth, probabilities, grid, ["a", "b"])
+    assert result["adopted"] == "per_class"
+    assert result["per_class_thresholds"] == {"a": 0.3, "b": 0.7}
+    assert adopted_thresholds(result, ["a", "b"]) == [0.3, 0.7]
+    # the same gain is not enough with a margin above it
+    gain = result["val_f1_macro_per_class"] - result["val_f1_macro_global"]
+    refused = search_thresholds(truth, probabilities, grid, ["a", "b"], margin=gain)
+    assert refused["adopted"] == "global" and refused["per_class_thresholds"] is None
+    assert adopted_thresholds(refused, ["a", "b"]) == [refused["global_threshold"]] * 2
+
+
+def test_ties_prefer_the_threshold_closest_to_half_and_classes_without_positives():
+    truth = np.array([[1, 0], [0, 0]], dtype=bool)
+    probabilities = np.array([[0.9, 0.2], [0.1, 0.3]])
+    result = search_thresholds(truth, probabilities, threshold_grid(0.05, 0.95, 0.05), ["a", "b"])
+    # every threshold in (0.1, 0.9] separates class a perfectly: the tie goes to 0.5
+    assert result["global_threshold"] == 0.5
+    assert result["classes_without_val_positives"] == ["b"]
+    assert result["candidate_per_class_thresholds"]["b"] == result["global_threshold"]
+
+
+@pytest.mark.parametrize("scale, zero_point", [(0.05, -3), (0.1173, 10), (0.02, 0)])
+def test_int8_thresholds_give_the_probability_decisions(scale, zero_point):
+    table = probability_table(scale, zero_point)
+    raw = np.arange(-128, 128)
+    for threshold in threshold_grid(0.05, 0.95, 0.01):
+        q = int8_threshold(threshold, scale, zero_point)
+        assert np.array_equal(raw >= q, table >= threshold)
+    assert int8_threshold(0.999999, 0.001, 0) == NEVER  # unreachable: never predicted
+
+
+def test_evaluation_report_hand_computed():
+    truth = np.array([[1, 0], [1, 1], [0, 0], [0, 1]], dtype=bool)
+    probabilities = np.array([[0.8, 0.1], [0.3, 0.7], [0.2, 0.2], [0.6, 0.4]])
+    report = evaluation_report(truth, probabilities, [0.5, 0.35], ["a", "b"])
+    # a at 0.5: predicted rows 0, 3 -> TP 1, FP 1, FN 1; b at 0.35: rows 1, 3 -> TP 2
+    a, b = report["per_class"]
+    assert a == {"class": "a", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2,
+                 "threshold": 0.5}
+    assert b == {"class": "b", "precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2,
+                 "threshold": 0.35}
+    assert report["f1_macro"] == 0.75 and report["precision_macro"] == 0.75
+    assert report["f1_micro"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
+    assert report["no_label_rate_predicted"] == 0.25 and report["no_label_rate_true"] == 0.25
+    assert report["at_threshold_0.5"]["f1_macro"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def test_precision_recall_curve():
+    rows = precision_recall_curve(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.4, 0.1]))
+    assert [(r["threshold"], r["precision"], r["recall"]) for r in rows] == [
+        (0.9, 1.0, 0.5), (0.8, 0.5, 0.5), (0.4, 2 / 3, 1.0), (0.1, 0.5, 1.0)]
