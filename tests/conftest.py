@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_int8(tmp_path_factory):
-    """A small QAT student (3 classes, 64 px) briefly fitted and exported to INT8 TFLite.
+    """A small QAT student (5 classes, 64 px) briefly fitted and exported to INT8 TFLite.
 
     Returns (qat_model, calibration pixels, tflite path, export report).
     """
@@ -22,8 +22,8 @@ def tiny_int8(tmp_path_factory):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
     pixels[:, :16] = 0  # letterbox-like black borders
-    targets = (rng.uniform(size=(48, 3)) < 0.4).astype(np.float32)
-    student = build_student(3, input_size=64)
+    targets = (rng.uniform(size=(48, 5)) < 0.4).astype(np.float32)
+    student = build_student(5, input_size=64)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, [normalize_student(pixels[:32])])
     qat_model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),

@@ -17,7 +17,7 @@ MIN_IDENTICAL_DECISIONS = 0.95
 def test_export_meets_the_deployment_contract(tiny_int8):
     _, _, path, report = tiny_int8
     assert report["input"] == {"dtype": "uint8", "scale": 1 / 128, "zero_point": 127, "size": 64}
-    assert report["output"]["dtype"] == "int8" and report["output"]["classes"] == 3
+    assert report["output"]["dtype"] == "int8" and report["output"]["classes"] == 5
     model = Int8Model.load(path)
     assert model.float_tensors() == []
     assert np.dtype(model.input_dtype) == np.uint8 and np.dtype(model.output_dtype) == np.int8
@@ -27,7 +27,7 @@ def test_export_meets_the_deployment_contract(tiny_int8):
 def test_int8_matches_the_float_qat_model(tiny_int8):
     qat_model, pixels, path, _ = tiny_int8
     model = Int8Model.load(path)
-    targets = np.zeros((len(pixels), 3))
+    targets = np.zeros((len(pixels), 5))
     scores = fidelity(model, qat_model, pixels, targets, batch_size=16)
     assert scores["max_abs_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
     assert scores["identical_decisions_at_0.5"] >= MIN_IDENTICAL_DECISIONS

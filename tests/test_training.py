@@ -93,35 +93,56 @@ class _Interrupt(tf.keras.callbacks.Callback):
 
 
 class _EpochLog(tf.keras.callbacks.Callback):
-    def __init__(self):
+    """Records the epochs begun, and the watched model's weights at the start and end of each."""
+
+    def __init__(self, watched=None):
         super().__init__()
-        self.epochs = []
+        self.epochs, self.watched = [], watched
+        self.at_begin, self.at_end = {}, {}
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epochs.append(epoch)
+        if self.watched is not None:
+            self.at_begin[epoch] = [w.numpy().copy() for w in self.watched.weights]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.watched is not None:
+            self.at_end[epoch] = [w.numpy().copy() for w in self.watched.weights]
 
 
-def test_killed_phase_resumes_from_last_finished_epoch(tmp_path):
+@pytest.mark.parametrize("distilled", [False, True])
+def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled):
+    from stages.common.training import Distiller
+
     tf.keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     y = (x[:, :2] > 0).astype(np.float32)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
-    inputs = data.map(lambda a, b: a)
+    inputs = tf.data.Dataset.from_tensor_slices(x).batch(4)
     model = _tiny_model()
+    if distilled:  # a subclassed model: it must be built before BackupAndRestore can save it
+        data = tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(4)
+        fit_model, loss = Distiller(model, _tiny_model(), 0.7, 2.0), None
+    else:
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+        fit_model, loss = model, tf.keras.losses.BinaryCrossentropy(from_logits=True)
 
     def phase(extra):
-        return Phase("head", 5, 0.01, 0.0, lambda: None, model,
-                     tf.keras.losses.BinaryCrossentropy(from_logits=True), extra_callbacks=extra)
+        return Phase("head", 5, 0.01, 0.0, lambda: None, fit_model, loss, extra_callbacks=extra)
 
     state = ResumeState(tmp_path / "ckpt", "key-1")
+    before_kill = _EpochLog(model)
     with pytest.raises(KeyboardInterrupt):
-        run_phase(phase([_Interrupt(at_epoch=2)]), model, data, data, inputs, y, state, None, "t")
+        run_phase(phase([before_kill, _Interrupt(at_epoch=2)]), model, data, data, inputs, y,
+                  state, None, "t")
     assert state.has_progress()
 
-    log = _EpochLog()
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])  # a fresh process
+    log = _EpochLog(model)
     state = ResumeState(tmp_path / "ckpt", "key-1")
     summary = run_phase(phase([log]), model, data, data, inputs, y, state, None, "t")
     assert log.epochs == [2, 3, 4]  # epochs 0 and 1 were finished and backed up before the kill
+    for restored, saved in zip(log.at_begin[2], before_kill.at_end[1]):
+        np.testing.assert_array_equal(restored, saved)  # it continues from epoch 1's weights
     assert summary["epochs_run"] == 5
 
     again = _EpochLog()

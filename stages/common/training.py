@@ -229,6 +229,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     optimizer = keras.optimizers.AdamW(learning_rate=phase.learning_rate,
                                        weight_decay=phase.weight_decay)
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
+    if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
+        phase.fit_model(next(iter(train))[0], training=False)
     callbacks: list = [ValidationF1(saved_model, val_inputs, val_targets)]
     early = None
     if phase.early_stopping_patience is not None:

@@ -1,0 +1,124 @@
+"""Thresholds, evaluation and packaging stages on a tiny INT8 model; the predict CLI."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.dataset import validate_dataset
+from stages.common.demo_data import write_demo_dataset
+from stages.common.errors import UserError
+from stages.common.int8_runtime import Int8Model
+from stages.common.package import OUTPUT_FILES, write_outputs
+from stages.common.predictor import Predictor
+from stages.common.preprocessing import letterbox, load_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_int8):
+    """A folder laid out like the repository after export: data/prepared and models/export."""
+    root = tmp_path_factory.mktemp("workspace")
+    write_demo_dataset(root / "demo", {"train": 24, "val": 12, "test": 12}, seed=11)
+    dataset = validate_dataset(root / "demo", max_pixels=10**7)
+    assert len(dataset.classes) == 5
+    (root / "data" / "prepared").mkdir(parents=True)
+    (root / "data" / "prepared" / "dataset.json").write_text(json.dumps(dataset.to_json()))
+    (root / "models" / "export").mkdir(parents=True)
+    shutil.copyfile(tiny_int8[2], root / "models" / "export" / "model_qat_int8.tflite")
+    shutil.copyfile(REPO / "params.yaml", root / "params.yaml")
+    for stage in ("thresholds", "evaluate", "package"):
+        result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=root,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    return root, dataset
+
+
+def test_package_holds_exactly_the_five_outputs(workspace):
+    root, dataset = workspace
+    out = root / "outputs" / "run_001"
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert (out / "labels.txt").read_text().splitlines() == dataset.classes
+    config = json.loads((out / "inference_config.json").read_text())
+    assert config["input"]["quantization"] == {"scale": 1 / 128, "zero_point": 127}
+    assert config["input"]["dtype"] == "uint8" and config["input"]["color_order"] == "RGB"
+    assert config["output"]["dtype"] == "int8"
+    assert config["labels"]["classes"] == dataset.classes
+    assert config["preprocessing"]["letterbox"]["size"] == 64
+    assert config["provenance"]["dataset_fingerprint"] == dataset.fingerprint()
+    recommendation = json.loads((out / "threshold_recommendation.json").read_text())
+    assert recommendation["adopted"] in ("global", "per_class")
+    assert {"global_threshold", "per_class_thresholds", "val_f1_macro_global",
+            "val_f1_macro_per_class"} <= set(recommendation)
+
+
+def test_metrics_are_exactly_what_the_int8_outputs_give(workspace):
+    root, dataset = workspace
+    out = root / "outputs" / "run_001"
+    config = json.loads((out / "inference_config.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    model = Int8Model.load(out / "model_qat_int8.tflite")
+    images = Path(dataset.dataset_dir) / "images"
+    pixels = np.stack([letterbox(load_image(images / r.name), 64) for r in dataset.splits["test"]])
+    raw = model.raw_outputs(pixels).astype(np.int64)
+    truth = np.array(dataset.targets("test"), dtype=bool)
+    int8_thresholds = np.array([row["int8"] for row in config["thresholds"]["classes"]])
+    predicted = raw >= int8_thresholds  # the phone's rule, no sigmoid
+    scale, zero = config["output"]["quantization"]["scale"], config["output"]["quantization"]["zero_point"]
+    probabilities = 1 / (1 + np.exp(-(raw - zero) * scale))
+    thresholds = np.array([row["probability"] for row in config["thresholds"]["classes"]])
+    assert np.array_equal(predicted, probabilities >= thresholds)
+    for i, row in enumerate(metrics["per_class"]):
+        tp = int(np.sum(predicted[:, i] & truth[:, i]))
+        fp = int(np.sum(predicted[:, i] & ~truth[:, i]))
+        fn = int(np.sum(~predicted[:, i] & truth[:, i]))
+        assert row["support"] == tp + fn and row["threshold"] == thresholds[i]
+        assert row["f1"] == (2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0)
+    present = truth.any(axis=0)
+    assert metrics["f1_macro"] == pytest.approx(
+        np.mean([r["f1"] for r, p in zip(metrics["per_class"], present) if p]), abs=1e-15)
+    assert metrics["no_label_rate_predicted"] == np.mean(~predicted.any(axis=1))
+    assert metrics["no_label_rate_true"] == np.mean(~truth.any(axis=1))
+
+
+def test_predict_cli_uses_only_the_outputs(workspace):
+    root, dataset = workspace
+    out = root / "outputs" / "run_001"
+    image = Path(dataset.dataset_dir) / "images" / dataset.splits["test"][0].name
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(out),
+                             str(image), "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (prediction,) = json.loads(result.stdout)
+    expected = Predictor.load(out).predict_pixels(letterbox(load_image(image), 64)[None])[0]
+    assert prediction["labels"] == expected["labels"]
+    assert set(prediction["probabilities"]) == set(dataset.classes)
+    missing = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(out),
+                              str(root / "nope.jpg")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "nope.jpg: error: cannot be read" in missing.stdout
+    assert "Traceback" not in missing.stderr
+
+
+def test_predictor_refuses_files_that_do_not_belong_together(workspace, tmp_path):
+    root, _ = workspace
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "outputs" / "run_001", copy)
+    with open(copy / "model_qat_int8.tflite", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(UserError, match="sha256 differs"):
+        Predictor.load(copy)
+    with pytest.raises(UserError, match="not found"):
+        Predictor.load(tmp_path / "empty")
+
+
+def test_write_outputs_replaces_stale_files(workspace, tmp_path, tiny_int8):
+    root, dataset = workspace
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    recommendation = json.loads((root / "metrics" / "thresholds.json").read_text())
+    write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.0}, recommendation, {})
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
