@@ -87,3 +87,22 @@ def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
                                   again(images, training=False).numpy())
     with pytest.raises(UserError, match="run the stage that trains it first"):
         load_trained(tmp_path / "absent")
+
+
+def test_qat_activation_ranges_are_calibrated_from_the_float_model():
+    from stages.common.quantization import calibrate_activation_ranges, quantize_student
+
+    student = build_student(3, input_size=64)
+    qat_model = quantize_student(student)
+    batches = [np.random.default_rng(i).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+               for i in range(2)]
+    count = calibrate_activation_ranges(student, qat_model, batches)
+    variables = {v.name: float(np.squeeze(v.numpy())) for v in qat_model.weights
+                 if v.name.endswith(("_min:0", "_max:0")) and np.size(v.numpy()) == 1}
+    assert count == 80  # 79 layer outputs and the logits' post-activation
+    for name in ("block3_project_bn", "block5_add", "logits"):
+        probe = tf.keras.Model(student.input, student.get_layer(name).output)
+        outputs = np.concatenate([probe(batch).numpy() for batch in batches])
+        kind = "post_activation" if name == "logits" else "output"
+        assert variables[f"quant_{name}/{kind}_min:0"] == pytest.approx(min(outputs.min(), 0.0))
+        assert variables[f"quant_{name}/{kind}_max:0"] == pytest.approx(max(outputs.max(), 0.0))

@@ -191,3 +191,18 @@ def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
     assert 0.0 <= metrics["val_f1_macro"] <= 1.0
     assert set(metrics["baselines"]) == {"f1_macro_all_negative", "f1_macro_all_positive"}
     assert (tmp_path / "student" / "model.json").exists()
+
+    from stages.common.quantization import rebuild_qat_student
+    from stages.common.trainers import train_qat
+
+    params["qat"]["epochs"] = 1
+    qat_paths = StagePaths(prepared=prepared, out=tmp_path / "qat", metrics=tmp_path / "qat.json",
+                           live=None, checkpoints=tmp_path / "ckpt_qat", teacher=tmp_path / "teacher",
+                           student=tmp_path / "student")
+    qat_metrics = train_qat(params, qat_paths)
+    assert qat_metrics["phases"]["qat"]["epochs_run"] == 1
+    assert set(qat_metrics["float_student_before_qat"]) == {"val_loss", "val_f1_macro"}
+    rebuilt = rebuild_qat_student(len(dataset.classes), 48, params["student"]["dropout"],
+                                  tmp_path / "qat")
+    images = np.zeros((2, 48, 48, 3), dtype=np.float32)
+    assert rebuilt(images, training=False).shape == (2, len(dataset.classes))
