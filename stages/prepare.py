@@ -2,11 +2,13 @@
 """Stage prepare: parse and validate the dataset, build the vocabulary, report statistics.
 
 Reads params: data.dir, num_classes, prepare.*. Writes data/prepared/ (labels.txt, dataset.json
-with every valid image's labels, content hash and size, defects.txt) and
+with every valid image's labels, content hash and size, {train,val,test}.csv with label vectors,
+defects.txt) and
 metrics/data_report.json. Exits with status 2 and the full list of defects (split file, line,
 reason) if the dataset has any and prepare.on_defect is 'fail'.
 """
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -38,6 +40,12 @@ def main() -> None:
     (out / "labels.txt").write_text("".join(f"{c}\n" for c in dataset.classes), encoding="utf-8")
     (out / "dataset.json").write_text(
         json.dumps(dataset.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    for split in dataset.splits:  # name and one 0/1 column per class, in output order
+        with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["name", *dataset.classes])
+            writer.writerows([r.name, *target]
+                             for r, target in zip(dataset.splits[split], dataset.targets(split)))
     (out / "defects.txt").write_text("".join(f"{d}\n" for d in dataset.defects), encoding="utf-8")
     report_path = Path(args.report)
     report_path.parent.mkdir(parents=True, exist_ok=True)

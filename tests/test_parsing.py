@@ -247,3 +247,20 @@ def test_prepare_stage_checks_num_classes(tmp_path):
         capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "num_classes is 3 but the dataset has 2 classes" in result.stderr
+
+
+def test_prepare_stage_writes_vocabulary_vectors_and_report(tmp_path):
+    root = make_dataset(tmp_path / "ds", GOOD)
+    params = _write_params(tmp_path / "params.yaml", root)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+         "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
+        capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    prepared = tmp_path / "prepared"
+    assert (prepared / "labels.txt").read_text() == "cat\ndog\n"
+    assert (prepared / "train.csv").read_text().splitlines() == [
+        "name,cat,dog", "a.png,1,0", "b.png,1,1"]
+    assert (prepared / "test.csv").read_text().splitlines() == ["name,cat,dog", "d.png,0,0"]
+    assert json.loads((tmp_path / "report.json").read_text())["num_classes"] == 2
+    assert "split     images" in result.stdout
