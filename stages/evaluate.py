@@ -5,7 +5,6 @@ Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class w
 threshold, predicted and true no-label rates, the same at 0.5) and per-class precision-recall
 curves in metrics/plots/pr/.
 """
-import argparse
 import csv
 import json
 import re
@@ -15,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__, params=False)
     parser.add_argument("--model", default="models/export/model_qat_int8.tflite")
     parser.add_argument("--thresholds", default="metrics/thresholds.json")
     parser.add_argument("--out", default="metrics/evaluation.json")

@@ -7,21 +7,19 @@ quantisation is not scale 1/128 / zero point 127, the output not int8, or a floa
 Writes models/export/model_qat_int8.tflite and metrics/export.json (INT8 vs float QAT fidelity
 on val and test).
 """
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     parser.add_argument("--out", default="models/export/model_qat_int8.tflite")
     parser.add_argument("--report", default="metrics/export.json")
     args = parser.parse_args()

@@ -6,18 +6,17 @@ maps every tensor onto our Keras student strictly, and writes
 models/pretrained/efficientnet_lite1_imagenet.h5 (the 1000-class student's weights), which
 train_student uses when student.weights is imagenet.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__, params=False)
     parser.add_argument("--out", default="models/pretrained/efficientnet_lite1_imagenet.h5",
                         help="converted weights file (default: %(default)s)")
     args = parser.parse_args()

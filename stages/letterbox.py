@@ -4,20 +4,19 @@
 Example: python stages/letterbox.py photo.jpg photo_240.png --size 240
 The PNG holds the RGB bytes the model sees (before normalisation); compare it with the phone's.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import (  # noqa: E402
     decode_image, letterbox, letterbox_geometry, save_rgb_png)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__, params=False)
     parser.add_argument("image", help="input image (jpg, png, ...)")
     parser.add_argument("out", help="output PNG")
     parser.add_argument("--size", type=int, default=240, help="square side S (default: %(default)s)")

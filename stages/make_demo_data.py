@@ -4,7 +4,6 @@
 Reads params: demo_data.*. The default data.dir points at its output, so the pipeline runs on a
 fresh machine without a user dataset.
 """
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -12,14 +11,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.demo_data import write_demo_dataset  # noqa: E402
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     parser.add_argument("--out", default="data/demo", help="output folder (default: %(default)s)")
     args = parser.parse_args()
     settings = load_params(args.params)["demo_data"]

@@ -6,7 +6,6 @@ threshold_recommendation.json and inference_config.json (everything the C side n
 input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
 probability and int8 units, provenance). The folder holds exactly these five files.
 """
-import argparse
 import hashlib
 import json
 import sys
@@ -14,14 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.package import OUTPUT_FILES, git_state, write_outputs

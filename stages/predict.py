@@ -6,19 +6,18 @@ Reads inference_config.json (input size, thresholds in int8 units), labels.txt a
 model_qat_int8.tflite; decodes and letterboxes each image with the documented rules, feeds the
 raw uint8 pixels, and predicts class i when its int8 output reaches its int8 threshold.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__, params=False)
     parser.add_argument("output_dir", help="folder with the five outputs of the pipeline")
     parser.add_argument("images", nargs="+", help="images to classify")
     parser.add_argument("--json", action="store_true", help="print one JSON document")

@@ -7,7 +7,6 @@ defects.txt) and
 metrics/data_report.json. Exits with status 2 and the full list of defects (split file, line,
 reason) if the dataset has any and prepare.on_defect is 'fail'.
 """
-import argparse
 import csv
 import json
 import sys
@@ -16,14 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.dataset import dataset_report, format_summary, validate_dataset  # noqa: E402
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import check_num_classes, load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     parser.add_argument("--out", default="data/prepared", help="output folder (default: %(default)s)")
     parser.add_argument("--report", default="metrics/data_report.json",
                         help="statistics file (default: %(default)s)")

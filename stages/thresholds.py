@@ -6,7 +6,6 @@ the phone will compute), grid-searches a global threshold (threshold_search.*) f
 per-class thresholds, adopted only if they beat the global one by more than 0.5 points.
 Writes metrics/thresholds.json (the recommendation) and metrics/plots/f1_vs_threshold.csv.
 """
-import argparse
 import csv
 import json
 import sys
@@ -14,14 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", default="models/export/model_qat_int8.tflite")
     parser.add_argument("--out", default="metrics/thresholds.json")
     parser.add_argument("--curve", default="metrics/plots/f1_vs_threshold.csv")

@@ -5,20 +5,18 @@ Reads params: seed, teacher.*, augmentation.*. Reads data/prepared. Writes model
 (weights.h5, model.json), metrics/teacher.json and live curves in dvclive/train_teacher.
 A killed run started again continues from its last finished epoch.
 """
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stages.common.cli import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser(__doc__)
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.trainers import StagePaths, train_teacher  # TensorFlow loads here

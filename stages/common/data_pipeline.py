@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-import stages  # noqa: F401
 import tensorflow as tf
 
 from .dataset import IMAGES_FOLDER, Record

@@ -231,6 +231,10 @@ def inspect_image(images_dir: Path, name: str, max_pixels: int) -> ImageInfo | t
     return ImageInfo(hashlib.sha256(data).hexdigest(), int(image.shape[0]), int(image.shape[1]))
 
 
+def _duplicate_kind(first: Entry, split: str) -> str:
+    return "duplicate_in_split" if first.split == split else "duplicate_across_splits"
+
+
 def validate_dataset(dataset_dir: str | Path, max_pixels: int, on_defect: str = "fail",
                      workers: int = 4) -> PreparedDataset:
     """Parse and check the whole dataset; every defect is found in one pass."""
@@ -261,9 +265,8 @@ def validate_dataset(dataset_dir: str | Path, max_pixels: int, on_defect: str = 
         for entry in entries[split]:
             first = seen_name.get(entry.name)
             if first is not None:
-                where = f"{first.split}.txt line {first.line}"
-                kind = "duplicate_in_split" if first.split == split else "duplicate_across_splits"
-                defect(entry, kind, f"same image already listed in {where}")
+                defect(entry, _duplicate_kind(first, split),
+                       f"same image already listed in {first.split}.txt line {first.line}")
                 continue
             seen_name[entry.name] = entry
             info = results[entry.name]
@@ -272,9 +275,8 @@ def validate_dataset(dataset_dir: str | Path, max_pixels: int, on_defect: str = 
                 continue
             twin = seen_content.get(info.sha256)
             if twin is not None:
-                where = f"{twin.split}.txt line {twin.line} ({twin.name!r})"
-                kind = "duplicate_in_split" if twin.split == split else "duplicate_across_splits"
-                defect(entry, kind, f"same bytes as {where}")
+                defect(entry, _duplicate_kind(twin, split),
+                       f"same bytes as {twin.split}.txt line {twin.line} ({twin.name!r})")
                 continue
             seen_content[info.sha256] = entry
             valid[split].append((entry, info))

@@ -6,7 +6,6 @@ and batch, computed from logits for numerical stability:
     L_soft = BCE(sigmoid(z_t / T), sigmoid(z_s / T))
 The T^2 factor keeps the soft term's gradient scale independent of T (Hinton et al.).
 """
-import stages  # noqa: F401
 import tensorflow as tf
 
 

@@ -53,6 +53,24 @@ def _input_size():
     return Rule("int", lambda v: 32 <= v <= 1024, "an integer from 32 to 1024 (pixels)")
 
 
+def _model_schema() -> dict:
+    """Keys of the teacher and student sections (the seed's, plus weights and fine-tuning)."""
+    return {
+        "weights": _weights(),
+        "input_size": _input_size(),
+        "batch_size": _positive_int(),
+        "epochs_head": _non_negative_int(),
+        "epochs_finetune": _non_negative_int(),
+        "lr_head": _positive_number(),
+        "lr_finetune": _positive_number(),
+        "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
+        "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
+        "early_stopping_patience": _positive_int("a positive integer (epochs)"),
+        "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
+    }
+
+
 SCHEMA: dict[str, Any] = {
     "seed": Rule("int", lambda v: 0 <= v < 2**31, "an integer in [0, 2**31)"),
     "num_classes": Rule("int", lambda v: v > 0, "a positive integer, or null to derive it",
@@ -70,34 +88,8 @@ SCHEMA: dict[str, Any] = {
         "max_image_pixels": _positive_int("a positive integer (width x height)"),
         "workers": _positive_int(),
     },
-    "teacher": {
-        "weights": _weights(),
-        "input_size": _input_size(),
-        "batch_size": _positive_int(),
-        "epochs_head": _non_negative_int(),
-        "epochs_finetune": _non_negative_int(),
-        "lr_head": _positive_number(),
-        "lr_finetune": _positive_number(),
-        "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-        "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
-        "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
-        "early_stopping_patience": _positive_int("a positive integer (epochs)"),
-        "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
-    },
-    "student": {
-        "weights": _weights(),
-        "input_size": _input_size(),
-        "batch_size": _positive_int(),
-        "epochs_head": _non_negative_int(),
-        "epochs_finetune": _non_negative_int(),
-        "lr_head": _positive_number(),
-        "lr_finetune": _positive_number(),
-        "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-        "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
-        "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
-        "early_stopping_patience": _positive_int("a positive integer (epochs)"),
-        "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
-    },
+    "teacher": _model_schema(),
+    "student": _model_schema(),
     "distillation": {
         "alpha": _fraction("a number with 0 <= alpha <= 1"),
         "temperature": _positive_number("a number > 0 (T)"),

@@ -20,7 +20,6 @@ from typing import Iterable
 
 import numpy as np
 
-import stages  # noqa: F401
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 

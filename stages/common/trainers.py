@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-import stages  # noqa: F401
 import tensorflow as tf
 
 from .data_pipeline import Augmentation, View, letterbox_split, make_dataset
@@ -100,6 +99,47 @@ def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
               "images: each epoch is one smaller batch")
 
 
+def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: tuple,
+                finetune_model: keras.Model, finetune_data: tuple):
+    """The seed's schedule: head warm-up, then the top of the backbone (early stopping, LR
+    reduction); ``finetune_model`` is the model itself or a Distiller around it. Returns the
+    phases with their (train, validation) data, and a dict that records how many backbone
+    layers each phase trained."""
+    trainable: dict[str, int] = {}
+
+    def configure(phase_name, fraction=0.0):
+        def apply():
+            trainable[phase_name] = set_trainable(model, phase_name, fraction, pretrained)
+        return apply
+
+    head_loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    phases = [
+        (Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
+               configure("head"), model, head_loss), head_data),
+        (Phase("finetune", config["epochs_finetune"], config["lr_finetune"], config["weight_decay"],
+               configure("finetune", config["unfreeze_fraction"]), finetune_model,
+               head_loss if finetune_model is model else None,
+               early_stopping_patience=config["early_stopping_patience"],
+               reduce_lr_patience=config["reduce_lr_patience"]), finetune_data),
+    ]
+    return phases, trainable
+
+
+def _run_schedule(phases: list, model: keras.Model, val_inputs, val_targets: np.ndarray,
+                  state: ResumeState, live_dir: Path | None, stage: str) -> dict:
+    """Run the phases in order with one dvclive run across them; returns their summaries."""
+    summaries = {}
+    live = _open_live(live_dir, resume=state.has_progress())
+    try:
+        for phase, (train, validation) in phases:
+            summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
+                                              val_targets, state, live, stage)
+    finally:
+        if live is not None:
+            live.end()
+    return summaries
+
+
 def train_teacher(params: dict, paths: StagePaths) -> dict:
     started = time.monotonic()
     seed = params["seed"]
@@ -120,31 +160,10 @@ def train_teacher(params: dict, paths: StagePaths) -> dict:
     pretrained = config["weights"] is not None
     state = ResumeState(paths.checkpoints, fingerprint(
         "train_teacher", seed, config, params["augmentation"], dataset.fingerprint()))
-    loss = keras.losses.BinaryCrossentropy(from_logits=True)
-    trainable = {}
-
-    def configure(phase_name, fraction=0.0):
-        def apply():
-            trainable[phase_name] = set_trainable(model, phase_name, fraction, pretrained)
-        return apply
-
-    phases = [
-        Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
-              configure("head"), model, loss),
-        Phase("finetune", config["epochs_finetune"], config["lr_finetune"], config["weight_decay"],
-              configure("finetune", config["unfreeze_fraction"]), model, loss,
-              early_stopping_patience=config["early_stopping_patience"],
-              reduce_lr_patience=config["reduce_lr_patience"]),
-    ]
-    summaries = {}
-    live = _open_live(paths.live, resume=state.has_progress())
-    try:
-        for phase in phases:
-            summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
-                                              val_targets, state, live, "train_teacher")
-    finally:
-        if live is not None:
-            live.end()
+    phases, trainable = _two_phases(model, config, pretrained, (train, validation),
+                                    model, (train, validation))
+    summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
+                              "train_teacher")
     save_trained(model, paths.out, "efficientnet_b3", classes, size, config["dropout"])
     metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
                "weights": config["weights"] or "random",
@@ -195,33 +214,11 @@ def train_student(params: dict, paths: StagePaths) -> dict:
     state = ResumeState(paths.checkpoints, fingerprint(
         "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),
         teacher_weights_hash))
-    trainable = {}
-
-    def configure(phase_name, fraction=0.0):
-        def apply():
-            trainable[phase_name] = set_trainable(model, phase_name, fraction, pretrained)
-        return apply
-
     distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
-    phases = [
-        (Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
-               configure("head"), model, keras.losses.BinaryCrossentropy(from_logits=True)),
-         plain_train, plain_val),
-        (Phase("finetune", config["epochs_finetune"], config["lr_finetune"], config["weight_decay"],
-               configure("finetune", config["unfreeze_fraction"]), distiller, None,
-               early_stopping_patience=config["early_stopping_patience"],
-               reduce_lr_patience=config["reduce_lr_patience"]),
-         distill_train, distill_val),
-    ]
-    summaries = {}
-    live = _open_live(paths.live, resume=state.has_progress())
-    try:
-        for phase, train, validation in phases:
-            summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
-                                              val_targets, state, live, "train_student")
-    finally:
-        if live is not None:
-            live.end()
+    phases, trainable = _two_phases(model, config, pretrained, (plain_train, plain_val),
+                                    distiller, (distill_train, distill_val))
+    summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
+                              "train_student")
     save_trained(model, paths.out, "efficientnet_lite1", classes, size, config["dropout"])
     teacher_val_logits = predict_logits(teacher, validation_inputs(distill_val, index=1))
     metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
@@ -281,13 +278,8 @@ def train_qat(params: dict, paths: StagePaths) -> dict:
         file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5")))
     distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
     phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None)
-    live = _open_live(paths.live, resume=state.has_progress())
-    try:
-        summary = run_phase(phase, qat_model, train, validation, val_inputs, val_targets, state,
-                            live, "qat")
-    finally:
-        if live is not None:
-            live.end()
+    summary = _run_schedule([(phase, (train, validation))], qat_model, val_inputs, val_targets,
+                            state, paths.live, "qat")["qat"]
     paths.out.mkdir(parents=True, exist_ok=True)
     save_qat_weights(qat_model, paths.out)
     (paths.out / "model.json").write_text(json.dumps({**meta, "quantization": "qat"}, indent=2) + "\n")

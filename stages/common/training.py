@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 
-import stages  # noqa: F401
 import tensorflow as tf
 
 from .losses import hard_loss, soft_loss
