@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.cli import stage_parser  # noqa: E402
+from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import (  # noqa: E402
     decode_image, letterbox, letterbox_geometry, save_rgb_png)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.cli import stage_parser  # noqa: E402
+from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
@@ -27,7 +27,7 @@ def main() -> None:
 
     dataset = load_prepared("data/prepared")
     provenance = {
-        **git_state(),
+        **git_state(Path(__file__).resolve().parents[1]),
         "params_sha256": hashlib.sha256(Path(args.params).read_bytes()).hexdigest(),
         "dataset_fingerprint": dataset.fingerprint(),
         "dataset_dir": dataset.dataset_dir,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.cli import stage_parser  # noqa: E402
+from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.dataset import dataset_report, format_summary, validate_dataset  # noqa: E402
-from stages.common.cli import stage_parser  # noqa: E402
+from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import check_num_classes, load_params  # noqa: E402
 

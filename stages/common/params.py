@@ -198,8 +198,8 @@ def validate_params(params: Any, source: str = "params.yaml",
     return params
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
-    """Read and validate a params file; every problem is a UserError naming file and line."""
+def read_yaml(path: str | Path) -> tuple[object, dict[str, int]]:
+    """Parse a YAML file; returns the data and the line of every key (UserError if unreadable)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -209,13 +209,41 @@ def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
         raise UserError(f"{path}: cannot be read: {error}") from None
     try:
         node = yaml.compose(text, Loader=_LineLoader)
-        params = yaml.load(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise UserError(f"{path}{line}: not valid YAML: {problem}") from None
-    return validate_params(params, str(path), _key_lines(node) if node else {})
+    return data, (_key_lines(node) if node else {})
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
+    """Read and validate a params file; every problem is a UserError naming file and line."""
+    params, lines = read_yaml(path)
+    return validate_params(params, str(path), lines)
+
+
+def _overlay(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _overlay(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_params_with_overrides(base_path: str | Path, override_path: str | Path) -> dict:
+    """The base params with a partial file laid over them (a seed-style config); problems are
+    reported against the override file and its lines."""
+    base = load_params(base_path)
+    override, lines = read_yaml(override_path)
+    if override is None:
+        override = {}
+    if not isinstance(override, dict):
+        raise UserError(f"{override_path}: must be a mapping of keys like params.yaml")
+    return validate_params(_overlay(base, override), str(override_path), lines)
 
 
 def check_num_classes(params: dict, vocabulary_size: int, source: str = "params.yaml") -> None:

@@ -1,0 +1,72 @@
+"""The seed's CLI: python -m stages.cli train --data_dir D --out_dir O --config C."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from stages.common.demo_data import write_demo_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+SEED_STYLE_CONFIG = """\
+seed: 1337
+num_classes: 5
+teacher:
+  weights: null
+  input_size: 64
+  batch_size: 8
+  epochs_head: 1
+  epochs_finetune: 1
+student:
+  input_size: 48
+  batch_size: 8
+  epochs_head: 1
+  epochs_finetune: 1
+distillation:
+  alpha: 0.7
+  temperature: 2.0
+qat:
+  epochs: 1
+  lr: 1.0e-5
+export:
+  representative_samples: 8
+threshold_search:
+  grid_min: 0.05
+  grid_max: 0.95
+  grid_step: 0.01
+  objective: f1_macro
+"""
+
+
+def _cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "stages.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
+    write_demo_dataset(tmp_path / "data", {"train": 16, "val": 8, "test": 8}, seed=2)
+    config = tmp_path / "config.yaml"
+    config.write_text(SEED_STYLE_CONFIG)
+    result = _cli("train", "--data_dir", tmp_path / "data", "--out_dir", tmp_path / "out",
+                  "--config", config, "--work_dir", tmp_path / "work", cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([
+        "model_qat_int8.tflite", "labels.txt", "metrics.json", "threshold_recommendation.json",
+        "inference_config.json"])
+    config_out = json.loads((tmp_path / "out" / "inference_config.json").read_text())
+    assert config_out["input"]["height"] == 48
+    assert (tmp_path / "work" / "metrics" / "teacher.json").exists()  # intermediates in work_dir
+    assert "[9/9] package" in result.stdout
+
+
+def test_cli_reports_config_problems_with_file_and_line(tmp_path):
+    write_demo_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1}, seed=2)
+    config = tmp_path / "config.yaml"
+    config.write_text(SEED_STYLE_CONFIG.replace("  alpha: 0.7", "  alpha: 7"))
+    result = _cli("train", "--data_dir", tmp_path / "data", "--out_dir", tmp_path / "out",
+                  "--config", config, "--work_dir", tmp_path / "work", cwd=REPO)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{config}:15: distillation.alpha must be" in result.stderr
+    missing = _cli("train", "--data_dir", tmp_path / "nowhere", "--out_dir", tmp_path / "out",
+                   cwd=REPO)
+    assert missing.returncode == 2 and "no images/ folder" in missing.stderr
