@@ -50,6 +50,10 @@ def test_distiller_trains_only_the_student():
     first = distiller.evaluate(data, verbose=0, return_dict=True)
     expected = float(distillation_loss(y, student(x), teacher(x), 0.7, 2.0))
     assert first["loss"] == pytest.approx(expected, rel=1e-5)
+    with_logits = tf.data.Dataset.from_tensor_slices(
+        ((x, {"teacher_logits": teacher(x).numpy()}), y)).batch(8)
+    precomputed = distiller.evaluate(with_logits, verbose=0, return_dict=True)
+    assert precomputed["loss"] == pytest.approx(first["loss"], rel=1e-6)  # teacher logits given
     distiller.fit(data, epochs=5, verbose=0)
     assert distiller.evaluate(data, verbose=0, return_dict=True)["loss"] < first["loss"]
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(teacher_before, teacher.weights))

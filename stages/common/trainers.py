@@ -30,8 +30,8 @@ from .metrics import f1_macro, trivial_baselines
 from .preprocessing import normalize_student
 from .models import (build_student, build_teacher, load_student_weights, load_trained,
                      save_trained, set_trainable)
-from .training import (Distiller, Phase, ResumeState, file_sha256, fingerprint, predict_logits,
-                       run_phase, seed_everything)
+from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, file_sha256, fingerprint,
+                       predict_logits, run_phase, seed_everything)
 
 keras = tf.keras
 
@@ -97,6 +97,47 @@ def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
     if batch_size > len(dataset.splits["train"]):
         print(f"note: {key} {batch_size} exceeds the {len(dataset.splits['train'])} training "
               "images: each epoch is one smaller batch")
+
+
+@dataclass
+class DistillationData:
+    plain_train: tf.data.Dataset  # student images, targets
+    plain_val: tf.data.Dataset
+    distill_train: tf.data.Dataset  # (student images, teacher images), targets: same augmentation
+    distill_val: tf.data.Dataset  # (student images, {"teacher_logits": ...}), targets
+    val_inputs: tf.data.Dataset  # student images
+    val_targets: np.ndarray
+    teacher_val_logits: np.ndarray
+    student_train_pixels: np.ndarray
+
+
+def _distillation_data(dataset: PreparedDataset, student_size: int, teacher: keras.Model,
+                       teacher_size: int, batch_size: int, seed: int,
+                       augmentation: dict) -> DistillationData:
+    """Datasets for the student with and without its teacher. Validation images are not
+    augmented, so the teacher's validation logits are computed once, not every epoch."""
+    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
+    student_train = _view(dataset, "train", student_size, "student")
+    teacher_train = _view(dataset, "train", teacher_size, "teacher")
+    augment = Augmentation.from_params(augmentation)
+
+    def training_data(views):
+        return make_dataset(views, train_targets, batch_size, training=True, seed=seed,
+                            augmentation=augment)
+
+    def validation_data(view):
+        return make_dataset([view], val_targets, batch_size, training=False, seed=seed)
+
+    plain_val = validation_data(_view(dataset, "val", student_size, "student"))
+    teacher_logits = predict_logits(teacher, validation_data(
+        _view(dataset, "val", teacher_size, "teacher")).map(lambda x, y: x))
+    logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
+    distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
+        lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
+    return DistillationData(training_data([student_train]), plain_val,
+                            training_data([student_train, teacher_train]), distill_val,
+                            plain_val.map(lambda x, y: x), val_targets, teacher_logits,
+                            student_train.pixels)
 
 
 def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: tuple,
@@ -187,25 +228,9 @@ def train_student(params: dict, paths: StagePaths) -> dict:
                         f"{teacher_meta['classes']}, the prepared data has {dataset.classes}; "
                         "rerun train_teacher (dvc repro)")
     size, classes = config["input_size"], dataset.classes
-    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
-    augmentation = Augmentation.from_params(params["augmentation"])
-    student_train = _view(dataset, "train", size, "student")
-    student_val = _view(dataset, "val", size, "student")
-    teacher_size = teacher_meta["input_size"]
-    teacher_train = _view(dataset, "train", teacher_size, "teacher")
-    teacher_val = _view(dataset, "val", teacher_size, "teacher")
-
-    def datasets(views_train, views_val):
-        return (make_dataset(views_train, train_targets, config["batch_size"], training=True,
-                             seed=seed, augmentation=augmentation),
-                make_dataset(views_val, val_targets, config["batch_size"], training=False,
-                             seed=seed))
-
-    plain_train, plain_val = datasets([student_train], [student_val])
-    distill_train, distill_val = datasets([student_train, teacher_train],
-                                          [student_val, teacher_val])
-    val_inputs = plain_val.map(lambda x, y: x)
-
+    data = _distillation_data(dataset, size, teacher, teacher_meta["input_size"],
+                              config["batch_size"], seed, params["augmentation"])
+    val_inputs, val_targets = data.val_inputs, data.val_targets
     model = build_student(len(classes), size, config["dropout"])
     pretrained = config["weights"] is not None
     if pretrained:
@@ -215,26 +240,20 @@ def train_student(params: dict, paths: StagePaths) -> dict:
         "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),
         teacher_weights_hash))
     distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
-    phases, trainable = _two_phases(model, config, pretrained, (plain_train, plain_val),
-                                    distiller, (distill_train, distill_val))
+    phases, trainable = _two_phases(model, config, pretrained, (data.plain_train, data.plain_val),
+                                    distiller, (data.distill_train, data.distill_val))
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
                               "train_student")
     save_trained(model, paths.out, "efficientnet_lite1", classes, size, config["dropout"])
-    teacher_val_logits = predict_logits(teacher, validation_inputs(distill_val, index=1))
     metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
                "weights": config["weights"] or "random",
                "trainable_backbone_layers": trainable,
-               "teacher_val_f1_macro": f1_macro(val_targets, teacher_val_logits > 0),
+               "teacher_val_f1_macro": f1_macro(val_targets, data.teacher_val_logits > 0),
                "distillation": {"alpha": distill["alpha"], "temperature": distill["temperature"]},
                "wall_time_s": round(time.monotonic() - started, 1)}
     _write_metrics(paths.metrics, metrics)
     state.clear()
     return metrics
-
-
-def validation_inputs(dataset: tf.data.Dataset, index: int) -> tf.data.Dataset:
-    """The ``index``-th model input of a multi-input (inputs, targets) dataset."""
-    return dataset.map(lambda x, y: x[index])
 
 
 CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
@@ -259,18 +278,13 @@ def train_qat(params: dict, paths: StagePaths) -> dict:
     if meta["classes"] != dataset.classes or teacher_meta["classes"] != dataset.classes:
         raise UserError("the student or teacher was trained on other classes than the prepared "
                         "data has; rerun the training stages (dvc repro)")
-    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
-    views = {split: [_view(dataset, split, meta["input_size"], "student"),
-                     _view(dataset, split, teacher_meta["input_size"], "teacher")]
-             for split in ("train", "val")}
-    train = make_dataset(views["train"], train_targets, batch_size, training=True, seed=seed,
-                         augmentation=Augmentation.from_params(params["augmentation"]))
-    validation = make_dataset(views["val"], val_targets, batch_size, training=False, seed=seed)
-    val_inputs = validation_inputs(validation, index=0)
+    data = _distillation_data(dataset, meta["input_size"], teacher, teacher_meta["input_size"],
+                              batch_size, seed, params["augmentation"])
+    val_inputs, val_targets = data.val_inputs, data.val_targets
 
     before = _final_scores(student, val_inputs, val_targets)
     qat_model = quantize_student(student)
-    calibration = views["train"][0].pixels[:CALIBRATION_IMAGES]
+    calibration = data.student_train_pixels[:CALIBRATION_IMAGES]
     calibrate_activation_ranges(student, qat_model, (
         normalize_student(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size)))
     state = ResumeState(paths.checkpoints, fingerprint(
@@ -278,7 +292,7 @@ def train_qat(params: dict, paths: StagePaths) -> dict:
         file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5")))
     distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
     phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None)
-    summary = _run_schedule([(phase, (train, validation))], qat_model, val_inputs, val_targets,
+    summary = _run_schedule([(phase, (data.distill_train, data.distill_val))], qat_model, val_inputs, val_targets,
                             state, paths.live, "qat")["qat"]
     paths.out.mkdir(parents=True, exist_ok=True)
     save_qat_weights(qat_model, paths.out)

@@ -49,12 +49,17 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+TEACHER_LOGITS = "teacher_logits"
+
+
 class Distiller(keras.Model):
     """Student trained on ``alpha * L_hard + (1 - alpha) * T^2 * L_soft`` against a frozen teacher.
 
     Inputs are ``(student_images, teacher_images)``: the same augmented image through each
     model's own letterbox size and normalisation. Only the student's variables are updated; the
-    teacher runs in inference mode. ``call`` returns the student's logits.
+    teacher runs in inference mode. ``call`` returns the student's logits. Instead of teacher
+    images, the second input may be ``{"teacher_logits": logits}`` computed beforehand, as for
+    the un-augmented validation images, whose teacher outputs never change.
     """
 
     def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float,
@@ -76,6 +81,11 @@ class Distiller(keras.Model):
     def call(self, inputs, training=False):
         return self.student(inputs[0], training=training)
 
+    def _teacher_logits(self, teacher_input):
+        if isinstance(teacher_input, dict):
+            return teacher_input[TEACHER_LOGITS]
+        return self.teacher(teacher_input, training=False)
+
     def _update(self, labels, student_logits, teacher_logits):
         hard = hard_loss(labels, student_logits)
         soft = soft_loss(student_logits, teacher_logits, self.temperature)
@@ -89,8 +99,8 @@ class Distiller(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        (student_images, teacher_images), labels = data
-        teacher_logits = self.teacher(teacher_images, training=False)
+        (student_images, teacher_input), labels = data
+        teacher_logits = self._teacher_logits(teacher_input)
         with tf.GradientTape() as tape:
             student_logits = self.student(student_images, training=True)
             total, hard, soft = self._update(labels, student_logits, teacher_logits)
@@ -100,8 +110,8 @@ class Distiller(keras.Model):
         return self._record(total, hard, soft)
 
     def test_step(self, data):
-        (student_images, teacher_images), labels = data
-        teacher_logits = self.teacher(teacher_images, training=False)
+        (student_images, teacher_input), labels = data
+        teacher_logits = self._teacher_logits(teacher_input)
         student_logits = self.student(student_images, training=False)
         return self._record(*self._update(labels, student_logits, teacher_logits))
 
