@@ -30,7 +30,7 @@ def main() -> None:
     from stages.common.export import export_int8, fidelity, representative_indices
     from stages.common.int8_runtime import Int8Model
     from stages.common.quantization import rebuild_qat_student
-    from stages.common.trainers import load_prepared
+    from stages.common.dataset import load_prepared
 
     dataset = load_prepared("data/prepared")
     meta = json.loads(Path("models/qat/model.json").read_text())

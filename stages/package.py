@@ -6,7 +6,6 @@ threshold_recommendation.json and inference_config.json (everything the C side n
 input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
 probability and int8 units, provenance). The folder holds exactly these five files.
 """
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -22,13 +21,14 @@ def main() -> None:
     parser = stage_parser(__doc__)
     args = parser.parse_args()
     params = load_params(args.params)
+    from stages.common.hashing import file_sha256
     from stages.common.package import OUTPUT_FILES, git_state, write_outputs
-    from stages.common.trainers import load_prepared
+    from stages.common.dataset import load_prepared
 
     dataset = load_prepared("data/prepared")
     provenance = {
         **git_state(Path(__file__).resolve().parents[1]),
-        "params_sha256": hashlib.sha256(Path(args.params).read_bytes()).hexdigest(),
+        "params_sha256": file_sha256(args.params),
         "dataset_fingerprint": dataset.fingerprint(),
         "dataset_dir": dataset.dataset_dir,
         "note": "git state when the package stage last ran",

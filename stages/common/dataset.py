@@ -32,6 +32,7 @@ from pathlib import Path
 from PIL import Image
 
 from .errors import UserError
+from .hashing import json_sha256
 from .preprocessing import decode_image
 
 SPLITS = ("train", "val", "test")
@@ -87,8 +88,7 @@ class PreparedDataset:
     dataset_dir: str
     classes: list[str]
     splits: dict[str, list[Record]]
-    defects: list[Defect] = field(default_factory=list)
-    skipped: bool = False
+    defects: list[Defect] = field(default_factory=list)  # lines dropped (on_defect: skip)
 
     def targets(self, split: str) -> list[list[int]]:
         index = {name: i for i, name in enumerate(self.classes)}
@@ -102,12 +102,10 @@ class PreparedDataset:
 
     def fingerprint(self) -> str:
         """sha256 of the classes and every split's (name, content hash, labels): the exact data."""
-        canonical = {
+        return json_sha256({
             "classes": self.classes,
             "splits": {s: [[r.name, r.sha256, r.labels] for r in rs] for s, rs in self.splits.items()},
-        }
-        encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return hashlib.sha256(encoded).hexdigest()
+        })
 
     def to_json(self) -> dict:
         return {
@@ -306,7 +304,16 @@ def validate_dataset(dataset_dir: str | Path, max_pixels: int, on_defect: str = 
         raise UserError(f"{sources['train']}: no usable training image")
     if not classes:
         raise UserError(f"{sources['train']}: no labels at all; a classifier needs classes")
-    return PreparedDataset(str(dataset_dir), classes, splits, defects, skipped=bool(defects))
+    return PreparedDataset(str(dataset_dir), classes, splits, defects)
+
+
+def load_prepared(directory: str | Path) -> PreparedDataset:
+    """The prepare stage's output, as later stages read it."""
+    path = Path(directory) / "dataset.json"
+    try:
+        return PreparedDataset.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
 
 
 def _rate(numerator: float, denominator: float) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 from .data_pipeline import letterbox_split
 from .errors import UserError
 from .int8_runtime import Int8Model
-from .trainers import load_prepared
+from .dataset import load_prepared
 
 
 def int8_split_outputs(model_path, prepared_dir, split: str):

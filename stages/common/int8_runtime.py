@@ -85,9 +85,6 @@ class Int8Model:
             outputs.append(self.interpreter.get_tensor(self.output_index).copy())
         return np.concatenate(outputs) if outputs else np.zeros((0, self.num_classes), np.int8)
 
-    def logits(self, raw: np.ndarray) -> np.ndarray:
-        return (raw.astype(np.float64) - self.output_zero_point) * self.output_scale
-
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         return probability_table(self.output_scale, self.output_zero_point)[raw.astype(np.int64) + 128]
 

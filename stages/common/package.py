@@ -1,12 +1,12 @@
 """The five mandatory outputs and inference_config.json, everything the phone's C code needs."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
+from .hashing import file_sha256
 from .int8_runtime import NEVER, Int8Model
 from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
 from .thresholds import adopted_thresholds
@@ -17,10 +17,6 @@ METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "threshold_recommendation.json"
 CONFIG_FILE = "inference_config.json"
 OUTPUT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE, THRESHOLDS_FILE, CONFIG_FILE)
-
-
-def sha256_of(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def git_state(repository: str | Path = ".") -> dict:
@@ -83,6 +79,6 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     (out / THRESHOLDS_FILE).write_text(json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n")
     model = Int8Model.load(out / MODEL_FILE)
-    config = inference_config(model, sha256_of(out / MODEL_FILE), classes, recommendation, provenance)
+    config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation, provenance)
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     return config

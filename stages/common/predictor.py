@@ -9,7 +9,8 @@ import numpy as np
 
 from .errors import UserError
 from .int8_runtime import Int8Model
-from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE, sha256_of
+from .hashing import file_sha256
+from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
 from .preprocessing import decode_image, letterbox
 
 
@@ -18,7 +19,6 @@ class Predictor:
     model: Int8Model
     classes: list[str]
     int8_thresholds: np.ndarray
-    thresholds: list[float]
 
     @classmethod
     def load(cls, output_dir: str | Path) -> "Predictor":
@@ -30,15 +30,14 @@ class Predictor:
             raise UserError(f"{error.filename}: not found; is {out} a pipeline output folder?") from None
         except json.JSONDecodeError as error:
             raise UserError(f"{out / CONFIG_FILE}:{error.lineno}: invalid JSON: {error.msg}") from None
-        if sha256_of(out / MODEL_FILE) != config["model"]["sha256"]:
+        if file_sha256(out / MODEL_FILE) != config["model"]["sha256"]:
             raise UserError(f"{out / MODEL_FILE}: sha256 differs from {CONFIG_FILE}; the files "
                             "do not belong together")
         if classes != config["labels"]["classes"]:
             raise UserError(f"{out / LABELS_FILE} disagrees with {CONFIG_FILE}")
         model = Int8Model.load(out / MODEL_FILE)
         rows = config["thresholds"]["classes"]
-        return cls(model, classes, np.array([row["int8"] for row in rows]),
-                   [row["probability"] for row in rows])
+        return cls(model, classes, np.array([row["int8"] for row in rows]))
 
     def predict_pixels(self, letterboxed: np.ndarray) -> list[dict]:
         raw = self.model.raw_outputs(letterboxed)

@@ -23,15 +23,16 @@ import numpy as np
 import tensorflow as tf
 
 from .data_pipeline import Augmentation, View, letterbox_split, make_dataset
-from .dataset import PreparedDataset
+from .dataset import PreparedDataset, load_prepared
 from .errors import UserError
 from .losses import hard_loss
 from .metrics import f1_macro, trivial_baselines
 from .preprocessing import normalize_student
 from .models import (build_student, build_teacher, load_student_weights, load_trained,
                      save_trained, set_trainable)
-from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, file_sha256, fingerprint,
-                       predict_logits, run_phase, seed_everything)
+from .hashing import file_sha256, json_sha256
+from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, predict_logits, run_phase,
+                       seed_everything)
 
 keras = tf.keras
 
@@ -47,12 +48,13 @@ class StagePaths:
     student: Path = Path("models/student")  # read by the QAT stage
 
 
-def load_prepared(directory: str | Path) -> PreparedDataset:
-    path = Path(directory) / "dataset.json"
-    try:
-        return PreparedDataset.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
+def _load_for(directory: Path, dataset: PreparedDataset):
+    """A trained model and its facts; it must have been trained on the prepared data's classes."""
+    model, meta = load_trained(directory)
+    if meta["classes"] != dataset.classes:
+        raise UserError(f"{directory}: trained on classes {meta['classes']}, the prepared data "
+                        f"has {dataset.classes}; rerun the training stages (dvc repro)")
+    return model, meta
 
 
 def _workers() -> int:
@@ -199,8 +201,8 @@ def train_teacher(params: dict, paths: StagePaths) -> dict:
 
     model = build_teacher(len(classes), size, config["dropout"], config["weights"])
     pretrained = config["weights"] is not None
-    state = ResumeState(paths.checkpoints, fingerprint(
-        "train_teacher", seed, config, params["augmentation"], dataset.fingerprint()))
+    state = ResumeState(paths.checkpoints, json_sha256((
+        "train_teacher", seed, config, params["augmentation"], dataset.fingerprint())))
     phases, trainable = _two_phases(model, config, pretrained, (train, validation),
                                     model, (train, validation))
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
@@ -222,11 +224,7 @@ def train_student(params: dict, paths: StagePaths) -> dict:
     config, distill = params["student"], params["distillation"]
     dataset = load_prepared(paths.prepared)
     _check_batch(dataset, config["batch_size"], "student.batch_size")
-    teacher, teacher_meta = load_trained(paths.teacher)
-    if teacher_meta["classes"] != dataset.classes:
-        raise UserError(f"{paths.teacher}: the teacher was trained on classes "
-                        f"{teacher_meta['classes']}, the prepared data has {dataset.classes}; "
-                        "rerun train_teacher (dvc repro)")
+    teacher, teacher_meta = _load_for(paths.teacher, dataset)
     size, classes = config["input_size"], dataset.classes
     data = _distillation_data(dataset, size, teacher, teacher_meta["input_size"],
                               config["batch_size"], seed, params["augmentation"])
@@ -236,9 +234,9 @@ def train_student(params: dict, paths: StagePaths) -> dict:
     if pretrained:
         load_student_weights(model, config["weights"])
     teacher_weights_hash = file_sha256(paths.teacher / "weights.h5")
-    state = ResumeState(paths.checkpoints, fingerprint(
+    state = ResumeState(paths.checkpoints, json_sha256((
         "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),
-        teacher_weights_hash))
+        teacher_weights_hash)))
     distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
     phases, trainable = _two_phases(model, config, pretrained, (data.plain_train, data.plain_val),
                                     distiller, (data.distill_train, data.distill_val))
@@ -273,11 +271,8 @@ def train_qat(params: dict, paths: StagePaths) -> dict:
     config, distill = params["qat"], params["distillation"]
     batch_size = params["student"]["batch_size"]
     dataset = load_prepared(paths.prepared)
-    student, meta = load_trained(paths.student)
-    teacher, teacher_meta = load_trained(paths.teacher)
-    if meta["classes"] != dataset.classes or teacher_meta["classes"] != dataset.classes:
-        raise UserError("the student or teacher was trained on other classes than the prepared "
-                        "data has; rerun the training stages (dvc repro)")
+    student, meta = _load_for(paths.student, dataset)
+    teacher, teacher_meta = _load_for(paths.teacher, dataset)
     data = _distillation_data(dataset, meta["input_size"], teacher, teacher_meta["input_size"],
                               batch_size, seed, params["augmentation"])
     val_inputs, val_targets = data.val_inputs, data.val_targets
@@ -287,9 +282,9 @@ def train_qat(params: dict, paths: StagePaths) -> dict:
     calibration = data.student_train_pixels[:CALIBRATION_IMAGES]
     calibrate_activation_ranges(student, qat_model, (
         normalize_student(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size)))
-    state = ResumeState(paths.checkpoints, fingerprint(
+    state = ResumeState(paths.checkpoints, json_sha256((
         "qat", seed, config, distill, batch_size, params["augmentation"], dataset.fingerprint(),
-        file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5")))
+        file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5"))))
     distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
     phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None)
     summary = _run_schedule([(phase, (data.distill_train, data.distill_val))], qat_model, val_inputs, val_targets,

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -38,15 +37,6 @@ def seed_everything(seed: int) -> None:
     """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def fingerprint(*parts) -> str:
-    encoded = json.dumps(parts, sort_keys=True, default=str).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()
 
 
 TEACHER_LOGITS = "teacher_logits"
