@@ -4,7 +4,8 @@
 
 C is a YAML file in the seed's schema ("Configuración": seed, num_classes, teacher, student,
 distillation, qat, augmentation, threshold_search); keys it leaves out keep params.yaml's values.
-It runs the same stage scripts as `dvc repro`, in order, and leaves the five outputs in O.
+It runs the same stage scripts as `dvc repro`, in order, and leaves the five outputs in O
+(the visual report goes to <work_dir>/reports/).
 Intermediate files (prepared data, models, metrics) go under --work_dir, by default the
 repository root, where the DVC pipeline keeps them too. DVC is not involved: nothing is cached,
 every stage runs. For caching, experiments and diffs, use `dvc repro` / `dvc exp run`.
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 # (script, whether it takes --params); the order of dvc.yaml without demo_data
 STAGES = (("prepare", True), ("import_student_weights", False), ("train_teacher", True),
           ("train_student", True), ("qat", True), ("export", True), ("thresholds", True),
-          ("evaluate", False), ("package", True))
+          ("evaluate", False), ("package", True), ("report", True))
 
 
 def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) -> int:
@@ -50,7 +51,7 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
             if result.returncode != 0:
                 print(f"stage {stage} failed (exit status {result.returncode})", file=sys.stderr)
                 return result.returncode
-    print(f"done: the five outputs are in {out_dir}")
+    print(f"done: the five outputs are in {out_dir}, the report in {work_dir / 'reports'}")
     return 0
 
 

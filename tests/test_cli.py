@@ -56,7 +56,15 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     config_out = json.loads((tmp_path / "out" / "inference_config.json").read_text())
     assert config_out["input"]["height"] == 48
     assert (tmp_path / "work" / "metrics" / "teacher.json").exists()  # intermediates in work_dir
-    assert "[9/9] package" in result.stdout
+    assert "[10/10] report" in result.stdout
+    page = (tmp_path / "work" / "reports" / "report.html").read_text()
+    for section in ("Summary", "Dataset", "Training", "Thresholds (val, INT8)",
+                    "Test metrics (INT8, adopted thresholds)", "INT8 vs float fidelity"):
+        assert f"<h2>{section}</h2>" in page
+    # dataset, teacher, student, QAT, F1 vs threshold, PR curves, fidelity
+    assert page.count("data:image/png;base64,") == 7
+    assert (tmp_path / "work" / "reports" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"outputs (5 files) in {tmp_path / 'out'}" in result.stdout
 
 
 def test_cli_reports_config_problems_with_file_and_line(tmp_path):
