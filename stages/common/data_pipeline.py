@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from .dataset import IMAGES_FOLDER, Record
+from .progress import Progress
 from .preprocessing import NORMALIZERS, letterbox, letterbox_geometry, load_image
 
 
@@ -64,9 +65,11 @@ def letterbox_split(dataset_dir: str | Path, records: list[Record], size: int,
         return letterbox(load_image(images_dir / record.name), size)
 
     pixels = np.zeros((len(records), size, size, 3), dtype=np.uint8)
+    progress = Progress(f"decoding and letterboxing to {size} px", len(records))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for i, boxed in enumerate(pool.map(one, records)):
             pixels[i] = boxed
+            progress.advance()
     boxes = np.array([(lambda h, w, t, l: (t, l, h, w))(*letterbox_geometry(r.height, r.width, size))
                       for r in records], dtype=np.int32).reshape(-1, 4)
     return pixels, boxes

@@ -18,4 +18,4 @@ def int8_split_outputs(model_path, prepared_dir, split: str):
                         f"{len(dataset.classes)} classes; rerun the pipeline (dvc repro)")
     pixels, _ = letterbox_split(dataset.dataset_dir, dataset.splits[split], model.input_size)
     targets = np.array(dataset.targets(split), dtype=np.int64).reshape(-1, len(dataset.classes))
-    return dataset.classes, targets, model.raw_outputs(pixels), model
+    return dataset.classes, targets, model.raw_outputs(pixels, label=f"INT8 inference on {split}"), model

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
+from .progress import Heartbeat, Progress
 from .errors import UserError
 from .models import build_student
 from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
@@ -114,16 +115,19 @@ def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]
     converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     samples = list(representative)
+    calibration = Progress("export: calibrating on representative images", len(samples))
 
     def representative_dataset():
         for sample in samples:
             yield [np.asarray(sample, dtype=np.float32)[None]]
+            calibration.advance()
 
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
-    return converter.convert()
+    with Heartbeat("export: TFLite conversion"):
+        return converter.convert()
 
 
 def convert_to_float(keras_model: keras.Model) -> bytes:
