@@ -84,7 +84,9 @@ def _lite_repeats(stage_index: int, repeats: int, depth: float) -> int:
 def _classifier_head(features, num_classes: int, dropout: float):
     x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
     x = layers.Dropout(dropout, name="top_dropout")(x)
-    return layers.Dense(num_classes, kernel_initializer=_dense_initializer(), name="logits")(x)
+    # float32 logits even under mixed precision: the losses and the sigmoid need the range
+    return layers.Dense(num_classes, kernel_initializer=_dense_initializer(), name="logits",
+                        dtype="float32")(x)
 
 
 def _conv_bn(x, filters, kernel, stride, name, activation=True):

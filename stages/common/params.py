@@ -88,6 +88,10 @@ SCHEMA: dict[str, Any] = {
         "max_image_pixels": _positive_int("a positive integer (width x height)"),
         "workers": _positive_int(),
     },
+    "train": {
+        "strategy": Rule("choice", choices=("auto", "mirrored", "multi_worker")),
+        "mixed_precision": Rule("bool"),
+    },
     "teacher": _model_schema(),
     "student": _model_schema(),
     "distillation": {

@@ -31,8 +31,8 @@ from .preprocessing import normalize_student
 from .models import (build_student, build_teacher, load_student_weights, load_trained,
                      save_trained, set_trainable)
 from .hashing import file_sha256, json_sha256
-from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, predict_logits, run_phase,
-                       seed_everything)
+from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, distribution_strategy,
+                       predict_logits, run_phase, seed_everything, set_precision)
 
 keras = tf.keras
 
@@ -74,9 +74,14 @@ def _open_live(directory: Path | None, resume: bool):
     if directory is None:
         return None
     from dvclive import Live
+    from scmrepo.exceptions import SCMError
 
     # The pipeline's dvc.yaml declares the plots; dvclive must not edit it or make experiments.
-    return Live(str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False)
+    try:
+        return Live(str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False)
+    except SCMError as error:  # dvclive 3.49 asks git for HEAD even when there is none yet
+        raise UserError(f"{directory}: dvclive cannot start ({error}): the git repository has no "
+                        "commit yet; commit once (git add -A && git commit) and run again") from None
 
 
 def _final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> dict:
@@ -183,7 +188,39 @@ def _run_schedule(phases: list, model: keras.Model, val_inputs, val_targets: np.
     return summaries
 
 
+def _on_devices(train_function, params: dict, paths: StagePaths,
+                mixed_precision_allowed: bool = True) -> dict:
+    """Run a stage's training under ``train.strategy`` and ``train.mixed_precision``: models,
+    optimizers and checkpoints are created inside the strategy's scope."""
+    mixed = params["train"]["mixed_precision"]
+    if mixed and not mixed_precision_allowed:
+        print("note: QAT runs in float32 (its fake quantisation is float32); "
+              "train.mixed_precision applies to the teacher and the student")
+    set_precision(mixed and mixed_precision_allowed)
+    try:
+        strategy = distribution_strategy(params["train"]["strategy"])
+        if strategy.num_replicas_in_sync > 1:
+            print(f"training on {strategy.num_replicas_in_sync} devices "
+                  f"({type(strategy).__name__}); batch sizes are global", flush=True)
+        with strategy.scope():
+            return train_function(params, paths)
+    finally:
+        set_precision(False)
+
+
 def train_teacher(params: dict, paths: StagePaths) -> dict:
+    return _on_devices(_train_teacher, params, paths)
+
+
+def train_student(params: dict, paths: StagePaths) -> dict:
+    return _on_devices(_train_student, params, paths)
+
+
+def train_qat(params: dict, paths: StagePaths) -> dict:
+    return _on_devices(_train_qat, params, paths, mixed_precision_allowed=False)
+
+
+def _train_teacher(params: dict, paths: StagePaths) -> dict:
     started = time.monotonic()
     seed = params["seed"]
     seed_everything(seed)
@@ -217,7 +254,7 @@ def train_teacher(params: dict, paths: StagePaths) -> dict:
     return metrics
 
 
-def train_student(params: dict, paths: StagePaths) -> dict:
+def _train_student(params: dict, paths: StagePaths) -> dict:
     started = time.monotonic()
     seed = params["seed"]
     seed_everything(seed)
@@ -257,7 +294,7 @@ def train_student(params: dict, paths: StagePaths) -> dict:
 CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
 
 
-def train_qat(params: dict, paths: StagePaths) -> dict:
+def _train_qat(params: dict, paths: StagePaths) -> dict:
     """Seed section 4: QAT of the whole student, distillation loss still active.
 
     No weight decay: QAT is a short fine-tune at a tiny learning rate whose purpose is to let the

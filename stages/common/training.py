@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -22,6 +23,7 @@ import numpy as np
 
 import tensorflow as tf
 
+from .errors import UserError
 from .losses import hard_loss, soft_loss
 from .metrics import f1_macro
 
@@ -37,6 +39,39 @@ def seed_everything(seed: int) -> None:
     """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def distribution_strategy(name: str) -> tf.distribute.Strategy:
+    """TensorFlow's own engine for several devices (param ``train.strategy``).
+
+    ``auto``: MirroredStrategy over the GPUs when there are several, else the default
+    (one-device) strategy. ``mirrored``: MirroredStrategy over every local GPU, or over every
+    logical CPU device when there is no GPU. ``multi_worker``: MultiWorkerMirroredStrategy over
+    the machines of the ``TF_CONFIG`` environment variable. Batch sizes are global: each of N
+    replicas gets batch_size / N examples of every batch.
+    """
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if name == "auto":
+        return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(
+            gpus or [device.name for device in tf.config.list_logical_devices("CPU")])
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("train.strategy: multi_worker needs the TF_CONFIG environment variable "
+                            "(cluster and task of every worker); see the README, 'Several GPUs "
+                            "or machines'")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"train.strategy: unknown strategy {name!r}")
+
+
+def set_precision(mixed: bool) -> None:
+    """Keras' global dtype policy: ``mixed_float16`` computes in float16 with float32 weights
+    (fast on GPUs with tensor cores; slower on CPUs). Logits stay float32 (see models)."""
+    if mixed and not tf.config.list_logical_devices("GPU"):
+        print("note: train.mixed_precision is on without a GPU: float16 on a CPU is slower, "
+              "not faster", flush=True)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
 
 
 TEACHER_LOGITS = "teacher_logits"
@@ -95,8 +130,12 @@ class Distiller(keras.Model):
             student_logits = self.student(student_images, training=True)
             total, hard, soft = self._update(labels, student_logits, teacher_logits)
             regularised = total + tf.add_n(self.student.losses) if self.student.losses else total
-        variables = self.student.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(regularised, variables), variables))
+            # Each replica sees 1/N of the global batch and the gradients are summed across
+            # replicas, so the per-replica mean loss is divided by N (as Keras does for
+            # compiled losses).
+            regularised /= tf.distribute.get_strategy().num_replicas_in_sync
+        # minimize() applies loss scaling when mixed precision wrapped the optimizer
+        self.optimizer.minimize(regularised, self.student.trainable_variables, tape=tape)
         return self._record(total, hard, soft)
 
     def test_step(self, data):

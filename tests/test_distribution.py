@@ -1,0 +1,61 @@
+"""train.strategy: the mirrored strategy on two logical CPU devices gives the same first step as
+one device, for the plain student and for the Distiller (whose loss is scaled per replica)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.errors import UserError
+from stages.common.training import distribution_strategy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_mirrored_on_two_cpus_matches_one_device():
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "first_step_on_devices.py")],
+                            cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout)
+    for kind in ("plain", "distill"):
+        one, mirrored = runs[f"{kind}/one_device"], runs[f"{kind}/mirrored"]
+        assert one["replicas"] == 1 and mirrored["replicas"] == 2
+        assert mirrored["loss"] == pytest.approx(one["loss"], rel=1e-5)
+        # the update itself: the summed per-replica gradients equal the one-device gradient
+        assert np.abs(one["bias_change"]).max() > 1e-3  # a real step was taken
+        np.testing.assert_allclose(mirrored["bias_change"], one["bias_change"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(mirrored["kernel_change"], one["kernel_change"], rtol=1e-4,
+                                   atol=1e-6)
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(UserError, match="multi_worker needs the TF_CONFIG"):
+        distribution_strategy("multi_worker")
+
+
+def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
+    import tensorflow as tf
+
+    from stages.common.models import build_student, set_trainable
+    from stages.common.training import Distiller, set_precision
+
+    set_precision(True)
+    try:
+        student, teacher = build_student(3, 32), build_student(3, 32)
+        assert student.get_layer("stem_conv").compute_dtype == "float16"
+        assert student.output.dtype == tf.float32  # losses and sigmoid in float32
+        set_trainable(student, "head")
+        distiller = Distiller(student, teacher, alpha=0.7, temperature=2.0)
+        distiller.compile(optimizer=tf.keras.optimizers.AdamW(1e-3))
+        assert type(distiller.optimizer).__name__.startswith("LossScaleOptimizer")
+        images = np.zeros((4, 32, 32, 3), np.float32)
+        history = distiller.fit((images, images), np.ones((4, 3), np.float32), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    finally:
+        set_precision(False)
+    assert build_student(3, 32).get_layer("stem_conv").compute_dtype == "float32"

@@ -1,0 +1,112 @@
+"""DVC habits on the whole pipeline, in a throw-away git repository with tiny settings:
+a second `dvc repro` skips every stage, `dvc exp run -S ...` runs experiments, `dvc exp show`
+lists them with params and metrics, and `dvc metrics diff`, `dvc params diff` and
+`dvc plots diff` compare them."""
+import json
+import shutil
+import time
+
+import pytest
+import yaml
+
+from test_versioning import REPO, dvc, run
+
+TINY = {
+    "demo_data": {"train_images": 16, "val_images": 8, "test_images": 8},
+    "teacher": {"weights": None, "input_size": 64, "batch_size": 8, "epochs_head": 1,
+                "epochs_finetune": 1},
+    "student": {"weights": None, "input_size": 48, "batch_size": 8, "epochs_head": 1,
+                "epochs_finetune": 1},
+    "qat": {"epochs": 2},
+    "export": {"representative_samples": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The repository's pipeline with tiny params, reproduced once and committed."""
+    root = tmp_path_factory.mktemp("experiments") / "project"
+    shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params[section].update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git", "init", "-q", cwd=root)
+    dvc("init", "-q", cwd=root)
+    run("git", "add", "-A", cwd=root)
+    run("git", "commit", "-qm", "pipeline", cwd=root)  # dvclive needs a commit to exist
+    dvc("repro", "-q", cwd=root)
+    run("git", "add", "-A", cwd=root)
+    run("git", "commit", "-qm", "baseline", cwd=root)
+    return root
+
+
+def _exp_show(root) -> dict[str, dict]:
+    """Experiment name -> {"params": {...}, "metrics": {...}} from `dvc exp show --json`."""
+    rows = {}
+    for commit in json.loads(dvc("exp", "show", "--json", cwd=root)):
+        for experiment in commit.get("experiments") or []:
+            for revision in experiment["revs"]:
+                data = revision["data"]
+                rows[revision["name"]] = {
+                    "params": data["params"]["params.yaml"]["data"],
+                    "metrics": {path: value["data"] for path, value in data["metrics"].items()},
+                }
+    return rows
+
+
+def test_second_repro_skips_every_stage(project):
+    started = time.monotonic()
+    output = dvc("repro", cwd=project)
+    elapsed = time.monotonic() - started
+    assert "Data and pipelines are up to date" in output or "didn't change" in output
+    assert "Running stage" not in output
+    assert elapsed < 30  # measured about 1 s on the CI machine; generous for a loaded runner
+
+
+def test_experiments_are_listed_and_compared(project):
+    dvc("exp", "run", "-n", "alpha05", "-S", "qat.epochs=1", "-S", "distillation.alpha=0.5",
+        cwd=project)
+    # An experiment in the workspace leaves its params and results there; back to the baseline
+    # first, so the next one differs from the baseline only by its own -S.
+    run("git", "reset", "-q", "--hard", cwd=project)
+    dvc("checkout", "-q", "--force", cwd=project)
+    dvc("exp", "run", "-n", "coarse-grid", "-S", "threshold_search.grid_step=0.05", cwd=project)
+
+    shown = _exp_show(project)
+    assert {"alpha05", "coarse-grid"} <= set(shown)
+    assert shown["alpha05"]["params"]["distillation"]["alpha"] == 0.5
+    assert shown["alpha05"]["params"]["qat"]["epochs"] == 1
+    assert shown["coarse-grid"]["params"]["threshold_search"]["grid_step"] == 0.05
+    for name in ("alpha05", "coarse-grid"):
+        metrics = shown[name]["metrics"]
+        assert 0.0 <= metrics["metrics/evaluation.json"]["f1_macro"] <= 1.0
+        assert "val_f1_macro" in metrics["metrics/student.json"]
+
+    qat_epochs = json.loads(dvc("metrics", "diff", "alpha05", "coarse-grid", "--json",
+                                cwd=project))["metrics/qat.json"]
+    assert qat_epochs["phases.qat.epochs_run"] == {"old": 1, "new": 2, "diff": 1}
+    params = json.loads(dvc("params", "diff", "alpha05", "coarse-grid", "--json",
+                            cwd=project))["params.yaml"]
+    assert {key: params["distillation.alpha"][key] for key in ("old", "new")} == {"old": 0.5, "new": 0.7}
+    assert {key: params["threshold_search.grid_step"][key] for key in ("old", "new")} == \
+        {"old": 0.01, "new": 0.05}
+
+    plots = json.loads(dvc("plots", "diff", "alpha05", "coarse-grid", "--json", "--split",
+                           cwd=project))["data"]
+
+    def points_per_revision(path):
+        (plot,) = plots[path]
+        assert plot["revisions"] == ["alpha05", "coarse-grid"]
+        points = plot["anchor_definitions"]["<DVC_METRIC_DATA>"]
+        return {rev: sum(point["rev"] == rev for point in points) for rev in plot["revisions"]}
+
+    # training curves: one QAT epoch against two
+    assert points_per_revision("dvclive/qat/plots/metrics/eval/f1_macro.tsv") == \
+        {"alpha05": 1, "coarse-grid": 2}
+    assert all(points_per_revision("dvclive/train_student/plots/metrics/train/loss.tsv").values())
+    pr_tables = [path for path in plots if path.startswith("metrics/plots/pr/")]
+    assert len(pr_tables) == 5 and all(all(points_per_revision(path).values()) for path in pr_tables)
+    # F1 against threshold: the grid 0.05..0.95 in steps of 0.01, then of 0.05
+    assert points_per_revision("metrics/plots/f1_vs_threshold.csv") == {"alpha05": 91, "coarse-grid": 19}
