@@ -27,7 +27,7 @@ from stages.common.params import load_params_with_overrides  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # (script, whether it takes --params); the order of dvc.yaml without demo_data
-STAGES = (("prepare", True), ("import_student_weights", False), ("train_teacher", True),
+STAGES = (("prepare", True), ("shards", True), ("import_student_weights", False), ("train_teacher", True),
           ("train_student", True), ("qat", True), ("export", True), ("thresholds", True),
           ("evaluate", False), ("package", True), ("report", True))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
+from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
@@ -26,28 +26,32 @@ def main() -> None:
     params = load_params(args.params)
     import numpy as np
 
-    from stages.common.data_pipeline import letterbox_split
+    from stages.common.dataset import load_prepared
+    from stages.common.evaluation_data import CHUNK
     from stages.common.export import export_int8, fidelity, representative_indices
     from stages.common.int8_runtime import Int8Model
     from stages.common.quantization import rebuild_qat_student
-    from stages.common.dataset import load_prepared
+    from stages.common.shards import Shards
 
     dataset = load_prepared("data/prepared")
+    shards = Shards.open("data/shards", dataset)
     meta = json.loads(Path("models/qat/model.json").read_text())
+    if shards.size("student") != meta["input_size"]:
+        raise UserError(f"data/shards: student images are {shards.size('student')} px, the QAT "
+                        f"model takes {meta['input_size']} px; rerun the pipeline (dvc repro)")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
                                     "models/qat")
-    train = dataset.splits["train"]
-    chosen = representative_indices(params["export"]["representative_samples"], len(train),
-                                    params["seed"])
-    pixels, _ = letterbox_split(dataset.dataset_dir, [train[i] for i in chosen], meta["input_size"])
+    chosen = representative_indices(params["export"]["representative_samples"],
+                                    shards.count("train"), params["seed"])
+    pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))
     print(f"export: converting with {len(pixels)} representative images (about a minute)...",
           flush=True)
     report = export_int8(qat_model, pixels, args.out)
     int8_model = Int8Model.load(args.out)
     for split in ("val", "test"):
-        split_pixels, _ = letterbox_split(dataset.dataset_dir, dataset.splits[split], meta["input_size"])
         targets = np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
-        report[f"fidelity_{split}"] = fidelity(int8_model, qat_model, split_pixels, targets)
+        report[f"fidelity_{split}"] = fidelity(int8_model, qat_model,
+                                               shards.pixel_chunks(split, "student", CHUNK), targets)
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     val = report["fidelity_val"]

@@ -28,7 +28,7 @@ def test_int8_matches_the_float_qat_model(tiny_int8):
     qat_model, pixels, path, _ = tiny_int8
     model = Int8Model.load(path)
     targets = np.zeros((len(pixels), 5))
-    scores = fidelity(model, qat_model, pixels, targets, batch_size=16)
+    scores = fidelity(model, qat_model, [pixels], targets, batch_size=16)
     assert scores["max_abs_probability_difference"] <= MAX_PROBABILITY_DIFFERENCE
     assert scores["identical_decisions_at_0.5"] >= MIN_IDENTICAL_DECISIONS
 

@@ -56,7 +56,7 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     config_out = json.loads((tmp_path / "out" / "inference_config.json").read_text())
     assert config_out["input"]["height"] == 48
     assert (tmp_path / "work" / "metrics" / "teacher.json").exists()  # intermediates in work_dir
-    assert "[10/10] report" in result.stdout
+    assert "[11/11] report" in result.stdout
     page = (tmp_path / "work" / "reports" / "report.html").read_text()
     for section in ("Summary", "Dataset", "Training", "Thresholds (val, INT8)",
                     "Test metrics (INT8, adopted thresholds)", "INT8 vs float fidelity"):

@@ -28,6 +28,9 @@ def workspace(tmp_path_factory, tiny_int8):
     assert len(dataset.classes) == 5
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "dataset.json").write_text(json.dumps(dataset.to_json()))
+    from stages.common.shards import write_shards
+
+    write_shards(dataset, root / "data" / "shards", {"student": 64})
     (root / "models" / "export").mkdir(parents=True)
     shutil.copyfile(tiny_int8[2], root / "models" / "export" / "model_qat_int8.tflite")
     shutil.copyfile(REPO / "params.yaml", root / "params.yaml")

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.data_pipeline import Augmentation, View, letterbox_split, make_dataset
+from stages.common.data_pipeline import (Augmentation, in_memory_source, letterbox_split,
+                                         make_dataset)
 from stages.common.demo_data import write_demo_dataset
 from stages.common.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.params import load_params
@@ -51,8 +52,8 @@ def test_pipeline_without_augmentation_is_the_deployment_preprocessing(tiny_data
     expected = letterbox(load_image(Path(dataset.dataset_dir) / "images" / first.name), 48)
     assert np.array_equal(pixels[0], expected)
     targets = np.array(dataset.targets("val"), dtype=np.float32)
-    batch, labels = next(iter(make_dataset([View(pixels, boxes, "student")], targets, 4,
-                                           training=False, seed=0)))
+    batch, labels = next(iter(make_dataset(in_memory_source([pixels], [boxes], targets),
+                                           ["student"], 4, training=False, seed=0)))
     np.testing.assert_array_equal(batch.numpy(), normalize_student(pixels[:4]))
     np.testing.assert_array_equal(labels.numpy(), targets[:4])
 
@@ -64,8 +65,9 @@ def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
     strong = Augmentation(True, 0.05, 0.2, 0.2, 0.2, 0.2)
 
     def batches(seed):
-        data = make_dataset([View(pixels, boxes, "teacher"), View(pixels, boxes, "teacher")],
-                            targets, 12, training=True, seed=seed, augmentation=strong)
+        data = make_dataset(in_memory_source([pixels, pixels], [boxes, boxes], targets),
+                            ["teacher", "teacher"], 12, training=True, seed=seed,
+                            augmentation=strong, shuffle_buffer=len(targets))
         return [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)] + \
                [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)]
 
@@ -75,6 +77,48 @@ def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
     assert not np.allclose(first_a, second_a)  # a new epoch draws new augmentations
     assert np.array_equal(batches(5)[0][0], first_a)  # the same seed repeats exactly
     assert first_a.min() >= 0 and first_a.max() <= 255
+
+
+def test_shards_stream_the_same_pixels_and_shuffle_by_seed(tiny_dataset, tmp_path):
+    from stages.common.shards import Shards, write_shards
+
+    dataset = _records(tiny_dataset)
+    write_shards(dataset, tmp_path / "shards", {"student": 48, "teacher": 64}, images_per_shard=5)
+    assert len(list((tmp_path / "shards").glob("train-*.tfrecord"))) == 3  # 12 images, 5 a shard
+    shards = Shards.open(tmp_path / "shards", dataset)
+    for view, size in (("student", 48), ("teacher", 64)):
+        pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["train"], size)
+        streamed = list(shards.records("train", [view]).as_numpy_iterator())
+        np.testing.assert_array_equal(np.stack([element[0][0] for element in streamed]), pixels)
+        np.testing.assert_array_equal(np.stack([element[1][0] for element in streamed]), boxes)
+    np.testing.assert_array_equal(
+        np.stack([element[2] for element in streamed]), np.array(dataset.targets("train")))
+    chosen = np.concatenate(list(shards.pixel_chunks("train", "student", 2, indices=[1, 7])))
+    np.testing.assert_array_equal(chosen, letterbox_split(
+        dataset.dataset_dir, [dataset.splits["train"][i] for i in (1, 7)], 48)[0])
+
+    def order(seed):
+        data = shards.records("train", ["student"], shuffle_buffer=4, seed=seed)
+        first = [float(element[2].sum()) + float(element[0][0].mean()) for element in data.as_numpy_iterator()]
+        second = [float(element[2].sum()) + float(element[0][0].mean()) for element in data.as_numpy_iterator()]
+        return first, second
+
+    first, second = order(1)
+    assert sorted(first) == sorted(second) and first != second  # every image, a new order per epoch
+    assert order(1) == (first, second)  # seeded
+
+
+def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
+    from stages.common.dataset import validate_dataset
+    from stages.common.errors import UserError
+    from stages.common.shards import Shards, write_shards
+
+    write_shards(_records(tiny_dataset), tmp_path / "shards", {"student": 48})
+    write_demo_dataset(tmp_path / "other", {"train": 12, "val": 6, "test": 6}, seed=9)
+    with pytest.raises(UserError, match="another version of the prepared data"):
+        Shards.open(tmp_path / "shards", validate_dataset(tmp_path / "other", max_pixels=10**7))
+    with pytest.raises(UserError, match="run the shards stage first"):
+        Shards.open(tmp_path / "nowhere")
 
 
 def _tiny_model():
@@ -170,8 +214,12 @@ def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
     prepared.mkdir()
     (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
     params = _tiny_params(tiny_dataset)
+    from stages.common.shards import write_shards
 
-    teacher_paths = StagePaths(prepared=prepared, out=tmp_path / "teacher",
+    shards = tmp_path / "shards"
+    write_shards(dataset, shards, {"student": 48, "teacher": 64})
+
+    teacher_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "teacher",
                                metrics=tmp_path / "teacher.json", live=tmp_path / "live_teacher",
                                checkpoints=tmp_path / "ckpt_teacher")
     teacher_metrics = train_teacher(params, teacher_paths)
@@ -183,7 +231,7 @@ def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
     assert (tmp_path / "live_teacher" / "plots" / "metrics").is_dir()
     assert not (tmp_path / "ckpt_teacher").exists()  # cleared after success
 
-    student_paths = StagePaths(prepared=prepared, out=tmp_path / "student",
+    student_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "student",
                                metrics=tmp_path / "student.json", live=None,
                                checkpoints=tmp_path / "ckpt_student", teacher=tmp_path / "teacher")
     metrics = train_student(params, student_paths)
@@ -196,7 +244,8 @@ def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
     from stages.common.trainers import train_qat
 
     params["qat"]["epochs"] = 1
-    qat_paths = StagePaths(prepared=prepared, out=tmp_path / "qat", metrics=tmp_path / "qat.json",
+    qat_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "qat",
+                           metrics=tmp_path / "qat.json",
                            live=None, checkpoints=tmp_path / "ckpt_qat", teacher=tmp_path / "teacher",
                            student=tmp_path / "student")
     qat_metrics = train_qat(params, qat_paths)

@@ -1,7 +1,8 @@
-"""tf.data input pipeline: images letterboxed once, augmented on the fly, seeded.
+"""tf.data input pipeline: letterboxed images augmented on the fly, seeded.
 
-Each image is decoded and letterboxed once per stage run (``letterbox_split``) at every size a
-stage needs, and kept in memory as uint8; epochs only gather, augment and normalise.
+The images come letterboxed already, from the sharded files of the shards stage (``shards``:
+streamed, bounded memory) or, for small data, from arrays (``letterbox_split`` +
+``in_memory_source``); epochs only decode, augment and normalise.
 
 Augmentation (training only) draws one set of random parameters per example and applies the
 same parameters to every "view" of it: in distillation the student's 240 px letterbox and the
@@ -27,7 +28,7 @@ import tensorflow as tf
 
 from .dataset import IMAGES_FOLDER, Record
 from .progress import Progress
-from .preprocessing import NORMALIZERS, letterbox, letterbox_geometry, load_image
+from .preprocessing import NORMALIZERS, content_box, letterbox, load_image
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,6 @@ class Augmentation:
                    jitter["saturation"])
 
 
-@dataclass
-class View:
-    """One input of a model: the letterboxed pixels of a split at one size, and how to normalise."""
-
-    pixels: np.ndarray  # N x S x S x 3 uint8
-    boxes: np.ndarray  # N x 4 int32: top, left, height, width of the content
-    normalizer: str  # "student" or "teacher"
-
-
 def letterbox_split(dataset_dir: str | Path, records: list[Record], size: int,
                     workers: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Decode and letterbox every record once; returns (pixels, content boxes)."""
@@ -70,8 +62,8 @@ def letterbox_split(dataset_dir: str | Path, records: list[Record], size: int,
         for i, boxed in enumerate(pool.map(one, records)):
             pixels[i] = boxed
             progress.advance()
-    boxes = np.array([(lambda h, w, t, l: (t, l, h, w))(*letterbox_geometry(r.height, r.width, size))
-                      for r in records], dtype=np.int32).reshape(-1, 4)
+    boxes = np.array([content_box(r.height, r.width, size) for r in records],
+                     dtype=np.int32).reshape(-1, 4)
     return pixels, boxes
 
 
@@ -124,21 +116,30 @@ def augment_view(image, box, parameters: dict):
     return transformed[0]
 
 
-def make_dataset(views: list[View], targets: np.ndarray, batch_size: int, *, training: bool,
-                 seed: int, augmentation: Augmentation | None = None) -> tf.data.Dataset:
-    """Batches of (inputs, targets); inputs is one tensor per view (a tuple if several)."""
-    count = len(targets)
-    pixels = tuple(view.pixels for view in views)
-    boxes = tuple(view.boxes for view in views)
-    normalizers = [NORMALIZERS[view.normalizer] for view in views]
-    data = tf.data.Dataset.from_tensor_slices((pixels, boxes, targets.astype(np.float32)))
+def in_memory_source(pixels: list[np.ndarray], boxes: list[np.ndarray],
+                     targets: np.ndarray) -> tf.data.Dataset:
+    """The element structure of ``Shards.records`` from arrays (one per view), for small data."""
+    return tf.data.Dataset.from_tensor_slices((tuple(pixels), tuple(boxes),
+                                               targets.astype(np.float32)))
+
+
+def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: int, *,
+                 training: bool, seed: int, augmentation: Augmentation | None = None,
+                 shuffle_buffer: int = 0) -> tf.data.Dataset:
+    """Batches of (inputs, targets) from elements ``((pixels per view), (boxes per view),
+    targets)``; inputs is one tensor per view (a tuple if several), normalised for its model
+    ("student" or "teacher"). Training augments every example (one parameter set shared by its
+    views); ``shuffle_buffer`` shuffles here (sharded sources shuffle before decoding)."""
+    normalizer_functions = [NORMALIZERS[name] for name in normalizers]
 
     def finish(images):
-        normalised = tuple(norm(image) for norm, image in zip(normalizers, images))
+        normalised = tuple(norm(image) for norm, image in zip(normalizer_functions, images))
         return normalised if len(normalised) > 1 else normalised[0]
 
+    data = source
     if training:
-        data = data.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        if shuffle_buffer:
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         config = augmentation or Augmentation()
 

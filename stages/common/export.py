@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from .int8_runtime import Int8Model
 from .metrics import f1_macro, sigmoid
 from .preprocessing import normalize_student
+from .progress import Progress
 from .quantization import (EXPECTED_INPUT_SCALE, EXPECTED_INPUT_ZERO_POINT, ExportError,
                            convert_to_int8, pin_input_range)
 
@@ -56,17 +58,22 @@ def check_int8_model(model: Int8Model) -> dict:
             "operators": model.operators()}
 
 
-def fidelity(int8_model: Int8Model, qat_model, pixels: np.ndarray, targets: np.ndarray,
-             batch_size: int = 32) -> dict:
-    """INT8 (LiteRT) against the float QAT Keras model on the same letterboxed images."""
-    int8_probabilities = int8_model.probabilities(int8_model.raw_outputs(pixels, batch_size))
-    float_logits = np.concatenate([
-        qat_model(normalize_student(pixels[i:i + batch_size]), training=False).numpy()
-        for i in range(0, len(pixels), batch_size)]) if len(pixels) else np.zeros_like(int8_probabilities)
-    float_probabilities = sigmoid(float_logits)
+def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray],
+             targets: np.ndarray, batch_size: int = 32) -> dict:
+    """INT8 (LiteRT) against the float QAT Keras model on the same letterboxed images, given a
+    chunk at a time (bounded memory)."""
+    int8_parts, float_parts = [np.zeros((0, int8_model.num_classes))], [np.zeros((0, int8_model.num_classes))]
+    progress = Progress("export: INT8 vs float on a split", len(targets))
+    for pixels in pixel_chunks:
+        int8_parts.append(int8_model.probabilities(int8_model.raw_outputs(pixels, batch_size)))
+        float_parts.append(sigmoid(np.concatenate([
+            qat_model(normalize_student(pixels[i:i + batch_size]), training=False).numpy()
+            for i in range(0, len(pixels), batch_size)])))
+        progress.advance(len(pixels))
+    int8_probabilities, float_probabilities = np.concatenate(int8_parts), np.concatenate(float_parts)
     difference = np.abs(int8_probabilities - float_probabilities)
     return {
-        "images": int(len(pixels)),
+        "images": int(len(int8_probabilities)),
         "max_abs_probability_difference": float(difference.max()) if difference.size else 0.0,
         "mean_abs_probability_difference": float(difference.mean()) if difference.size else 0.0,
         "identical_decisions_at_0.5": float(np.mean((int8_probabilities >= 0.5)

@@ -66,18 +66,14 @@ class Int8Model:
                    inp["dtype"], float(in_scale), int(in_zero), out["dtype"], float(out_scale),
                    int(out_zero), int(out["shape"][-1]))
 
-    def raw_outputs(self, pixels: np.ndarray, batch_size: int = 32,
-                    label: str = "INT8 inference") -> np.ndarray:
+    def raw_outputs(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """int8 outputs (N x C) for letterboxed uint8 images (N x S x S x 3)."""
-        from .progress import Progress
-
         pixels = np.asarray(pixels)
         if pixels.dtype != np.uint8 or pixels.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(f"expected N x {self.input_size} x {self.input_size} x 3 uint8, "
                              f"got {pixels.dtype} {pixels.shape}")
         outputs = []
         current = None
-        progress = Progress(f"{label} ({self.path.name})", len(pixels))
         for start in range(0, len(pixels), batch_size):
             batch = pixels[start:start + batch_size]
             if current != len(batch):
@@ -87,7 +83,6 @@ class Int8Model:
             self.interpreter.set_tensor(self.input_index, batch)
             self.interpreter.invoke()
             outputs.append(self.interpreter.get_tensor(self.output_index).copy())
-            progress.advance(len(batch))
         return np.concatenate(outputs) if outputs else np.zeros((0, self.num_classes), np.int8)
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:

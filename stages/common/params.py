@@ -88,6 +88,10 @@ SCHEMA: dict[str, Any] = {
         "max_image_pixels": _positive_int("a positive integer (width x height)"),
         "workers": _positive_int(),
     },
+    "shards": {
+        "images_per_shard": _positive_int("a positive integer (records per TFRecord file)"),
+        "shuffle_buffer": _positive_int("a positive integer (training records held for shuffling)"),
+    },
     "train": {
         "strategy": Rule("choice", choices=("auto", "mirrored", "multi_worker")),
         "mixed_precision": Rule("bool"),

@@ -72,6 +72,13 @@ def letterbox_geometry(height: int, width: int, size: int) -> tuple[int, int, in
     return new_h, new_w, (size - new_h) // 2, (size - new_w) // 2
 
 
+def content_box(height: int, width: int, size: int) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the image inside its letterbox (augmentation keeps the
+    border outside it black)."""
+    new_h, new_w, top, left = letterbox_geometry(height, width, size)
+    return top, left, new_h, new_w
+
+
 def _axis_table(src_len: int, dst_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices (i0, i1) and 11-bit fractions for each destination index on one axis."""
     i = np.arange(dst_len, dtype=np.int64)

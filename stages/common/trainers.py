@@ -22,7 +22,8 @@ import numpy as np
 
 import tensorflow as tf
 
-from .data_pipeline import Augmentation, View, letterbox_split, make_dataset
+from .data_pipeline import Augmentation, make_dataset
+from .shards import Shards
 from .dataset import PreparedDataset, load_prepared
 from .errors import UserError
 from .losses import hard_loss
@@ -40,6 +41,7 @@ keras = tf.keras
 @dataclass
 class StagePaths:
     prepared: Path = Path("data/prepared")
+    shards: Path = Path("data/shards")
     out: Path = Path("models/teacher")
     metrics: Path = Path("metrics/teacher.json")
     live: Path | None = Path("dvclive/train_teacher")
@@ -57,13 +59,14 @@ def _load_for(directory: Path, dataset: PreparedDataset):
     return model, meta
 
 
-def _workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
-
-
-def _view(dataset: PreparedDataset, split: str, size: int, normalizer: str) -> View:
-    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits[split], size, _workers())
-    return View(pixels, boxes, normalizer)
+def _open_shards(paths: StagePaths, dataset: PreparedDataset, sizes: dict[str, int]) -> Shards:
+    """The shards stage's output; its image sizes must be the ones the models are built for."""
+    shards = Shards.open(paths.shards, dataset)
+    for view, size in sizes.items():
+        if shards.size(view) != size:
+            raise UserError(f"{paths.shards}: {view} images are {shards.size(view)} px, the "
+                            f"{view} model takes {size} px; rerun the shards stage (dvc repro shards)")
+    return shards
 
 
 def _targets(dataset: PreparedDataset, split: str) -> np.ndarray:
@@ -115,36 +118,33 @@ class DistillationData:
     val_inputs: tf.data.Dataset  # student images
     val_targets: np.ndarray
     teacher_val_logits: np.ndarray
-    student_train_pixels: np.ndarray
 
 
-def _distillation_data(dataset: PreparedDataset, student_size: int, teacher: keras.Model,
-                       teacher_size: int, batch_size: int, seed: int,
-                       augmentation: dict) -> DistillationData:
+def _distillation_data(dataset: PreparedDataset, shards: Shards, teacher: keras.Model,
+                       batch_size: int, seed: int, augmentation: dict,
+                       shuffle_buffer: int) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
     augmented, so the teacher's validation logits are computed once, not every epoch."""
-    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
-    student_train = _view(dataset, "train", student_size, "student")
-    teacher_train = _view(dataset, "train", teacher_size, "teacher")
+    val_targets = _targets(dataset, "val")
     augment = Augmentation.from_params(augmentation)
 
     def training_data(views):
-        return make_dataset(views, train_targets, batch_size, training=True, seed=seed,
+        source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed)
+        return make_dataset(source, views, batch_size, training=True, seed=seed,
                             augmentation=augment)
 
     def validation_data(view):
-        return make_dataset([view], val_targets, batch_size, training=False, seed=seed)
+        return make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
+                            seed=seed)
 
-    plain_val = validation_data(_view(dataset, "val", student_size, "student"))
-    teacher_logits = predict_logits(teacher, validation_data(
-        _view(dataset, "val", teacher_size, "teacher")).map(lambda x, y: x))
+    plain_val = validation_data("student")
+    teacher_logits = predict_logits(teacher, validation_data("teacher").map(lambda x, y: x))
     logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
     distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
         lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
-    return DistillationData(training_data([student_train]), plain_val,
-                            training_data([student_train, teacher_train]), distill_val,
-                            plain_val.map(lambda x, y: x), val_targets, teacher_logits,
-                            student_train.pixels)
+    return DistillationData(training_data(["student"]), plain_val,
+                            training_data(["student", "teacher"]), distill_val,
+                            plain_val.map(lambda x, y: x), val_targets, teacher_logits)
 
 
 def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: tuple,
@@ -228,11 +228,13 @@ def _train_teacher(params: dict, paths: StagePaths) -> dict:
     dataset = load_prepared(paths.prepared)
     _check_batch(dataset, config["batch_size"], "teacher.batch_size")
     size, classes = config["input_size"], dataset.classes
-    train_targets, val_targets = _targets(dataset, "train"), _targets(dataset, "val")
-    train = make_dataset([_view(dataset, "train", size, "teacher")], train_targets,
-                         config["batch_size"], training=True, seed=seed,
+    shards = _open_shards(paths, dataset, {"teacher": size})
+    val_targets = _targets(dataset, "val")
+    train = make_dataset(shards.records("train", ["teacher"], seed=seed,
+                                        shuffle_buffer=params["shards"]["shuffle_buffer"]),
+                         ["teacher"], config["batch_size"], training=True, seed=seed,
                          augmentation=Augmentation.from_params(params["augmentation"]))
-    validation = make_dataset([_view(dataset, "val", size, "teacher")], val_targets,
+    validation = make_dataset(shards.records("val", ["teacher"]), ["teacher"],
                               config["batch_size"], training=False, seed=seed)
     val_inputs = validation.map(lambda x, y: x)
 
@@ -263,8 +265,9 @@ def _train_student(params: dict, paths: StagePaths) -> dict:
     _check_batch(dataset, config["batch_size"], "student.batch_size")
     teacher, teacher_meta = _load_for(paths.teacher, dataset)
     size, classes = config["input_size"], dataset.classes
-    data = _distillation_data(dataset, size, teacher, teacher_meta["input_size"],
-                              config["batch_size"], seed, params["augmentation"])
+    shards = _open_shards(paths, dataset, {"student": size, "teacher": teacher_meta["input_size"]})
+    data = _distillation_data(dataset, shards, teacher, config["batch_size"], seed,
+                              params["augmentation"], params["shards"]["shuffle_buffer"])
     val_inputs, val_targets = data.val_inputs, data.val_targets
     model = build_student(len(classes), size, config["dropout"])
     pretrained = config["weights"] is not None
@@ -310,15 +313,17 @@ def _train_qat(params: dict, paths: StagePaths) -> dict:
     dataset = load_prepared(paths.prepared)
     student, meta = _load_for(paths.student, dataset)
     teacher, teacher_meta = _load_for(paths.teacher, dataset)
-    data = _distillation_data(dataset, meta["input_size"], teacher, teacher_meta["input_size"],
-                              batch_size, seed, params["augmentation"])
+    shards = _open_shards(paths, dataset, {"student": meta["input_size"],
+                                           "teacher": teacher_meta["input_size"]})
+    data = _distillation_data(dataset, shards, teacher, batch_size, seed, params["augmentation"],
+                              params["shards"]["shuffle_buffer"])
     val_inputs, val_targets = data.val_inputs, data.val_targets
 
     before = _final_scores(student, val_inputs, val_targets)
     qat_model = quantize_student(student)
-    calibration = data.student_train_pixels[:CALIBRATION_IMAGES]
     calibrate_activation_ranges(student, qat_model, (
-        normalize_student(calibration[i:i + batch_size]) for i in range(0, len(calibration), batch_size)))
+        normalize_student(chunk) for chunk in
+        shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
     state = ResumeState(paths.checkpoints, json_sha256((
         "qat", seed, config, distill, batch_size, params["augmentation"], dataset.fingerprint(),
         file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5"))))

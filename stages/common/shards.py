@@ -1,0 +1,170 @@
+"""Letterboxed images in sharded TFRecord files, streamed by training, export and evaluation.
+
+Each image is decoded and letterboxed once, at every size the pipeline needs ("views": the
+student's and the teacher's input size), and stored losslessly (PNG) in one record with its
+content boxes and multi-hot targets, so both views of an example travel together and get the
+same augmentation. Stages then stream the records: memory is bounded by the shuffle buffer
+(serialised records, so compressed) and the prefetch depth, not by the dataset size.
+
+Layout of ``<dir>``: ``<split>-NNNNN.tfrecord`` (``images_per_shard`` records each, in the split's
+order) and ``manifest.json`` (views and sizes, classes, counts, dataset fingerprint).
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+import tensorflow as tf
+
+from .dataset import IMAGES_FOLDER, PreparedDataset
+from .errors import UserError
+from .preprocessing import content_box, letterbox, load_image
+from .progress import Progress
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val", "test")
+
+
+def _bytes(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _ints(values) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def _floats(values) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+
+
+def _encode_png(pixels: np.ndarray) -> bytes:
+    # OpenCV writes BGR; swap so the PNG holds RGB and tf.io.decode_png returns it unchanged
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]),
+                               [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str, int],
+                 images_per_shard: int = 1024, workers: int = 4) -> dict:
+    """Write every split's records and the manifest; returns the manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.tfrecord"):
+        old.unlink()
+    images_dir = Path(dataset.dataset_dir) / IMAGES_FOLDER
+    counts = {}
+    for split in SPLITS:
+        records = dataset.splits[split]
+        targets = dataset.targets(split)
+
+        def serialise(position: int) -> bytes:
+            record = records[position]
+            image = load_image(images_dir / record.name)
+            features = {"index": _ints([position]), "targets": _floats(targets[position])}
+            for view, size in sizes.items():
+                features[f"{view}/png"] = _bytes(_encode_png(letterbox(image, size)))
+                features[f"{view}/box"] = _ints(content_box(record.height, record.width, size))
+            return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+        progress = Progress(f"shards: {split}", len(records))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for shard, start in enumerate(range(0, len(records), images_per_shard)):
+                positions = range(start, min(start + images_per_shard, len(records)))
+                with tf.io.TFRecordWriter(str(out_dir / f"{split}-{shard:05d}.tfrecord")) as writer:
+                    for serialised in pool.map(serialise, positions):
+                        writer.write(serialised)
+                        progress.advance()
+        counts[split] = len(records)
+    manifest = {"views": sizes, "classes": dataset.classes, "counts": counts,
+                "images_per_shard": images_per_shard, "dataset_fingerprint": dataset.fingerprint(),
+                "encoding": "PNG of the letterboxed RGB uint8 pixels (lossless)"}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+@dataclass
+class Shards:
+    """A shard folder as later stages read it."""
+
+    directory: Path
+    manifest: dict
+
+    @classmethod
+    def open(cls, directory: str | Path, dataset: PreparedDataset | None = None) -> "Shards":
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise UserError(f"{directory / MANIFEST} not found: run the shards stage first "
+                            "(dvc repro shards)") from None
+        if dataset is not None and manifest["dataset_fingerprint"] != dataset.fingerprint():
+            raise UserError(f"{directory}: written from another version of the prepared data; "
+                            "rerun the shards stage (dvc repro shards)")
+        return cls(directory, manifest)
+
+    def size(self, view: str) -> int:
+        if view not in self.manifest["views"]:
+            raise UserError(f"{self.directory}: no {view} view (has {sorted(self.manifest['views'])})"
+                            "; rerun the shards stage (dvc repro shards)")
+        return self.manifest["views"][view]
+
+    def count(self, split: str) -> int:
+        return self.manifest["counts"][split]
+
+    def files(self, split: str) -> list[str]:
+        return sorted(str(path) for path in self.directory.glob(f"{split}-*.tfrecord"))
+
+    def records(self, split: str, views: list[str], *, shuffle_buffer: int = 0, seed: int = 0,
+                indices: np.ndarray | None = None) -> tf.data.Dataset:
+        """Elements ``((pixels per view), (boxes per view), targets)``: uint8 S x S x 3, int32 4,
+        float32 C. With ``shuffle_buffer``, shard order and records are shuffled every epoch
+        (seeded); the buffer holds serialised, compressed records. ``indices``: only those
+        positions of the split (filtered before any image is decoded)."""
+        sizes = [self.size(view) for view in views]
+        num_classes = len(self.manifest["classes"])
+        spec = {"index": tf.io.FixedLenFeature([1], tf.int64),
+                "targets": tf.io.FixedLenFeature([num_classes], tf.float32)}
+        for view in views:
+            spec[f"{view}/png"] = tf.io.FixedLenFeature([], tf.string)
+            spec[f"{view}/box"] = tf.io.FixedLenFeature([4], tf.int64)
+
+        files = self.files(split)
+        if shuffle_buffer and files:
+            data = tf.data.Dataset.from_tensor_slices(files).shuffle(
+                len(files), seed=seed, reshuffle_each_iteration=True)
+            # a few shards read at once so the buffer mixes images from several of them
+            data = data.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        else:
+            data = tf.data.TFRecordDataset(files)
+        data = data.map(lambda serialised: tf.io.parse_single_example(serialised, spec),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if indices is not None:
+            wanted = tf.constant(np.asarray(indices, dtype=np.int64))
+            data = data.filter(lambda example: tf.reduce_any(tf.equal(wanted, example["index"][0])))
+
+        def decode(example):
+            pixels = tuple(tf.ensure_shape(tf.io.decode_png(example[f"{view}/png"], channels=3),
+                                           [size, size, 3]) for view, size in zip(views, sizes))
+            boxes = tuple(tf.cast(example[f"{view}/box"], tf.int32) for view in views)
+            return pixels, boxes, example["targets"]
+
+        return data.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def pixel_chunks(self, split: str, view: str, chunk: int = 256, limit: int | None = None,
+                     indices: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """The split's letterboxed uint8 images in order, ``chunk`` at a time (bounded memory)."""
+        data = self.records(split, [view], indices=indices).map(lambda pixels, boxes, target: pixels[0])
+        if limit is not None:
+            data = data.take(limit)
+        for batch in data.batch(chunk).prefetch(1):
+            yield batch.numpy()

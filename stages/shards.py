@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+"""Stage shards: every image of every split decoded and letterboxed once, at the student's and
+the teacher's input size, into sharded TFRecord files (lossless PNG), data/shards/.
+
+Training, export, threshold tuning and evaluation stream these files, so memory stays bounded
+by the shuffle buffer however large the dataset is.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--prepared", default="data/prepared")
+    parser.add_argument("--out", default="data/shards")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    import time
+
+    from stages.common.dataset import load_prepared
+    from stages.common.shards import write_shards
+
+    started = time.monotonic()
+    dataset = load_prepared(args.prepared)
+    sizes = {"student": params["student"]["input_size"], "teacher": params["teacher"]["input_size"]}
+    manifest = write_shards(dataset, args.out, sizes, params["shards"]["images_per_shard"],
+                            params["prepare"]["workers"])
+    total_bytes = sum(path.stat().st_size for path in Path(args.out).glob("*.tfrecord"))
+    print(f"shards: {sum(manifest['counts'].values())} images at {sizes} px in {args.out}/ "
+          f"({total_bytes / 1e6:.1f} MB, {time.monotonic() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    run_main(main)
