@@ -67,92 +67,130 @@ def letterbox_split(dataset_dir: str | Path, records: list[Record], size: int,
     return pixels, boxes
 
 
-def _sample_parameters(seed, config: Augmentation) -> dict:
-    u = tf.random.stateless_uniform([6], seed=seed, dtype=tf.float32)
-
+def _parameters(uniforms, config: Augmentation) -> dict:
+    """Augmentation parameters from uniforms in [0, 1), one row of 6 per example ([B, 6])."""
     def symmetric(value, amount):
         return (2.0 * value - 1.0) * amount
 
     return {
-        "flip": tf.logical_and(tf.constant(config.flip), u[0] < 0.5),
-        "angle": symmetric(u[1], config.rotation * 2.0 * math.pi),
-        "scale": 1.0 + symmetric(u[2], config.zoom),
-        "brightness": symmetric(u[3], config.brightness),
-        "contrast": 1.0 + symmetric(u[4], config.contrast),
-        "saturation": 1.0 + symmetric(u[5], config.saturation),
+        "flip": tf.logical_and(tf.constant(config.flip), uniforms[:, 0] < 0.5),
+        "angle": symmetric(uniforms[:, 1], config.rotation * 2.0 * math.pi),
+        "scale": 1.0 + symmetric(uniforms[:, 2], config.zoom),
+        "brightness": symmetric(uniforms[:, 3], config.brightness),
+        "contrast": 1.0 + symmetric(uniforms[:, 4], config.contrast),
+        "saturation": 1.0 + symmetric(uniforms[:, 5], config.saturation),
     }
 
 
-def _content_mask(box, size: int):
-    positions = tf.range(size)
-    rows = tf.logical_and(positions >= box[0], positions < box[0] + box[2])
-    cols = tf.logical_and(positions >= box[1], positions < box[1] + box[3])
-    return tf.cast(tf.logical_and(rows[:, None], cols[None, :]), tf.float32)[..., None]
+LUMA = tf.constant([0.299, 0.587, 0.114])  # ITU-R BT.601 weights
 
 
-def _geometry_transform(parameters: dict, size: int):
-    """Projective transform mapping output pixel (x, y) to input pixel, about the centre."""
+def _content_masks(boxes, size: int):
+    """B x S x S x 1: 1 inside each image's content box, 0 on its letterbox border."""
+    positions = tf.range(size)[None, :]
+    rows = tf.logical_and(positions >= boxes[:, 0:1], positions < boxes[:, 0:1] + boxes[:, 2:3])
+    cols = tf.logical_and(positions >= boxes[:, 1:2], positions < boxes[:, 1:2] + boxes[:, 3:4])
+    return tf.cast(tf.logical_and(rows[:, :, None], cols[:, None, :]), tf.float32)[..., None]
+
+
+def _geometry_transforms(parameters: dict, size: int):
+    """B x 8 projective transforms mapping output pixel (x, y) to input pixel, about the centre."""
     centre = (size - 1) / 2.0
     cos, sin = tf.cos(parameters["angle"]), tf.sin(parameters["angle"])
     flip = tf.where(parameters["flip"], -1.0, 1.0)
     inverse_scale = 1.0 / parameters["scale"]
     a, b = cos * flip * inverse_scale, -sin * inverse_scale
     d, e = sin * flip * inverse_scale, cos * inverse_scale
+    zeros = tf.zeros_like(a)
     return tf.stack([a, b, centre - a * centre - b * centre,
-                     d, e, centre - d * centre - e * centre, 0.0, 0.0])
+                     d, e, centre - d * centre - e * centre, zeros, zeros], axis=1)
 
 
-def augment_view(image, box, parameters: dict):
-    """Augment one S x S x 3 float32 image in [0, 255] with already drawn parameters."""
-    size = image.shape[0]
-    x = image / 255.0 + parameters["brightness"]
-    x = tf.image.adjust_contrast(x, parameters["contrast"])
-    x = tf.image.adjust_saturation(x, parameters["saturation"])
-    x = tf.clip_by_value(x, 0.0, 1.0) * 255.0 * _content_mask(box, size)
-    transformed = tf.raw_ops.ImageProjectiveTransformV3(
-        images=x[None], transforms=_geometry_transform(parameters, size)[None],
+def augment_views(images, boxes, parameters: dict):
+    """Augment a batch (B x S x S x 3 float32 in [0, 255]) with already drawn parameters.
+
+    Colour: brightness shift; contrast about each channel's mean, as ``tf.image.adjust_contrast``;
+    saturation as a blend with the image's luma (as PIL's ``ImageEnhance.Color``; a third of the
+    cost of an HSV round trip). Then the border is blacked out again and the geometry applied.
+    Whole batches at a time: per-example ops cost more than the arithmetic."""
+    size = images.shape[1]
+
+    def per_image(values):
+        return values[:, None, None, None]
+
+    # in [0, 255] throughout: every pass over the pixels counts
+    x = images + per_image(parameters["brightness"] * 255.0)
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    contrast = per_image(parameters["contrast"])
+    x = tf.clip_by_value(x * contrast + mean * (1.0 - contrast), 0.0, 255.0)
+    gray = tf.reduce_sum(x * LUMA, axis=-1, keepdims=True)
+    saturation = per_image(parameters["saturation"])
+    x = tf.clip_by_value(x * saturation + gray * (1.0 - saturation), 0.0, 255.0)
+    x = x * _content_masks(boxes, size)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=x, transforms=_geometry_transforms(parameters, size),
         output_shape=tf.constant([size, size]), fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT")
-    return transformed[0]
 
 
 def in_memory_source(pixels: list[np.ndarray], boxes: list[np.ndarray],
                      targets: np.ndarray) -> tf.data.Dataset:
     """The element structure of ``Shards.records`` from arrays (one per view), for small data."""
     return tf.data.Dataset.from_tensor_slices((tuple(pixels), tuple(boxes),
-                                               targets.astype(np.float32)))
+                                               targets.astype(np.float32),
+                                               np.arange(len(targets), dtype=np.int64)))
 
 
 def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: int, *,
                  training: bool, seed: int, augmentation: Augmentation | None = None,
-                 shuffle_buffer: int = 0) -> tf.data.Dataset:
+                 shuffle_buffer: int = 0, augmentation_pass: int | None = None,
+                 teacher_logits: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of (inputs, targets) from elements ``((pixels per view), (boxes per view),
-    targets)``; inputs is one tensor per view (a tuple if several), normalised for its model
-    ("student" or "teacher"). Training augments every example (one parameter set shared by its
-    views); ``shuffle_buffer`` shuffles here (sharded sources shuffle before decoding)."""
-    normalizer_functions = [NORMALIZERS[name] for name in normalizers]
+    targets, index)``; inputs is one tensor per view (a tuple if several), normalised for its
+    model ("student" or "teacher"). ``shuffle_buffer`` shuffles here (sharded sources shuffle
+    before decoding).
 
-    def finish(images):
+    Training augments every example, one parameter set shared by its views. The parameters are
+    fresh every epoch, or, with ``augmentation_pass`` = k, a fixed function of (seed, k, index):
+    every run of pass k augments each image identically, so a teacher's outputs on pass k can be
+    computed once and reused. ``teacher_logits`` (N x C, by index) makes the inputs
+    ``(student images, {"teacher_logits": ...})`` for the Distiller.
+    """
+    normalizer_functions = [NORMALIZERS[name] for name in normalizers]
+    table = None if teacher_logits is None else tf.constant(teacher_logits, tf.float32)
+
+    def finish(images, index):
         normalised = tuple(norm(image) for norm, image in zip(normalizer_functions, images))
-        return normalised if len(normalised) > 1 else normalised[0]
+        inputs = normalised if len(normalised) > 1 else normalised[0]
+        if table is not None:
+            return (inputs, {"teacher_logits": tf.gather(table, index)})
+        return inputs
 
     data = source
-    if training:
-        if shuffle_buffer:
-            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        config = augmentation or Augmentation()
+    if not training:
+        data = data.map(lambda images, _, target, index: (
+            finish([tf.cast(i, tf.float32) for i in images], index), target),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-        def augment(element, random):
-            images, view_boxes, target = element
-            parameters = _sample_parameters(tf.stack([random, tf.constant(0, tf.int64)]), config)
-            augmented = [augment_view(tf.cast(image, tf.float32), box, parameters)
-                         for image, box in zip(images, view_boxes)]
-            return finish(augmented), target
-
-        data = tf.data.Dataset.zip((data, randoms)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if shuffle_buffer:
+        data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if augmentation_pass is None:
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        data = tf.data.Dataset.zip((data, draws)).map(
+            lambda element, draw: (*element, tf.random.stateless_uniform(
+                [6], seed=tf.stack([draw, tf.constant(0, tf.int64)]))))
     else:
-        data = data.map(lambda images, _, target: (finish([tf.cast(i, tf.float32) for i in images]),
-                                                   target),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        pass_seed = tf.constant(seed * 1_000_003 + augmentation_pass, tf.int64)
+        data = data.map(lambda *element: (*element, tf.random.stateless_uniform(
+            [6], seed=tf.stack([pass_seed, element[3]]))))
+    config = augmentation or Augmentation()
+
+    def augment(images, view_boxes, targets, index, uniforms):
+        parameters = _parameters(uniforms, config)
+        augmented = [augment_views(tf.cast(view, tf.float32), boxes, parameters)
+                     for view, boxes in zip(images, view_boxes)]
+        return finish(augmented, index), targets
+
+    return data.batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)

@@ -101,6 +101,9 @@ SCHEMA: dict[str, Any] = {
     "distillation": {
         "alpha": _fraction("a number with 0 <= alpha <= 1"),
         "temperature": _positive_number("a number > 0 (T)"),
+        "teacher_passes": _non_negative_int(
+            "an integer >= 0 (0: teacher online on every epoch's augmentation; K: K fixed "
+            "augmented passes whose teacher outputs are computed once)"),
     },
     "qat": {"epochs": _non_negative_int(), "lr": _positive_number()},
     "export": {"representative_samples": _positive_int("a positive integer (training images)")},

@@ -1,7 +1,8 @@
 """Letterboxed images in sharded TFRecord files, streamed by training, export and evaluation.
 
 Each image is decoded and letterboxed once, at every size the pipeline needs ("views": the
-student's and the teacher's input size), and stored losslessly (PNG) in one record with its
+student's and the teacher's input size), and stored losslessly (raw uint8 bytes, or PNG to save
+disk at the cost of a decode per epoch) in one record with its
 content boxes and multi-hot targets, so both views of an example travel together and get the
 same augmentation. Stages then stream the records: memory is bounded by the shuffle buffer
 (serialised records, so compressed) and the prefetch depth, not by the dataset size.
@@ -43,6 +44,15 @@ def _floats(values) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
 
+ENCODINGS = ("raw", "png")
+
+
+def _encode(pixels: np.ndarray, encoding: str) -> bytes:
+    if encoding == "raw":
+        return np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    return _encode_png(pixels)
+
+
 def _encode_png(pixels: np.ndarray) -> bytes:
     # OpenCV writes BGR; swap so the PNG holds RGB and tf.io.decode_png returns it unchanged
     ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]),
@@ -53,8 +63,13 @@ def _encode_png(pixels: np.ndarray) -> bytes:
 
 
 def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str, int],
-                 images_per_shard: int = 1024, workers: int = 4) -> dict:
-    """Write every split's records and the manifest; returns the manifest."""
+                 images_per_shard: int = 1024, workers: int = 4, encoding: str = "raw") -> dict:
+    """Write every split's records and the manifest; returns the manifest.
+
+    ``encoding``: ``raw`` (the uint8 bytes: no decoding cost, S*S*3 bytes per view) or ``png``
+    (lossless, smaller on disk, costs a PNG decode per view and epoch)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.tfrecord"):
@@ -70,7 +85,7 @@ def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str,
             image = load_image(images_dir / record.name)
             features = {"index": _ints([position]), "targets": _floats(targets[position])}
             for view, size in sizes.items():
-                features[f"{view}/png"] = _bytes(_encode_png(letterbox(image, size)))
+                features[f"{view}/pixels"] = _bytes(_encode(letterbox(image, size), encoding))
                 features[f"{view}/box"] = _ints(content_box(record.height, record.width, size))
             return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
@@ -85,7 +100,7 @@ def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str,
         counts[split] = len(records)
     manifest = {"views": sizes, "classes": dataset.classes, "counts": counts,
                 "images_per_shard": images_per_shard, "dataset_fingerprint": dataset.fingerprint(),
-                "encoding": "PNG of the letterboxed RGB uint8 pixels (lossless)"}
+                "encoding": encoding}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -124,8 +139,8 @@ class Shards:
 
     def records(self, split: str, views: list[str], *, shuffle_buffer: int = 0, seed: int = 0,
                 indices: np.ndarray | None = None) -> tf.data.Dataset:
-        """Elements ``((pixels per view), (boxes per view), targets)``: uint8 S x S x 3, int32 4,
-        float32 C. With ``shuffle_buffer``, shard order and records are shuffled every epoch
+        """Elements ``((pixels per view), (boxes per view), targets, index)``: uint8 S x S x 3,
+        int32 4, float32 C, and the image's position in the split (int64). With ``shuffle_buffer``, shard order and records are shuffled every epoch
         (seeded); the buffer holds serialised, compressed records. ``indices``: only those
         positions of the split (filtered before any image is decoded)."""
         sizes = [self.size(view) for view in views]
@@ -133,7 +148,7 @@ class Shards:
         spec = {"index": tf.io.FixedLenFeature([1], tf.int64),
                 "targets": tf.io.FixedLenFeature([num_classes], tf.float32)}
         for view in views:
-            spec[f"{view}/png"] = tf.io.FixedLenFeature([], tf.string)
+            spec[f"{view}/pixels"] = tf.io.FixedLenFeature([], tf.string)
             spec[f"{view}/box"] = tf.io.FixedLenFeature([4], tf.int64)
 
         files = self.files(split)
@@ -152,18 +167,25 @@ class Shards:
             wanted = tf.constant(np.asarray(indices, dtype=np.int64))
             data = data.filter(lambda example: tf.reduce_any(tf.equal(wanted, example["index"][0])))
 
+        raw = self.manifest["encoding"] == "raw"
+
+        def decode_view(encoded, size):
+            if raw:
+                return tf.reshape(tf.io.decode_raw(encoded, tf.uint8), [size, size, 3])
+            return tf.ensure_shape(tf.io.decode_png(encoded, channels=3), [size, size, 3])
+
         def decode(example):
-            pixels = tuple(tf.ensure_shape(tf.io.decode_png(example[f"{view}/png"], channels=3),
-                                           [size, size, 3]) for view, size in zip(views, sizes))
+            pixels = tuple(decode_view(example[f"{view}/pixels"], size)
+                           for view, size in zip(views, sizes))
             boxes = tuple(tf.cast(example[f"{view}/box"], tf.int32) for view in views)
-            return pixels, boxes, example["targets"]
+            return pixels, boxes, example["targets"], example["index"][0]
 
         return data.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def pixel_chunks(self, split: str, view: str, chunk: int = 256, limit: int | None = None,
                      indices: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """The split's letterboxed uint8 images in order, ``chunk`` at a time (bounded memory)."""
-        data = self.records(split, [view], indices=indices).map(lambda pixels, boxes, target: pixels[0])
+        data = self.records(split, [view], indices=indices).map(lambda pixels, *_: pixels[0])
         if limit is not None:
             data = data.take(limit)
         for batch in data.batch(chunk).prefetch(1):

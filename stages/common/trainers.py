@@ -113,18 +113,46 @@ def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
 class DistillationData:
     plain_train: tf.data.Dataset  # student images, targets
     plain_val: tf.data.Dataset
-    distill_train: tf.data.Dataset  # (student images, teacher images), targets: same augmentation
+    distill_train: tf.data.Dataset  # student images with teacher images or logits, targets
     distill_val: tf.data.Dataset  # (student images, {"teacher_logits": ...}), targets
     val_inputs: tf.data.Dataset  # student images
     val_targets: np.ndarray
     teacher_val_logits: np.ndarray
+    distill_steps_per_epoch: int | None  # set when distill_train is endless (cycled passes)
+
+
+def _cached_teacher_passes(shards: Shards, teacher: keras.Model, passes: int, batch_size: int,
+                           seed: int, augment: Augmentation, shuffle_buffer: int):
+    """``passes`` fixed augmentations of the training set: the teacher's logits on each are
+    computed once, then the student cycles through the same passes (same augmented images) with
+    those logits, one pass per epoch. Returns the endless dataset and its steps per epoch."""
+    count = shards.count("train")
+    datasets = []
+    started = time.monotonic()
+    for number in range(passes):
+        teacher_images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
+                                      training=True, seed=seed, augmentation=augment,
+                                      augmentation_pass=number)
+        logits = predict_logits(teacher, teacher_images.map(lambda images, targets: images))
+        print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
+              f"{time.monotonic() - started:.0f} s so far)", flush=True)
+        datasets.append(make_dataset(
+            shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=seed + number),
+            ["student"], batch_size, training=True, seed=seed, augmentation=augment,
+            augmentation_pass=number, teacher_logits=logits))
+    cycle = datasets[0]
+    for dataset in datasets[1:]:
+        cycle = cycle.concatenate(dataset)
+    return cycle.repeat(), -(-count // batch_size)
 
 
 def _distillation_data(dataset: PreparedDataset, shards: Shards, teacher: keras.Model,
-                       batch_size: int, seed: int, augmentation: dict,
-                       shuffle_buffer: int) -> DistillationData:
+                       batch_size: int, seed: int, augmentation: dict, shuffle_buffer: int,
+                       teacher_passes: int) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
-    augmented, so the teacher's validation logits are computed once, not every epoch."""
+    augmented, so the teacher's validation logits are computed once, not every epoch. The
+    training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
+    on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes)."""
     val_targets = _targets(dataset, "val")
     augment = Augmentation.from_params(augmentation)
 
@@ -142,13 +170,18 @@ def _distillation_data(dataset: PreparedDataset, shards: Shards, teacher: keras.
     logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
     distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
         lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
-    return DistillationData(training_data(["student"]), plain_val,
-                            training_data(["student", "teacher"]), distill_val,
-                            plain_val.map(lambda x, y: x), val_targets, teacher_logits)
+    if teacher_passes:
+        distill_train, steps = _cached_teacher_passes(shards, teacher, teacher_passes, batch_size,
+                                                      seed, augment, shuffle_buffer)
+    else:
+        distill_train, steps = training_data(["student", "teacher"]), None
+    return DistillationData(training_data(["student"]), plain_val, distill_train, distill_val,
+                            plain_val.map(lambda x, y: x), val_targets, teacher_logits, steps)
 
 
 def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: tuple,
-                finetune_model: keras.Model, finetune_data: tuple):
+                finetune_model: keras.Model, finetune_data: tuple,
+                finetune_steps: int | None = None):
     """The seed's schedule: head warm-up, then the top of the backbone (early stopping, LR
     reduction); ``finetune_model`` is the model itself or a Distiller around it. Returns the
     phases with their (train, validation) data, and a dict that records how many backbone
@@ -168,7 +201,8 @@ def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: t
                configure("finetune", config["unfreeze_fraction"]), finetune_model,
                head_loss if finetune_model is model else None,
                early_stopping_patience=config["early_stopping_patience"],
-               reduce_lr_patience=config["reduce_lr_patience"]), finetune_data),
+               reduce_lr_patience=config["reduce_lr_patience"], steps_per_epoch=finetune_steps),
+         finetune_data),
     ]
     return phases, trainable
 
@@ -267,7 +301,8 @@ def _train_student(params: dict, paths: StagePaths) -> dict:
     size, classes = config["input_size"], dataset.classes
     shards = _open_shards(paths, dataset, {"student": size, "teacher": teacher_meta["input_size"]})
     data = _distillation_data(dataset, shards, teacher, config["batch_size"], seed,
-                              params["augmentation"], params["shards"]["shuffle_buffer"])
+                              params["augmentation"], params["shards"]["shuffle_buffer"],
+                              min(distill["teacher_passes"], config["epochs_finetune"]))
     val_inputs, val_targets = data.val_inputs, data.val_targets
     model = build_student(len(classes), size, config["dropout"])
     pretrained = config["weights"] is not None
@@ -279,7 +314,8 @@ def _train_student(params: dict, paths: StagePaths) -> dict:
         teacher_weights_hash)))
     distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
     phases, trainable = _two_phases(model, config, pretrained, (data.plain_train, data.plain_val),
-                                    distiller, (data.distill_train, data.distill_val))
+                                    distiller, (data.distill_train, data.distill_val),
+                                    data.distill_steps_per_epoch)
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
                               "train_student")
     save_trained(model, paths.out, "efficientnet_lite1", classes, size, config["dropout"])
@@ -316,7 +352,8 @@ def _train_qat(params: dict, paths: StagePaths) -> dict:
     shards = _open_shards(paths, dataset, {"student": meta["input_size"],
                                            "teacher": teacher_meta["input_size"]})
     data = _distillation_data(dataset, shards, teacher, batch_size, seed, params["augmentation"],
-                              params["shards"]["shuffle_buffer"])
+                              params["shards"]["shuffle_buffer"],
+                              min(distill["teacher_passes"], config["epochs"]))
     val_inputs, val_targets = data.val_inputs, data.val_targets
 
     before = _final_scores(student, val_inputs, val_targets)
@@ -328,7 +365,8 @@ def _train_qat(params: dict, paths: StagePaths) -> dict:
         "qat", seed, config, distill, batch_size, params["augmentation"], dataset.fingerprint(),
         file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5"))))
     distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
-    phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None)
+    phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None,
+                  steps_per_epoch=data.distill_steps_per_epoch)
     summary = _run_schedule([(phase, (data.distill_train, data.distill_val))], qat_model, val_inputs, val_targets,
                             state, paths.live, "qat")["qat"]
     paths.out.mkdir(parents=True, exist_ok=True)

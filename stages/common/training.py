@@ -242,6 +242,7 @@ class Phase:
     loss: object | None  # Keras loss for plain models; None for a Distiller (its own loss)
     early_stopping_patience: int | None = None
     reduce_lr_patience: int | None = None
+    steps_per_epoch: int | None = None  # for an endless training dataset (cycled passes)
     extra_callbacks: list = field(default_factory=list)
 
 
@@ -268,7 +269,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
                                        weight_decay=phase.weight_decay)
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
-        phase.fit_model(next(iter(train))[0], training=False)
+        phase.fit_model(next(iter(validation))[0], training=False)
     callbacks: list = [ValidationF1(saved_model, val_inputs, val_targets)]
     early = None
     if phase.early_stopping_patience is not None:
@@ -287,7 +288,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     callbacks.append(EpochProgress(f"{stage} {phase.name}", phase.epochs))
     callbacks.append(keras.callbacks.BackupAndRestore(str(state.backup_dir(phase.name))))
     history = phase.fit_model.fit(train, validation_data=validation, epochs=phase.epochs,
-                                  callbacks=callbacks, verbose=0)
+                                  steps_per_epoch=phase.steps_per_epoch, callbacks=callbacks,
+                                  verbose=0)
     val_losses = history.history.get("val_loss", [])
     summary = {
         "epochs_run": (history.epoch[-1] + 1) if history.epoch else phase.epochs,

@@ -1,0 +1,59 @@
+#!/usr/bin/env python
+"""Benchmark: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
+latency and size, and `dvc repro` with nothing to do; prints a Markdown table with the targets
+and writes the numbers to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
+a quiet machine. The same command runs on a GPU machine (training parts use the GPU).
+
+    python stages/benchmark.py [--images 192] [--out metrics/benchmark.json]
+"""
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repro_nothing_to_do_seconds() -> float | None:
+    """Time of `dvc repro` when `dvc status` says everything is up to date (else None: a real
+    repro would start training)."""
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=REPO,
+                            capture_output=True, text=True)
+    if status.returncode != 0 or json.loads(status.stdout or "{}"):
+        return None
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=REPO, check=True,
+                   capture_output=True)
+    return round(time.perf_counter() - started, 2)
+
+
+def main() -> None:
+    parser = stage_parser(__doc__, params=False)
+    parser.add_argument("--images", type=int, default=192, help="synthetic training images")
+    parser.add_argument("--out", type=Path, default=Path("metrics/benchmark.json"))
+    args = parser.parse_args()
+    import os
+
+    from stages.common.benchmark import run_benchmark, table
+
+    results = run_benchmark(images=args.images)
+    results["repro_nothing_to_do_s"] = repro_nothing_to_do_seconds()
+    if results["repro_nothing_to_do_s"] is None:
+        print("note: the pipeline is not up to date (dvc status), so `dvc repro` was not timed")
+    results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                          "processor": platform.processor() or platform.machine()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"devices: {', '.join(results['devices'])}; numbers in {args.out}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,235 @@
+"""Performance measurements of the pipeline's hot paths, as ratios measured in one run.
+
+Everything is built here from synthetic demo images and randomly initialised models, so the
+benchmark needs no earlier pipeline run and no download, and runs unchanged on a CPU or a GPU
+(TensorFlow places the training on a GPU when it sees one; the TFLite latencies are CPU).
+- input pipeline (shards -> decode -> shared augmentation -> normalise) images/s with no model,
+  against the train step it feeds, timed on data already in memory: the student view against
+  the plain student's step, both views against the distillation step;
+- a distillation epoch (student + B3 teacher forward) against a plain student epoch, same data
+  and trainable layers; the teacher's forward alone is timed too, to say where the time goes;
+- INT8 against float32 TFLite latency per image (LiteRT, batch 1) at 1 and 2 threads, and the
+  file sizes.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tensorflow as tf
+
+from .data_pipeline import Augmentation, make_dataset
+from .dataset import validate_dataset
+from .demo_data import write_demo_dataset
+from .models import build_student, build_teacher, set_trainable
+from .preprocessing import normalize_student
+from .quantization import (calibrate_activation_ranges, convert_to_float, convert_to_int8,
+                           pin_input_range, quantize_student)
+from .shards import Shards, write_shards
+from .training import Distiller
+
+keras = tf.keras
+CLASSES = 5
+AUGMENTATION = Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15)
+
+
+def _timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def synthetic_shards(folder: Path, images: int, student_size: int, teacher_size: int) -> Shards:
+    write_demo_dataset(folder / "data", {"train": images, "val": 8, "test": 8}, seed=3)
+    dataset = validate_dataset(folder / "data", max_pixels=10**8)
+    write_shards(dataset, folder / "shards", {"student": student_size, "teacher": teacher_size})
+    return Shards.open(folder / "shards", dataset)
+
+
+def pipeline_images_per_second(shards: Shards, views: list[str], batch_size: int,
+                               epochs: int = 3) -> float:
+    """The training input as a phase consumes it (decode, shared augmentation, normalise), with
+    no model attached; the first epoch warms up (tracing, file cache), the others are timed."""
+    data = make_dataset(shards.records("train", views, shuffle_buffer=1024, seed=0), views,
+                        batch_size, training=True, seed=0, augmentation=AUGMENTATION)
+    for _ in data:
+        pass
+    seconds = _timed(lambda: [None for _ in range(epochs - 1) for _ in data])
+    return (epochs - 1) * shards.count("train") / seconds
+
+
+def _student_for_finetune(size: int, unfreeze_fraction: float = 0.4) -> keras.Model:
+    student = build_student(CLASSES, size)
+    set_trainable(student, "finetune", unfreeze_fraction, freeze_batchnorm=True)
+    return student
+
+
+def distillation_vs_plain_epoch(shards: Shards, batch_size: int) -> dict:
+    """Seconds per epoch on the same shards, same trainable layers, one warm-up epoch each:
+    plain student (hard labels); Distiller with the B3 teacher online; Distiller reading teacher
+    logits computed beforehand (``distillation.teacher_passes``). Also the teacher's forward
+    pass alone over the epoch's images: the one-off cost of each cached pass."""
+    student_size, teacher_size = shards.size("student"), shards.size("teacher")
+    source = shards.records("train", ["student", "teacher"], shuffle_buffer=1024, seed=0)
+    both = make_dataset(source, ["student", "teacher"], batch_size, training=True, seed=0,
+                        augmentation=AUGMENTATION).cache()
+    student_only = both.map(lambda images, targets: (images[0], targets))
+    teacher_only = both.map(lambda images, targets: images[1])
+    for _ in both:  # decoded and augmented once (cache), so the epochs time the models only
+        pass
+    teacher = build_teacher(CLASSES, teacher_size, weights=None)
+    forward = tf.function(lambda images: teacher(images, training=False))
+    for images in teacher_only.take(1):
+        forward(images)
+    teacher_forward = _timed(lambda: [forward(images) for images in teacher_only])
+    with_logits = both.map(lambda images, targets: (
+        (images[0], {"teacher_logits": forward(images[1])}), targets)).cache()
+    for _ in with_logits:  # the cached pass: teacher outputs stored with the images
+        pass
+
+    def epoch_seconds(model, data, loss):
+        model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss)
+        model.fit(data, epochs=1, verbose=0)
+        return _timed(lambda: model.fit(data, epochs=1, verbose=0))
+
+    plain = epoch_seconds(_student_for_finetune(student_size), student_only,
+                          keras.losses.BinaryCrossentropy(from_logits=True))
+    online = epoch_seconds(Distiller(_student_for_finetune(student_size), teacher, 0.7, 2.0),
+                           both, None)
+    cached = epoch_seconds(Distiller(_student_for_finetune(student_size), teacher, 0.7, 2.0),
+                           with_logits, None)
+
+    def amortised(epochs, passes):
+        return round((epochs * cached + passes * teacher_forward) / (epochs * plain), 3)
+
+    return {"images": shards.count("train"), "plain_epoch_s": round(plain, 2),
+            "online_epoch_s": round(online, 2), "cached_epoch_s": round(cached, 2),
+            "teacher_forward_s": round(teacher_forward, 2),
+            "online_ratio": round(online / plain, 3), "cached_ratio": round(cached / plain, 3),
+            "cached_ratio_seed_schedule": amortised(40, 4),
+            "note": "cached_ratio_seed_schedule: 40 fine-tune epochs, teacher_passes 4, the "
+                    "teacher's passes included"}
+
+
+def _latency_ms(model_content: bytes, threads: int, runs: int) -> float:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content, num_threads=threads)
+    interpreter.allocate_tensors()
+    (details,) = interpreter.get_input_details()
+    image = np.random.default_rng(0).integers(0, 256, details["shape"]).astype(details["dtype"])
+    interpreter.set_tensor(details["index"], image)
+    for _ in range(5):
+        interpreter.invoke()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        interpreter.invoke()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def tflite_int8_vs_float(size: int, runs: int = 50) -> dict:
+    """The student (random weights; latency and size do not depend on them) as float32 TFLite
+    and as the pipeline's full-integer INT8 export."""
+    student = build_student(CLASSES, size)
+    rng = np.random.default_rng(0)
+    calibration = rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8)
+    float_model = convert_to_float(student)
+    qat_model = quantize_student(student)
+    calibrate_activation_ranges(student, qat_model, [normalize_student(calibration)])
+    pin_input_range(qat_model)
+    int8_model = convert_to_int8(qat_model, (normalize_student(image) for image in calibration))
+    result = {"float_bytes": len(float_model), "int8_bytes": len(int8_model),
+              "size_ratio": round(len(int8_model) / len(float_model), 3)}
+    for threads in (1, 2):
+        float_ms, int8_ms = _latency_ms(float_model, threads, runs), _latency_ms(int8_model, threads, runs)
+        result[f"threads_{threads}"] = {"float_ms": round(float_ms, 2), "int8_ms": round(int8_ms, 2),
+                                        "ratio": round(int8_ms / float_ms, 3)}
+    return result
+
+
+def run_benchmark(images: int = 192, student_size: int = 240, teacher_size: int = 300,
+                  batch_size: int = 32) -> dict:
+    devices = [device.name for device in tf.config.list_logical_devices()]
+    with tempfile.TemporaryDirectory(prefix="benchmark_") as folder:
+        shards = synthetic_shards(Path(folder), images, student_size, teacher_size)
+        pipeline_student = pipeline_images_per_second(shards, ["student"], batch_size)
+        pipeline_both = pipeline_images_per_second(shards, ["student", "teacher"], batch_size)
+        epochs = distillation_vs_plain_epoch(shards, batch_size)
+    tflite = tflite_int8_vs_float(student_size)
+    plain_step = images / epochs["plain_epoch_s"]
+    online_step = images / epochs["online_epoch_s"]
+    return {
+        "devices": devices,
+        "settings": {"images": images, "student_size": student_size, "teacher_size": teacher_size,
+                     "batch_size": batch_size},
+        "input_pipeline": {
+            "student_view_images_per_s": round(pipeline_student, 1),
+            "both_views_images_per_s": round(pipeline_both, 1),
+            "plain_train_step_images_per_s": round(plain_step, 1),
+            "distillation_train_step_images_per_s": round(online_step, 1),
+            "plain_ratio": round(pipeline_student / plain_step, 2),
+            "distillation_ratio": round(pipeline_both / online_step, 2),
+        },
+        "distillation_vs_plain_epoch": epochs,
+        "tflite": tflite,
+    }
+
+
+TARGETS = {
+    "pipeline_over_train_step": (">=", 5.0),
+    "distillation_over_plain_epoch": ("<=", 1.3),
+    "int8_over_float_latency": ("<=", 0.5),
+    "int8_over_float_size": ("<=", 0.3),
+    "repro_nothing_to_do_s": ("<=", 3.0),
+}
+
+
+def meets(value: float, target: tuple[str, float]) -> bool:
+    operator, bound = target
+    return value >= bound if operator == ">=" else value <= bound
+
+
+def table(results: dict) -> str:
+    """A Markdown table: measure, value, target, met."""
+    epochs, tflite = results["distillation_vs_plain_epoch"], results["tflite"]
+    pipeline = results["input_pipeline"]
+    rows = [
+        ("input pipeline, student view / plain fine-tune train step (images/s)",
+         f"{pipeline['student_view_images_per_s']} / {pipeline['plain_train_step_images_per_s']}"
+         f" = {pipeline['plain_ratio']}x", "pipeline_over_train_step", pipeline["plain_ratio"]),
+        ("input pipeline, both views / distillation train step, teacher online (images/s)",
+         f"{pipeline['both_views_images_per_s']} / "
+         f"{pipeline['distillation_train_step_images_per_s']} = {pipeline['distillation_ratio']}x",
+         "pipeline_over_train_step", pipeline["distillation_ratio"]),
+        ("distillation epoch, teacher online (default) / plain student epoch (s)",
+         f"{epochs['online_epoch_s']} / {epochs['plain_epoch_s']} = {epochs['online_ratio']}x "
+         f"(teacher forward alone {epochs['teacher_forward_s']} s)",
+         "distillation_over_plain_epoch", epochs["online_ratio"]),
+        ("distillation epoch, teacher_passes > 0 / plain student epoch (s)",
+         f"{epochs['cached_epoch_s']} / {epochs['plain_epoch_s']} = {epochs['cached_ratio']}x; "
+         f"with 4 passes over 40 epochs, passes included: {epochs['cached_ratio_seed_schedule']}x",
+         "distillation_over_plain_epoch", epochs["cached_ratio_seed_schedule"]),
+    ]
+    for threads in (1, 2):
+        latency = tflite[f"threads_{threads}"]
+        rows.append((f"INT8 / float32 TFLite latency, {threads} thread(s) (ms per image)",
+                     f"{latency['int8_ms']} / {latency['float_ms']} = {latency['ratio']}x",
+                     "int8_over_float_latency", latency["ratio"]))
+    rows.append(("INT8 / float32 file size (MB)",
+                 f"{tflite['int8_bytes'] / 1e6:.2f} / {tflite['float_bytes'] / 1e6:.2f} = "
+                 f"{tflite['size_ratio']}x", "int8_over_float_size", tflite["size_ratio"]))
+    if results.get("repro_nothing_to_do_s") is not None:
+        rows.append(("`dvc repro` with nothing to do (s)", f"{results['repro_nothing_to_do_s']}",
+                     "repro_nothing_to_do_s", results["repro_nothing_to_do_s"]))
+    lines = ["| measure | measured | target | met |", "|---|---|---|---|"]
+    for name, shown, key, value in rows:
+        operator, bound = TARGETS[key]
+        lines.append(f"| {name} | {shown} | {operator} {bound} | "
+                     f"{'yes' if meets(value, TARGETS[key]) else 'no'} |")
+    return "\n".join(lines)
