@@ -134,6 +134,19 @@ def test_shards_stream_the_same_pixels_and_shuffle_by_seed(tiny_dataset, tmp_pat
     assert order(1) == (first, second)  # seeded
 
 
+def test_png_shards_hold_the_same_pixels(tiny_dataset, tmp_path):
+    from stages.common.shards import Shards, write_shards
+
+    dataset = _records(tiny_dataset)
+    streamed = {}
+    for encoding in ("raw", "png"):
+        write_shards(dataset, tmp_path / encoding, {"student": 48}, encoding=encoding)
+        streamed[encoding] = np.concatenate(list(Shards.open(tmp_path / encoding).pixel_chunks(
+            "val", "student")))
+    np.testing.assert_array_equal(streamed["png"], streamed["raw"])
+    assert streamed["raw"].shape == (6, 48, 48, 3)
+
+
 def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
     from stages.common.dataset import validate_dataset
     from stages.common.errors import UserError

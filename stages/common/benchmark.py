@@ -51,15 +51,16 @@ def synthetic_shards(folder: Path, images: int, student_size: int, teacher_size:
 
 
 def pipeline_images_per_second(shards: Shards, views: list[str], batch_size: int,
-                               epochs: int = 3) -> float:
+                               repeats: int = 3) -> float:
     """The training input as a phase consumes it (decode, shared augmentation, normalise), with
-    no model attached; the first epoch warms up (tracing, file cache), the others are timed."""
+    no model attached; the first epoch warms up (tracing, file cache), then the fastest of
+    ``repeats`` epochs counts."""
     data = make_dataset(shards.records("train", views, shuffle_buffer=1024, seed=0), views,
                         batch_size, training=True, seed=0, augmentation=AUGMENTATION)
     for _ in data:
         pass
-    seconds = _timed(lambda: [None for _ in range(epochs - 1) for _ in data])
-    return (epochs - 1) * shards.count("train") / seconds
+    seconds = min(_timed(lambda: [None for _ in data]) for _ in range(repeats))
+    return shards.count("train") / seconds
 
 
 def _student_for_finetune(size: int, unfreeze_fraction: float = 0.4) -> keras.Model:
@@ -85,16 +86,19 @@ def distillation_vs_plain_epoch(shards: Shards, batch_size: int) -> dict:
     forward = tf.function(lambda images: teacher(images, training=False))
     for images in teacher_only.take(1):
         forward(images)
-    teacher_forward = _timed(lambda: [forward(images) for images in teacher_only])
+    teacher_forward = min(_timed(lambda: [forward(images) for images in teacher_only])
+                          for _ in range(3))
     with_logits = both.map(lambda images, targets: (
         (images[0], {"teacher_logits": forward(images[1])}), targets)).cache()
     for _ in with_logits:  # the cached pass: teacher outputs stored with the images
         pass
 
-    def epoch_seconds(model, data, loss):
+    def epoch_seconds(model, data, loss, repeats=3):
+        """The fastest of ``repeats`` timed epochs after a warm-up one: on a shared 2-core
+        machine single epochs vary by up to 2x."""
         model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss)
         model.fit(data, epochs=1, verbose=0)
-        return _timed(lambda: model.fit(data, epochs=1, verbose=0))
+        return min(_timed(lambda: model.fit(data, epochs=1, verbose=0)) for _ in range(repeats))
 
     plain = epoch_seconds(_student_for_finetune(student_size), student_only,
                           keras.losses.BinaryCrossentropy(from_logits=True))

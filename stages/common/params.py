@@ -90,6 +90,7 @@ SCHEMA: dict[str, Any] = {
     },
     "shards": {
         "images_per_shard": _positive_int("a positive integer (records per TFRecord file)"),
+        "encoding": Rule("choice", choices=("raw", "png")),
         "shuffle_buffer": _positive_int("a positive integer (training records held for shuffling)"),
     },
     "train": {

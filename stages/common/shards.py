@@ -29,6 +29,7 @@ from .preprocessing import content_box, letterbox, load_image
 from .progress import Progress
 
 MANIFEST = "manifest.json"
+IN_FLIGHT = 32  # records decoded and encoded ahead of the writer
 SPLITS = ("train", "val", "test")
 
 
@@ -94,9 +95,11 @@ def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str,
             for shard, start in enumerate(range(0, len(records), images_per_shard)):
                 positions = range(start, min(start + images_per_shard, len(records)))
                 with tf.io.TFRecordWriter(str(out_dir / f"{split}-{shard:05d}.tfrecord")) as writer:
-                    for serialised in pool.map(serialise, positions):
-                        writer.write(serialised)
-                        progress.advance()
+                    # a few records in flight at a time: memory stays bounded on any shard size
+                    for window in range(0, len(positions), IN_FLIGHT):
+                        for serialised in pool.map(serialise, positions[window:window + IN_FLIGHT]):
+                            writer.write(serialised)
+                            progress.advance()
         counts[split] = len(records)
     manifest = {"views": sizes, "classes": dataset.classes, "counts": counts,
                 "images_per_shard": images_per_shard, "dataset_fingerprint": dataset.fingerprint(),

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Peak memory of prepare, shards and one training epoch on synthetic datasets of several
+sizes: memory must not grow with the number of images beyond the shuffle buffer (bounded) and
+a few hundred bytes of metadata per image (names, labels, hashes).
+
+    python stages/benchmark_memory.py [--images 2500 10000] [--out metrics/memory.json]
+
+Each step runs in its own process (the real stage scripts for prepare and shards), and its peak
+resident memory is read from the kernel (getrusage of the finished child). The epoch is the
+student's head phase over the streamed shards: decode, augment, train, batch 32.
+"""
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PEAK_OF_CHILD = ("import resource, subprocess, sys; "
+                 "code = subprocess.run(sys.argv[1:]).returncode; "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
+def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
+    """(peak resident MB, seconds) of a command run in a fresh process."""
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *command], cwd=cwd,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
+    peak_kb = int(result.stdout.strip().splitlines()[-1])
+    return round(peak_kb / 1024, 1), round(time.monotonic() - started, 1)
+
+
+def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
+    """The student's head phase for one epoch on the streamed shards (runs in a child)."""
+    import stages  # noqa: F401  (Keras 2)
+    from stages.common.data_pipeline import Augmentation, make_dataset
+    from stages.common.models import build_student, set_trainable
+    from stages.common.shards import Shards
+
+    import tensorflow as tf
+
+    shards = Shards.open(shards_dir)
+    data = make_dataset(shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=0),
+                        ["student"], 32, training=True, seed=0,
+                        augmentation=Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15))
+    model = build_student(len(shards.manifest["classes"]), shards.size("student"))
+    set_trainable(model, "head")
+    model.compile(optimizer=tf.keras.optimizers.AdamW(1e-3),
+                  loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(data, epochs=1, verbose=0)
+
+
+def measure(images: int, folder: Path) -> dict:
+    from stages.common.demo_data import write_demo_dataset
+
+    started = time.monotonic()
+    data_dir = folder / "data"
+    write_demo_dataset(data_dir, {"train": images, "val": 64, "test": 64}, seed=1)
+    generated = round(time.monotonic() - started, 1)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["dir"] = str(data_dir)
+    params_file = folder / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    prepare = peak_memory([sys.executable, str(REPO / "stages" / "prepare.py"), "--params",
+                           str(params_file), "--out", str(folder / "prepared"), "--report",
+                           str(folder / "report.json")], folder)
+    shards = peak_memory([sys.executable, str(REPO / "stages" / "shards.py"), "--params",
+                          str(params_file), "--prepared", str(folder / "prepared"), "--out",
+                          str(folder / "shards")], folder)
+    epoch = peak_memory([sys.executable, str(Path(__file__).resolve()), "epoch",
+                         str(folder / "shards"), str(params["shards"]["shuffle_buffer"])], folder)
+    disk = sum(path.stat().st_size for path in (folder / "shards").glob("*.tfrecord"))
+    return {"train_images": images, "generate_s": generated,
+            "prepare": {"peak_mb": prepare[0], "seconds": prepare[1]},
+            "shards": {"peak_mb": shards[0], "seconds": shards[1], "disk_mb": round(disk / 1e6, 1)},
+            "student_epoch": {"peak_mb": epoch[0], "seconds": epoch[1]},
+            "shuffle_buffer": params["shards"]["shuffle_buffer"]}
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["epoch"]:
+        one_epoch(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = stage_parser(__doc__, params=False)
+    parser.add_argument("--images", type=int, nargs="+", default=[2500, 10000])
+    parser.add_argument("--out", type=Path, default=Path("metrics/memory.json"))
+    args = parser.parse_args()
+    results = []
+    for images in args.images:
+        with tempfile.TemporaryDirectory(prefix="memory_") as folder:
+            results.append(measure(images, Path(folder)))
+        row = results[-1]
+        print(f"{images} training images: prepare {row['prepare']['peak_mb']} MB "
+              f"({row['prepare']['seconds']} s), shards {row['shards']['peak_mb']} MB "
+              f"({row['shards']['seconds']} s, {row['shards']['disk_mb']} MB on disk), one student "
+              f"epoch {row['student_epoch']['peak_mb']} MB ({row['student_epoch']['seconds']} s)",
+              flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run_main(main)
