@@ -115,9 +115,9 @@ def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]
     converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     samples = list(representative)
-    calibration = Progress("export: calibrating on representative images", len(samples))
-
     def representative_dataset():
+        # the converter asks for samples only after its own ~30 s of work: start counting here
+        calibration = Progress("export: calibrating on representative images", len(samples))
         for sample in samples:
             yield [np.asarray(sample, dtype=np.float32)[None]]
             calibration.advance()
