@@ -25,7 +25,7 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
     params = load_params(REPO / "params.yaml")
     assert params["seed"] == 1337
     assert params["teacher"]["input_size"] == 300 and params["student"]["input_size"] == 240
-    assert params["distillation"] == {"alpha": 0.7, "temperature": 2.0}
+    assert params["distillation"] == {"alpha": 0.7, "temperature": 2.0, "teacher_passes": 0}
     assert params["qat"] == {"epochs": 10, "lr": 1e-5}
     assert params["threshold_search"] == {"grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01,
                                           "objective": "f1_macro"}
