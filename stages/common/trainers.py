@@ -13,7 +13,6 @@ its unfrozen BatchNormalization layers train.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
