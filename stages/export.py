@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import UserError, run_main  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
@@ -36,9 +36,7 @@ def main() -> None:
     dataset = load_prepared("data/prepared")
     shards = Shards.open("data/shards", dataset)
     meta = json.loads(Path("models/qat/model.json").read_text())
-    if shards.size("student") != meta["input_size"]:
-        raise UserError(f"data/shards: student images are {shards.size('student')} px, the QAT "
-                        f"model takes {meta['input_size']} px; rerun the pipeline (dvc repro)")
+    shards.require_size("student", meta["input_size"], "the QAT model")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
                                     "models/qat")
     chosen = representative_indices(params["export"]["representative_samples"],

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.data_pipeline import (Augmentation, in_memory_source, letterbox_split,
-                                         make_dataset)
+from in_memory import in_memory_source, letterbox_split
+from stages.common.data_pipeline import Augmentation, make_dataset
 from stages.common.demo_data import write_demo_dataset
 from stages.common.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.params import load_params

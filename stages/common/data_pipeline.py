@@ -1,8 +1,7 @@
 """tf.data input pipeline: letterboxed images augmented on the fly, seeded.
 
 The images come letterboxed already, from the sharded files of the shards stage (``shards``:
-streamed, bounded memory) or, for small data, from arrays (``letterbox_split`` +
-``in_memory_source``); epochs only decode, augment and normalise.
+streamed, bounded memory); epochs only decode, augment and normalise.
 
 Augmentation (training only) draws one set of random parameters per example and applies the
 same parameters to every "view" of it: in distillation the student's 240 px letterbox and the
@@ -18,17 +17,13 @@ change every epoch (``reshuffle_each_iteration`` / ``rerandomize_each_iteration`
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 import tensorflow as tf
 
-from .dataset import IMAGES_FOLDER, Record
-from .progress import Progress
-from .preprocessing import NORMALIZERS, content_box, letterbox, load_image
+from .preprocessing import NORMALIZERS
 
 
 @dataclass(frozen=True)
@@ -46,25 +41,6 @@ class Augmentation:
         return cls(params["random_flip_horizontal"], params["random_rotation_factor"],
                    params["random_zoom_factor"], jitter["brightness"], jitter["contrast"],
                    jitter["saturation"])
-
-
-def letterbox_split(dataset_dir: str | Path, records: list[Record], size: int,
-                    workers: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Decode and letterbox every record once; returns (pixels, content boxes)."""
-    images_dir = Path(dataset_dir) / IMAGES_FOLDER
-
-    def one(record: Record) -> np.ndarray:
-        return letterbox(load_image(images_dir / record.name), size)
-
-    pixels = np.zeros((len(records), size, size, 3), dtype=np.uint8)
-    progress = Progress(f"decoding and letterboxing to {size} px", len(records))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, boxed in enumerate(pool.map(one, records)):
-            pixels[i] = boxed
-            progress.advance()
-    boxes = np.array([content_box(r.height, r.width, size) for r in records],
-                     dtype=np.int32).reshape(-1, 4)
-    return pixels, boxes
 
 
 def _parameters(uniforms, config: Augmentation) -> dict:
@@ -131,14 +107,6 @@ def augment_views(images, boxes, parameters: dict):
         images=x, transforms=_geometry_transforms(parameters, size),
         output_shape=tf.constant([size, size]), fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT")
-
-
-def in_memory_source(pixels: list[np.ndarray], boxes: list[np.ndarray],
-                     targets: np.ndarray) -> tf.data.Dataset:
-    """The element structure of ``Shards.records`` from arrays (one per view), for small data."""
-    return tf.data.Dataset.from_tensor_slices((tuple(pixels), tuple(boxes),
-                                               targets.astype(np.float32),
-                                               np.arange(len(targets), dtype=np.int64)))
 
 
 def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: int, *,

@@ -14,9 +14,7 @@ CHUNK = 256  # images decoded at a time: memory stays bounded on any split size
 
 def int8_outputs(model: Int8Model, shards: Shards, split: str) -> np.ndarray:
     """N x C int8 outputs on a split's student-size images, streamed from the shards."""
-    if shards.size("student") != model.input_size:
-        raise UserError(f"{shards.directory}: student images are {shards.size('student')} px, "
-                        f"{model.path} takes {model.input_size} px; rerun the pipeline (dvc repro)")
+    shards.require_size("student", model.input_size, str(model.path))
     progress = Progress(f"INT8 inference on {split}", shards.count(split))
     outputs = [np.zeros((0, model.num_classes), np.int8)]
     for chunk in shards.pixel_chunks(split, "student", CHUNK):

@@ -134,6 +134,12 @@ class Shards:
                             "; rerun the shards stage (dvc repro shards)")
         return self.manifest["views"][view]
 
+    def require_size(self, view: str, size: int, consumer: str) -> None:
+        """The models are built for ``size``; shards written for another size are stale."""
+        if self.size(view) != size:
+            raise UserError(f"{self.directory}: {view} images are {self.size(view)} px, {consumer} "
+                            f"takes {size} px; rerun the pipeline from the shards stage (dvc repro)")
+
     def count(self, split: str) -> int:
         return self.manifest["counts"][split]
 

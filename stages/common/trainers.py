@@ -62,9 +62,7 @@ def _open_shards(paths: StagePaths, dataset: PreparedDataset, sizes: dict[str, i
     """The shards stage's output; its image sizes must be the ones the models are built for."""
     shards = Shards.open(paths.shards, dataset)
     for view, size in sizes.items():
-        if shards.size(view) != size:
-            raise UserError(f"{paths.shards}: {view} images are {shards.size(view)} px, the "
-                            f"{view} model takes {size} px; rerun the shards stage (dvc repro shards)")
+        shards.require_size(view, size, f"the {view} model")
     return shards
 
 

@@ -1,0 +1,29 @@
+"""Small data held in memory, for tests: the deployment letterbox of a split's images (the
+reference the shards are checked against) and a source with the element structure of
+``Shards.records``."""
+from pathlib import Path
+
+import numpy as np
+
+import tensorflow as tf
+
+from stages.common.dataset import IMAGES_FOLDER, Record
+from stages.common.preprocessing import content_box, letterbox, load_image
+
+
+def letterbox_split(dataset_dir: str | Path, records: list[Record],
+                    size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every record decoded and letterboxed; returns (pixels, content boxes)."""
+    images_dir = Path(dataset_dir) / IMAGES_FOLDER
+    pixels = np.stack([letterbox(load_image(images_dir / r.name), size) for r in records])
+    boxes = np.array([content_box(r.height, r.width, size) for r in records],
+                     dtype=np.int32).reshape(-1, 4)
+    return pixels, boxes
+
+
+def in_memory_source(pixels: list[np.ndarray], boxes: list[np.ndarray],
+                     targets: np.ndarray) -> tf.data.Dataset:
+    """Elements ``((pixels per view), (boxes per view), targets, index)`` from arrays."""
+    return tf.data.Dataset.from_tensor_slices((tuple(pixels), tuple(boxes),
+                                               targets.astype(np.float32),
+                                               np.arange(len(targets), dtype=np.int64)))
