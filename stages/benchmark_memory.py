@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params, write_yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_OF_CHILD = ("import resource, subprocess, sys; "
@@ -67,10 +67,10 @@ def measure(images: int, folder: Path) -> dict:
     data_dir = folder / "data"
     write_demo_dataset(data_dir, {"train": images, "val": 64, "test": 64}, seed=1)
     generated = round(time.monotonic() - started, 1)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = load_params(REPO / "params.yaml")
     params["data"]["dir"] = str(data_dir)
     params_file = folder / "params.yaml"
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    write_yaml(params_file, params)
     prepare = peak_memory([sys.executable, str(REPO / "stages" / "prepare.py"), "--params",
                            str(params_file), "--out", str(folder / "prepared"), "--report",
                            str(folder / "report.json")], folder)

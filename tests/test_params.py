@@ -77,3 +77,63 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_params(path)
     with pytest.raises(UserError, match="file not found"):
         load_params(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("old, new, key, value", [
+    ("lr: 1.0e-5", "lr: 1e-05", ("qat", "lr"), 1e-05),        # how DVC writes -S qat.lr=1e-5
+    ("lr_head: 1.0e-3", "lr_head: 1E-3", ("teacher", "lr_head"), 1e-3),
+    ("alpha: 0.7", "alpha: 7e-1", ("distillation", "alpha"), 0.7),
+    ("epochs: 10", "epochs: 0x0a", ("qat", "epochs"), 10),
+])
+def test_numbers_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, old, new, key, value):
+    params = load_params(_params_with(tmp_path, old, new))
+    section, name = key
+    assert params[section][name] == value and type(params[section][name]) is type(value)
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("lr: 1.0e-5", "lr: .inf", "qat.lr"),
+    ("alpha: 0.7", "alpha: .nan", "distillation.alpha"),
+    ("weight_decay: 1.0e-4", "weight_decay: .Inf", "teacher.weight_decay"),
+    ("grid_step: 0.01", "grid_step: -.inf", "threshold_search.grid_step"),
+])
+def test_infinity_and_nan_are_refused(tmp_path, old, new, key):
+    path = _params_with(tmp_path, old, new)
+    with pytest.raises(UserError) as caught:
+        load_params(path)
+    assert f"{path}:{_line_of(path, new)}: {key} must be a finite number" in str(caught.value)
+
+
+def test_yaml_1_1_booleans_are_strings_as_in_dvc(tmp_path):
+    # YAML 1.2 (DVC) reads `yes` as a string; a 1.1 reader would turn it into true silently
+    path = _params_with(tmp_path, "random_flip_horizontal: true", "random_flip_horizontal: yes")
+    with pytest.raises(UserError, match="random_flip_horizontal must be true or false, got 'yes'"):
+        load_params(path)
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path):
+    path = _params_with(tmp_path, "qat:\n  epochs: 10\n", "qat:\n  epochs: 10\n  epochs: 3\n")
+    first = _line_of(path, "epochs: 10")
+    with pytest.raises(UserError) as caught:
+        load_params(path)
+    assert f"{path}:{first + 1}: qat.epochs is given again (first on line {first})" in str(caught.value)
+    top = _params_with(tmp_path, "seed: 1337\n", "seed: 1337\nseed: 1\n")
+    with pytest.raises(UserError, match=r"params.yaml:\d+: seed is given again \(first on line \d+\)"):
+        load_params(top)
+
+
+def test_params_written_back_read_the_same(tmp_path):
+    from stages.common.params import write_yaml
+
+    params = load_params(REPO / "params.yaml")
+    params["qat"]["lr"] = 1e-05
+    params["num_classes"] = None
+    write_yaml(tmp_path / "params.yaml", params)
+    assert load_params(tmp_path / "params.yaml") == params
+
+
+def test_non_utf8_params_name_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes((REPO / "params.yaml").read_bytes().replace(b"seed: 1337", b"seed: 13\xff37", 1))
+    with pytest.raises(UserError, match=r"params.yaml:3: not valid UTF-8"):
+        load_params(path)

@@ -3,14 +3,23 @@
 Every stage validates the whole file before doing anything, so a typo in ``qat.lr`` is reported
 by the first stage that runs, not after an hour of training. Unknown keys are errors too: a
 misspelt key would otherwise be ignored silently and its default used.
+
+The file is read as YAML 1.2, the version DVC writes: ``dvc exp run -S qat.lr=1e-5`` stores
+``lr: 1e-05``, a number in YAML 1.2 but a string for a YAML 1.1 reader such as PyYAML. ruamel.yaml
+(DVC's own YAML library) reads it, so any value DVC writes comes back as the same value. A key
+given twice is an error naming both lines (YAML 1.1 readers keep the last one silently), and
+``.inf``/``.nan`` are refused where a number is expected.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from .errors import UserError
 
@@ -127,17 +136,26 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key (1-based)."""
+def _yaml() -> YAML:
+    return YAML(typ="safe", pure=True)  # YAML 1.2, plain Python values
 
 
-def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+def _key_lines(node: Node, prefix: str = "", duplicates: list | None = None) -> dict[str, int]:
+    """The line (1-based) of every mapping key; a key met twice in one mapping is appended to
+    ``duplicates`` as (path, first line, second line)."""
     lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, MappingNode):
         for key_node, value_node in node.value:
             path = f"{prefix}{key_node.value}"
-            lines[path] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, path + "."))
+            line = key_node.start_mark.line + 1
+            if path in lines and duplicates is not None:
+                duplicates.append((path, lines[path], line))
+            else:
+                lines[path] = line
+            lines.update(_key_lines(value_node, path + ".", duplicates))
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(_key_lines(item, f"{prefix}{index}.", duplicates))
     return lines
 
 
@@ -151,6 +169,8 @@ def _check_value(path: str, value: Any, rule: Rule) -> str | None:
     elif rule.kind == "number":
         ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
         wanted = rule.describe or "a number"
+        if ok_type and not math.isfinite(value):
+            return f"must be a finite number ({wanted}), got {value!r}"
     elif rule.kind == "bool":
         ok_type, wanted = isinstance(value, bool), "true or false"
     elif rule.kind == "str":
@@ -211,23 +231,45 @@ def validate_params(params: Any, source: str = "params.yaml",
 
 
 def read_yaml(path: str | Path) -> tuple[object, dict[str, int]]:
-    """Parse a YAML file; returns the data and the line of every key (UserError if unreadable)."""
+    """Parse a YAML 1.2 file; returns the data and the line of every key (UserError if the file
+    is unreadable, not YAML, or gives a key twice)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found (run from the repository root)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot be read: {error}") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        node = _yaml().compose(text)
+        duplicates: list = []
+        lines = _key_lines(node, duplicates=duplicates) if node is not None else {}
+        if duplicates:
+            listed = "\n".join(f"  {path}:{second}: {key} is given again (first on line {first})"
+                               for key, first, second in duplicates)
+            raise UserError(f"{path} gives {len(duplicates)} key(s) twice; keep one of each:\n"
+                            f"{listed}")
+        data = _yaml().load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
+        problem = error.problem or error.context or str(error)
         raise UserError(f"{path}{line}: not valid YAML: {problem}") from None
-    return data, (_key_lines(node) if node else {})
+    except YAMLError as error:
+        raise UserError(f"{path}: not valid YAML: {error}") from None
+    return data, lines
+
+
+def write_yaml(path: str | Path, data: dict) -> None:
+    """Write params the way DVC does (YAML 1.2), so ``read_yaml`` gives the same values back."""
+    writer = YAML(typ="safe", pure=True)
+    writer.default_flow_style = False
+    writer.sort_base_mapping_type_on_output = False
+    with open(path, "w", encoding="utf-8") as handle:
+        writer.dump(data, handle)
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
