@@ -17,13 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
-from stages.common.params import load_params_with_overrides  # noqa: E402
+from stages.common.package import check_output_folder  # noqa: E402
+from stages.common.params import load_params_with_overrides, write_yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # (script, whether it takes --params); the order of dvc.yaml without demo_data
@@ -34,12 +33,13 @@ STAGES = (("prepare", True), ("shards", True), ("import_student_weights", False)
 
 def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) -> int:
     params = load_params_with_overrides(REPO / "params.yaml", config or REPO / "params.yaml")
+    check_output_folder(out_dir)  # before hours of training, not at the last stage
     params["data"]["dir"] = str(data_dir.resolve())
     params["output"]["dir"] = str(out_dir.resolve())
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cli_params_") as folder:
         params_file = Path(folder) / "params.yaml"
-        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        write_yaml(params_file, params)
         for index, (stage, takes_params) in enumerate(STAGES, start=1):
             if stage == "import_student_weights" and params["student"]["weights"] != "imagenet":
                 continue

@@ -5,10 +5,7 @@ Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class w
 threshold, predicted and true no-label rates, the same at 0.5) and per-class precision-recall
 curves in metrics/plots/pr/.
 """
-import csv
 import json
-import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,7 +22,7 @@ def main() -> None:
     parser.add_argument("--out", default="metrics/evaluation.json")
     parser.add_argument("--curves", default="metrics/plots/pr")
     args = parser.parse_args()
-    from stages.common.evaluation import evaluation_report, precision_recall_curve
+    from stages.common.evaluation import evaluation_report, write_precision_recall_curves
     from stages.common.evaluation_data import int8_split_outputs
     from stages.common.thresholds import adopted_thresholds
 
@@ -36,15 +33,7 @@ def main() -> None:
                                classes)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    curves = Path(args.curves)
-    shutil.rmtree(curves, ignore_errors=True)
-    curves.mkdir(parents=True)
-    for index, name in enumerate(classes):
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        with open(curves / f"{index:03d}_{safe}.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["threshold", "precision", "recall"])
-            writer.writeheader()
-            writer.writerows(precision_recall_curve(targets[:, index], probabilities[:, index]))
+    write_precision_recall_curves(args.curves, classes, targets, probabilities)
     print(f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
           f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
           f"{report['recall_macro']:.4f}; at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}")

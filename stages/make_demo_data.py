@@ -4,7 +4,6 @@
 Reads params: demo_data.*. The default data.dir points at its output, so the pipeline runs on a
 fresh machine without a user dataset.
 """
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.common.demo_data import write_demo_dataset  # noqa: E402
 from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
+from stages.common.output_folders import replaced_folder  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
@@ -22,10 +22,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_params(args.params)["demo_data"]
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)  # a stale image from a larger earlier run must not linger
     counts = {split: settings[f"{split}_images"] for split in ("train", "val", "test")}
-    written = write_demo_dataset(out, counts, settings["seed"])
+    # replaced whole: a stale image from a larger earlier run must not linger
+    with replaced_folder(out, what="a demo dataset written by this stage") as staging:
+        written = write_demo_dataset(staging, counts, settings["seed"])
     print(f"demo dataset written to {out}: " + ", ".join(f"{n} {s}" for s, n in written.items()))
 
 

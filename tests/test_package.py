@@ -117,11 +117,101 @@ def test_predictor_refuses_files_that_do_not_belong_together(workspace, tmp_path
         Predictor.load(tmp_path / "empty")
 
 
-def test_write_outputs_replaces_stale_files(workspace, tmp_path, tiny_int8):
+def _recommendation(root):
+    return json.loads((root / "metrics" / "thresholds.json").read_text())
+
+
+def _snapshot(folder: Path) -> dict:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_write_outputs_refuses_a_folder_that_is_not_an_earlier_output(workspace, tmp_path, tiny_int8):
+    root, dataset = workspace
+    out = tmp_path / "Documents"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work")
+    with pytest.raises(UserError, match="not empty and does not hold an earlier output"):
+        write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.0}, _recommendation(root), {})
+    assert _snapshot(out) == {"thesis.txt": b"years of work"}
+    # one foreign file beside the five outputs is enough to refuse: it is not ours to delete
+    shutil.copytree(root / "outputs" / "run_001", tmp_path / "run")
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and does not hold"):
+        write_outputs(tmp_path / "run", tiny_int8[2], dataset.classes, {}, _recommendation(root), {})
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_write_outputs_replaces_an_earlier_output_whole(workspace, tmp_path, tiny_int8):
     root, dataset = workspace
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
-    recommendation = json.loads((root / "metrics" / "thresholds.json").read_text())
-    write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.0}, recommendation, {})
+    shutil.copytree(root / "outputs" / "run_001", out)
+    (out / "metrics.json").unlink()  # an older, smaller output is still ours
+    write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.25}, _recommendation(root), {})
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert json.loads((out / "metrics.json").read_text()) == {"f1_macro": 0.25}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left
+
+
+def test_a_failure_while_packaging_leaves_the_previous_outputs(workspace, tmp_path, tiny_int8,
+                                                               monkeypatch):
+    root, dataset = workspace
+    out = tmp_path / "run"
+    shutil.copytree(root / "outputs" / "run_001", out)
+    before = _snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("stages.common.package.inference_config", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.5}, _recommendation(root), {})
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+KILLED_WHILE_PACKAGING = """
+import os, runpy, signal, sys
+repo = sys.argv[1]
+sys.path.insert(0, repo)
+import stages.common.package as package
+
+
+def killed(*args, **kwargs):  # halfway: four of the five files are written
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+package.inference_config = killed
+sys.argv = ["package.py"]
+runpy.run_path(os.path.join(repo, "stages", "package.py"), run_name="__main__")
+"""
+
+
+def test_package_stage_killed_halfway_leaves_the_previous_outputs(workspace, tmp_path):
+    root, _ = workspace
+    out = root / "outputs" / "run_001"
+    before = _snapshot(out)
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_PACKAGING, str(REPO)], cwd=root,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert _snapshot(out) == before
+    leftovers = [p.name for p in out.parent.iterdir() if p.name != "run_001"]
+    assert leftovers and all(name.startswith(".run_001.writing-") for name in leftovers)
+    again = subprocess.run([sys.executable, str(REPO / "stages" / "package.py")], cwd=root,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert _snapshot(out) == before  # same inputs, same five files
+    assert [p.name for p in out.parent.iterdir()] == ["run_001"]  # the leftover is cleaned up
+
+
+def test_package_stage_refuses_an_output_dir_holding_other_files(workspace, tmp_path):
+    root, _ = workspace
+    params = (root / "params.yaml").read_text().replace("dir: outputs/run_001",
+                                                        f"dir: {tmp_path / 'home'}")
+    (tmp_path / "params.yaml").write_text(params)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "photo.jpg").write_bytes(b"precious")
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "package.py"), "--params",
+                             str(tmp_path / "params.yaml")], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'home'}: this folder is not empty" in result.stderr
+    assert (tmp_path / "home" / "photo.jpg").read_bytes() == b"precious"

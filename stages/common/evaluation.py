@@ -1,10 +1,17 @@
 """Seed section 7: metrics of the INT8 model on TEST with the adopted thresholds, and curves."""
 from __future__ import annotations
 
+import csv
+import re
+from pathlib import Path
+
 import numpy as np
 
 from .metrics import multilabel_metrics
+from .output_folders import replaced_folder
 from .thresholds import predict
+
+CURVE_FILE = re.compile(r"\d{3}_[A-Za-z0-9_.-]{0,60}\.csv")
 
 CONVENTIONS = {
     "decision_rule": "a class is predicted when its probability >= its threshold",
@@ -50,3 +57,26 @@ def precision_recall_curve(y_true: np.ndarray, scores: np.ndarray) -> list[dict]
                      "precision": tp / count if count else 0.0,
                      "recall": tp / positives if positives else 0.0})
     return rows
+
+
+def curve_file_name(index: int, name: str) -> str:
+    """``NNN_label.csv``: the label's safe characters, at most 60, so any label makes a valid
+    file name (the index keeps the names distinct and in output order)."""
+    return f"{index:03d}_{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:60]}.csv"
+
+
+def _is_curves_folder(folder: Path) -> bool:
+    return all(path.is_file() and CURVE_FILE.fullmatch(path.name) for path in folder.iterdir())
+
+
+def write_precision_recall_curves(folder: str | Path, classes: list[str], y_true: np.ndarray,
+                                  probabilities: np.ndarray) -> None:
+    """One CSV per class (threshold, precision, recall) for ``dvc plots``; the folder is
+    replaced whole, so a class gone from the dataset leaves no stale curve."""
+    with replaced_folder(folder, _is_curves_folder, "precision-recall curves of evaluate",
+                         mark=False) as staging:
+        for index, name in enumerate(classes):
+            with open(staging / curve_file_name(index, name), "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=["threshold", "precision", "recall"])
+                writer.writeheader()
+                writer.writerows(precision_recall_curve(y_true[:, index], probabilities[:, index]))

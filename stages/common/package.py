@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .hashing import file_sha256
 from .int8_runtime import NEVER, Int8Model
+from .output_folders import check_replaceable, replaced_folder
 from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
 from .thresholds import adopted_thresholds
 
@@ -67,18 +68,43 @@ def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
     }
 
 
+OUTPUT_KIND = "an earlier output of this pipeline (only its five files)"
+
+
+def is_packaged_output(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier output of ``write_outputs``, and nothing else: the
+    five names at most, and an inference_config.json of ours (format_version, provenance)."""
+    names = {path.name for path in folder.iterdir()}
+    if not names <= set(OUTPUT_FILES) or CONFIG_FILE not in names:
+        return False
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and {"format_version", "provenance"} <= set(config)
+
+
+def check_output_folder(out_dir: str | Path) -> None:
+    """UserError unless ``out_dir`` is new, empty or an earlier output (before a long run)."""
+    check_replaceable(out_dir, is_packaged_output, OUTPUT_KIND)
+
+
 def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], metrics: dict,
                   recommendation: dict, provenance: dict) -> dict:
-    """Write exactly the five files into ``out_dir`` (emptied first); returns the config."""
-    out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    shutil.copyfile(model_path, out / MODEL_FILE)
-    (out / LABELS_FILE).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
-    (out / THRESHOLDS_FILE).write_text(json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n")
-    model = Int8Model.load(out / MODEL_FILE)
-    config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation, provenance)
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    """Replace ``out_dir`` with exactly the five files; returns the config.
+
+    The files are written beside it and swapped in at once: a crash leaves the previous
+    outputs as they were, and a folder that holds anything else is refused, never emptied."""
+    with replaced_folder(out_dir, is_packaged_output, OUTPUT_KIND, mark=False) as out:
+        shutil.copyfile(model_path, out / MODEL_FILE)
+        (out / LABELS_FILE).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+        (out / THRESHOLDS_FILE).write_text(
+            json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        model = Int8Model.load(out / MODEL_FILE)
+        config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation,
+                                  provenance)
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
+                                       encoding="utf-8")
     return config

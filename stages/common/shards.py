@@ -13,6 +13,7 @@ order) and ``manifest.json`` (views and sizes, classes, counts, dataset fingerpr
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,12 @@ import tensorflow as tf
 
 from .dataset import IMAGES_FOLDER, PreparedDataset
 from .errors import UserError
+from .output_folders import replaced_folder
 from .preprocessing import content_box, letterbox, load_image
 from .progress import Progress
 
 MANIFEST = "manifest.json"
+SHARD_FILE = re.compile(r"(train|val|test)-\d{5}\.tfrecord")
 IN_FLIGHT = 32  # records decoded and encoded ahead of the writer
 SPLITS = ("train", "val", "test")
 
@@ -68,13 +71,24 @@ def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str,
     """Write every split's records and the manifest; returns the manifest.
 
     ``encoding``: ``raw`` (the uint8 bytes: no decoding cost, S*S*3 bytes per view) or ``png``
-    (lossless, smaller on disk, costs a PNG decode per view and epoch)."""
+    (lossless, smaller on disk, costs a PNG decode per view and epoch).
+
+    ``out_dir`` is replaced whole once every shard is written; a folder holding anything but
+    shards is refused."""
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("*.tfrecord"):
-        old.unlink()
+    with replaced_folder(out_dir, _is_shards_folder, "shards written by the shards stage",
+                         mark=False) as staging:
+        return _write_shards(dataset, staging, sizes, images_per_shard, workers, encoding)
+
+
+def _is_shards_folder(folder: Path) -> bool:
+    return all(path.name == MANIFEST or SHARD_FILE.fullmatch(path.name)
+               for path in folder.iterdir())
+
+
+def _write_shards(dataset: PreparedDataset, out_dir: Path, sizes: dict[str, int],
+                  images_per_shard: int, workers: int, encoding: str) -> dict:
     images_dir = Path(dataset.dataset_dir) / IMAGES_FOLDER
     counts = {}
     for split in SPLITS:

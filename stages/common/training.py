@@ -26,6 +26,7 @@ import tensorflow as tf
 from .errors import UserError
 from .losses import hard_loss, soft_loss
 from .metrics import f1_macro
+from .output_folders import check_replaceable
 
 keras = tf.keras
 
@@ -192,7 +193,9 @@ class ResumeState:
 
     def __init__(self, directory: str | Path, key: str):
         self.directory = Path(directory)
-        marker = self.directory / "fingerprint.txt"
+        marker = self.directory / "fingerprint.txt"  # also what tells the folder is ours
+        check_replaceable(self.directory, lambda folder: (folder / marker.name).is_file(),
+                          "resume checkpoints of this stage")
         if self.directory.exists() and (not marker.exists() or marker.read_text() != key):
             shutil.rmtree(self.directory)  # params or data changed: old progress is not valid
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -260,7 +263,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         print(f"{stage}: phase {phase.name} already finished in an earlier run, reusing it")
         return done
     if phase.epochs == 0:
-        summary = {"epochs_run": 0, "wall_time_s": 0.0}
+        summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "wall_time_s": 0.0}
         state.finish(phase.name, saved_model, summary)
         return summary
     started = time.monotonic()
@@ -293,6 +296,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     val_losses = history.history.get("val_loss", [])
     summary = {
         "epochs_run": (history.epoch[-1] + 1) if history.epoch else phase.epochs,
+        "learning_rate": phase.learning_rate,  # the starting value, as params.yaml gave it
         "stopped_early": bool(early is not None and early.stopped_epoch > 0),
         "best_val_loss": float(min(val_losses)) if val_losses else None,
         "wall_time_s": round(time.monotonic() - started, 1),

@@ -1,0 +1,135 @@
+"""Folders a stage replaces: somebody else's folder is never emptied, a failure leaves the
+previous content, and the new content appears whole."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stages.common import output_folders
+from stages.common.errors import UserError
+from stages.common.output_folders import MARKER, check_replaceable, replaced_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _write(folder: Path, files: dict) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+@pytest.fixture(params=["exchange", "two renames"])
+def swap(request, monkeypatch):
+    """Both ways of swapping in: renameat2's exchange, and the two-rename fallback."""
+    if request.param == "two renames":
+        monkeypatch.setattr(output_folders, "_exchange", lambda first, second: False)
+    return request.param
+
+
+def test_new_then_replaced_whole(tmp_path, swap):
+    target = tmp_path / "out"
+    with replaced_folder(target) as staging:
+        _write(staging, {"a.txt": "1", "b.txt": "2"})
+        assert not target.exists()  # nothing appears before the block ends
+    assert _tree(target) == {MARKER: (target / MARKER).read_bytes(), "a.txt": b"1", "b.txt": b"2"}
+    with replaced_folder(target) as staging:
+        _write(staging, {"c.txt": "3"})
+        assert _tree(target)["a.txt"] == b"1"  # the previous content is intact until the swap
+    assert sorted(_tree(target)) == [MARKER, "c.txt"]  # a stale file does not linger
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_foreign_folder_is_refused_and_left_untouched(tmp_path):
+    target = tmp_path / "Documents"
+    target.mkdir()
+    _write(target, {"thesis.txt": "years of work"})
+    with pytest.raises(UserError) as caught:
+        with replaced_folder(target, what="a demo dataset"):
+            raise AssertionError("must not get here")
+    assert f"{target}: this folder is not empty and does not hold a demo dataset" in str(caught.value)
+    assert _tree(target) == {"thesis.txt": b"years of work"}
+    assert [p.name for p in tmp_path.iterdir()] == ["Documents"]
+
+
+def test_empty_folder_is_fine_and_a_file_or_link_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with replaced_folder(tmp_path / "empty") as staging:
+        _write(staging, {"x": "1"})
+    assert (tmp_path / "empty" / "x").read_text() == "1"
+    (tmp_path / "file").write_text("data")
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        check_replaceable(tmp_path / "file")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(UserError, match="is a symbolic link"):
+        check_replaceable(tmp_path / "link")
+
+
+def test_an_error_midway_keeps_the_previous_content(tmp_path, swap):
+    target = tmp_path / "out"
+    with replaced_folder(target) as staging:
+        _write(staging, {"a.txt": "old"})
+    before = _tree(target)
+    with pytest.raises(KeyboardInterrupt):
+        with replaced_folder(target) as staging:
+            _write(staging, {"a.txt": "new, half written"})
+            raise KeyboardInterrupt
+    assert _tree(target) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_up(tmp_path):
+    target = tmp_path / "out"
+    (tmp_path / ".out.writing-abc123").mkdir()
+    (tmp_path / ".out.writing-abc123" / "partial.bin").write_bytes(b"\0")
+    (tmp_path / ".other.writing-abc123").mkdir()  # another folder's: not ours to clean here
+    with replaced_folder(target) as staging:
+        _write(staging, {"a.txt": "1"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.writing-abc123", "out"]
+
+
+def test_demo_data_stage_refuses_a_users_dataset(tmp_path):
+    users = tmp_path / "my_dataset"
+    (users / "images").mkdir(parents=True)
+    _write(users, {"train.txt": "a.jpg,cat\n"})
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"), "--params",
+                             str(REPO / "params.yaml"), "--out", str(users)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{users}: this folder is not empty and does not hold a demo dataset" in result.stderr
+    assert _tree(users) == {"train.txt": b"a.jpg,cat\n"}
+
+
+def test_resume_state_refuses_a_folder_that_is_not_its_own(tmp_path):
+    from stages.common.training import ResumeState
+
+    foreign = tmp_path / "checkpoints"
+    foreign.mkdir()
+    _write(foreign, {"notes.txt": "mine"})
+    with pytest.raises(UserError, match="does not hold resume checkpoints"):
+        ResumeState(foreign, "key")
+    assert _tree(foreign) == {"notes.txt": b"mine"}
+    state = ResumeState(tmp_path / "own", "key-1")
+    (state.directory / "phase_done.json").write_text("{}")
+    ResumeState(tmp_path / "own", "key-2")  # its own, from other params: cleared and reused
+    assert _tree(tmp_path / "own") == {"fingerprint.txt": b"key-2"}
+
+
+def test_cli_refuses_an_out_dir_holding_other_files_before_any_stage(tmp_path):
+    from stages.common.demo_data import write_demo_dataset
+
+    write_demo_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1}, seed=2)
+    out = tmp_path / "home"
+    out.mkdir()
+    _write(out, {"photo.jpg": "precious"})
+    result = subprocess.run([sys.executable, "-m", "stages.cli", "train", "--data_dir",
+                             str(tmp_path / "data"), "--out_dir", str(out), "--work_dir",
+                             str(tmp_path / "work")], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{out}: this folder is not empty" in result.stderr
+    assert "== [1/" not in result.stdout  # refused before the first stage
+    assert _tree(out) == {"photo.jpg": b"precious"}
