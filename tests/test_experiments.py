@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-import yaml
 
+from stages.common.params import read_yaml, write_yaml
 from test_versioning import REPO, dvc, run
 
 TINY = {
@@ -28,10 +28,10 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("experiments") / "project"
     shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = read_yaml(REPO / "params.yaml")[0]
     for section, values in TINY.items():
         params[section].update(values)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_yaml(root / "params.yaml", params)
     run("git", "init", "-q", cwd=root)
     dvc("init", "-q", cwd=root)
     run("git", "add", "-A", cwd=root)

@@ -1,6 +1,7 @@
 """Dataset parsing and validation: one test per defect kind, vocabulary, no-label forms."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,16 +53,16 @@ def defects_of(root: Path):
     return str(caught.value)
 
 
-GOOD = {"train": "a.png,cat\nb.png,dog|cat\n", "val": "c.png,dog\n", "test": "d.png,\n"}
+GOOD = {"train": "a.png,cat\nb.png,dog|cat\n", "val": "c.png,dog\n", "test": "d.png,\ne.png,cat\n"}
 
 
 def test_valid_dataset_vocabulary_and_targets(tmp_path):
     root = make_dataset(tmp_path, {"train": "a.png,zebra|ant\nb.png,Bee\n", "val": "c.png,ant\n",
-                                   "test": "d.png\n"})
+                                   "test": "d.png\ne.png,Bee\n"})
     dataset = validate_dataset(root, max_pixels=10_000)
     assert dataset.classes == ["Bee", "ant", "zebra"]  # code-point order: upper case first
     assert dataset.targets("train") == [[0, 1, 1], [1, 0, 0]]
-    assert dataset.targets("test") == [[0, 0, 0]]
+    assert dataset.targets("test") == [[0, 0, 0], [1, 0, 0]]
     assert dataset.splits["train"][0].height == 12 and dataset.splits["train"][0].width == 16
 
 
@@ -74,7 +75,7 @@ def test_no_label_forms_and_tolerated_formatting():
 
 
 def test_bom_and_crlf_files_are_accepted(tmp_path):
-    splits = {"train": b"\xef\xbb\xbfa.png,cat\r\nb.png,dog\r\n", "val": b"c.png\r\n",
+    splits = {"train": b"\xef\xbb\xbfa.png,cat\r\nb.png,dog\r\n", "val": b"c.png,dog\r\n",
               "test": b"\r\n\r\nd.png,cat\r\n"}
     images = {n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])}
     dataset = validate_dataset(make_dataset(tmp_path, splits, images), max_pixels=10_000)
@@ -205,10 +206,10 @@ def test_report_statistics(tmp_path):
     assert report["splits"]["train"] == {"images": 2, "labels_per_image_mean": 1.5,
                                          "labels_per_image_max": 2, "no_label_rate": 0.0,
                                          "multi_label_rate": 0.5}
-    assert report["splits"]["test"]["no_label_rate"] == 1.0
-    assert report["class_frequency"] == {"cat": {"train": 2, "val": 0, "test": 0},
+    assert report["splits"]["test"]["no_label_rate"] == 0.5
+    assert report["class_frequency"] == {"cat": {"train": 2, "val": 0, "test": 1},
                                          "dog": {"train": 1, "val": 1, "test": 0}}
-    assert report["classes_without_positive"]["test"] == ["cat", "dog"]
+    assert report["classes_without_positive"] == {"val": ["cat"], "test": ["dog"]}
     again = PreparedDataset.from_json(json.loads(json.dumps(dataset.to_json())))
     assert again.fingerprint() == dataset.fingerprint() == report["fingerprint"]
 
@@ -261,6 +262,128 @@ def test_prepare_stage_writes_vocabulary_vectors_and_report(tmp_path):
     assert (prepared / "labels.txt").read_text() == "cat\ndog\n"
     assert (prepared / "train.csv").read_text().splitlines() == [
         "name,cat,dog", "a.png,1,0", "b.png,1,1"]
-    assert (prepared / "test.csv").read_text().splitlines() == ["name,cat,dog", "d.png,0,0"]
+    assert (prepared / "test.csv").read_text().splitlines() == ["name,cat,dog", "d.png,0,0",
+                                                                "e.png,1,0"]
     assert json.loads((tmp_path / "report.json").read_text())["num_classes"] == 2
     assert "split     images" in result.stdout
+
+
+def _prepare_stage(tmp_path, root, **overrides):
+    params = _write_params(tmp_path / "params.yaml", root, **overrides)
+    return subprocess.run(
+        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+         "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
+        capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_hostile_lines_and_files_are_each_one_defect_and_the_rest_still_listed(tmp_path):
+    """A symlink loop, a NUL byte, a non-UTF-8 byte and line separators other than \\n, \\r\\n
+    and \\r: each is one line's defect, reported with the right line number among the others."""
+    root = make_dataset(tmp_path / "ds", {}, images={n: _png(i) for i, n in enumerate(
+        ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png"])})
+    os.symlink("loop2.png", root / "images" / "loop1.png")
+    os.symlink("loop1.png", root / "images" / "loop2.png")
+    train = (b"a.png,cat\n"
+             b"loop1.png,cat\n"             # 2: symlink loop
+             b"b.png,dog\n"
+             b"nul\x00.png,cat\n"           # 4: NUL in the name
+             b"c.png,d\xffog\n"             # 5: not UTF-8
+             b"d.png,cat\xe2\x80\xa8dog\r\n"  # 6: U+2028 inside a label (not a line end)
+             b"e.png,cat\x0cdog\r"          # 7: form feed, then a bare CR ends the line
+             b"gone.png,dog\n")             # 8: a later defect, still reported
+    (root / "train.txt").write_bytes(train)
+    (root / "val.txt").write_text("f.png,dog\n")
+    (root / "test.txt").write_text("missing.png,cat\ng.png,cat\n")
+    message = defects_of(root)
+    assert "train.txt:2: 'loop1.png': symbolic link loop" in message
+    assert "train.txt:4: 'nul\\x00.png': control character U+0000 in the image name" in message
+    assert "train.txt:5: not valid UTF-8 (byte 0xff at column 8)" in message
+    assert "train.txt:6: 'd.png': control character U+2028 in label" in message
+    assert "train.txt:7: 'e.png': control character U+000C in label" in message
+    assert "train.txt:8: 'gone.png': image not found" in message
+    assert "test.txt:1: 'missing.png': image not found" in message
+    assert "7 defect(s)" in message
+    result = _prepare_stage(tmp_path, root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train.txt:5: not valid UTF-8" in result.stderr
+    # skip mode keeps the good lines and reports every dropped one: no label lost unsaid
+    dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
+    assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png"]
+    assert [d.line for d in dataset.defects if d.source.endswith("train.txt")] == [2, 4, 5, 6, 7, 8]
+
+
+def test_only_newline_carriage_return_and_crlf_end_lines():
+    text = "a.png,x\u2029y\nb.png,x\x85\rc.png,x\r\nd.png,x\x0b\x1cz\n"
+    entries, defects = parse_split_text(text, "train", "train.txt")
+    assert [(e.name, e.line) for e in entries] == [("c.png", 3)]
+    assert [(d.line, d.reason[:30]) for d in defects] == [
+        (1, "control character U+2029 in la"), (2, "control character U+0085 in la"),
+        (4, "control character U+000B in la")]
+
+
+def test_labels_differing_only_by_unicode_normalisation_are_one_class(tmp_path):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    root = make_dataset(tmp_path, {"train": f"a.png,{composed}\nb.png,{decomposed}|dog\n",
+                                   "val": f"c.png,{decomposed}\n", "test": f"d.png,{composed}\n"})
+    dataset = validate_dataset(root, max_pixels=10_000)
+    assert dataset.classes == [composed, "dog"]
+    assert dataset.targets("train") == [[1, 0], [1, 1]]
+    entries, defects = parse_split_text(f"a.png,{composed}|{decomposed}\n", "train", "t.txt")
+    assert "given twice" in defects[0].reason
+
+
+def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
+    from stages.common.dataset import MAX_LABEL_BYTES
+    from stages.common.evaluation import CURVE_FILE, curve_file_name
+
+    longest = "é" * (MAX_LABEL_BYTES // 2)  # 2 bytes each: exactly the limit
+    too_long = "x" * (MAX_LABEL_BYTES + 1)
+    root = make_dataset(tmp_path, {**GOOD, "train": f"a.png,{longest}\nb.png,{too_long}\n"})
+    message = defects_of(root)
+    assert f"train.txt:2: 'b.png': label '{'x' * 40}'... is {MAX_LABEL_BYTES + 1} bytes long" in message
+    assert "train.txt:1:" not in message
+    for index, label in enumerate([longest, too_long, "a/b\\c:d", "..", "猫"]):
+        name = curve_file_name(index, label)
+        assert CURVE_FILE.fullmatch(name) and "/" not in name and len(name.encode()) <= 80
+        (tmp_path / name).write_text("ok")  # a valid file name on this file system
+
+
+@pytest.mark.parametrize("split, text, expected", [
+    ("val", "", "val.txt: no usable image (it has no image line); the pipeline needs images to "
+                "tune the thresholds on"),
+    ("test", "\n\n", "test.txt: no usable image (it has no image line)"),
+    ("val", "c.png,\n", "val.txt: none of its 1 image(s) has a label"),
+    ("test", "d.png\n", "test.txt: none of its 1 image(s) has a label"),
+])
+def test_a_split_that_cannot_be_evaluated_is_an_error(tmp_path, split, text, expected):
+    root = make_dataset(tmp_path / "ds", {**GOOD, split: text},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png",
+                                                                  "e.png"])})
+    with pytest.raises(UserError, match=re.escape(expected)):
+        validate_dataset(root, max_pixels=10_000)
+    result = _prepare_stage(tmp_path, root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and expected in result.stderr
+
+
+def test_a_split_emptied_by_skipped_defects_is_an_error(tmp_path):
+    root = make_dataset(tmp_path, {**GOOD, "val": "gone.png,dog\n"},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "d.png", "e.png"])})
+    with pytest.raises(UserError, match=r"val.txt: no usable image \(all its 1 line\(s\) were dropped"):
+        validate_dataset(root, max_pixels=10_000, on_defect="skip")
+
+
+@pytest.mark.parametrize("train, expected", [
+    ("", "train.txt: no image line at all; the model needs training images"),
+    ("gone.png,cat\n", "train.txt: no usable training image; every line has a defect, 1 defect(s)"),
+    ("a.png\nb.png,\n", "train.txt: no usable training image has a label"),
+])
+def test_an_empty_train_split_names_the_real_cause(tmp_path, train, expected):
+    root = make_dataset(tmp_path / "ds", {**GOOD, "train": train},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png",
+                                                                  "e.png"])})
+    with pytest.raises(UserError) as caught:
+        validate_dataset(root, max_pixels=10_000)
+    assert expected in str(caught.value)
+    assert "never occurs in train.txt" not in str(caught.value)
+    result = _prepare_stage(tmp_path, root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and expected in result.stderr

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from stages.common.demo_data import write_demo_dataset
+from stages.common.params import read_yaml, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -36,9 +37,9 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("versioned") / "project"
     shutil.copytree(REPO / "stages", root / "stages",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = read_yaml(REPO / "params.yaml")[0]
     params["data"]["dir"] = "data/shapes"
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_yaml(root / "params.yaml", params)
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"prepare": stages["prepare"]}}))
     write_demo_dataset(root / "data" / "shapes", {"train": 24, "val": 4, "test": 4}, seed=5)
@@ -97,3 +98,40 @@ def test_two_dataset_versions_diff_and_going_back(project):
     assert "up to date" in dvc("status", cwd=project)
     run("git", "checkout", "-q", "-", cwd=project)
     dvc("checkout", "-q", cwd=project)
+
+
+@pytest.mark.parametrize("cache_type", ["symlink", "hardlink"])
+def test_a_dataset_added_with_links_into_the_dvc_cache_is_accepted(tmp_path, cache_type):
+    """`dvc add` under cache.type symlink makes every image a link into .dvc/cache: those links
+    are the project's own; a link that leaves for anywhere else is still refused."""
+    root = tmp_path / "project"
+    write_demo_dataset(root / "data" / "shapes", {"train": 12, "val": 4, "test": 4}, seed=5)
+    run("git", "init", "-q", cwd=root)
+    dvc("init", "-q", cwd=root)
+    dvc("config", "cache.type", cache_type, cwd=root)
+    dvc("add", "-q", "data/shapes", cwd=root)
+    images = sorted((root / "data" / "shapes" / "images").rglob("*.jpg"))
+    if cache_type == "symlink":
+        assert images and all(path.is_symlink() for path in images)
+    else:
+        assert images and all(path.stat().st_nlink == 2 for path in images)
+    params = read_yaml(REPO / "params.yaml")[0]
+    params["data"]["dir"] = "data/shapes"
+    write_yaml(root / "params.yaml", params)
+
+    def prepare():
+        return subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py")], cwd=root,
+                              capture_output=True, text=True)
+
+    result = prepare()
+    assert result.returncode == 0, result.stderr
+    assert json.loads((root / "metrics" / "data_report.json").read_text())["splits"]["train"]["images"] == 12
+
+    (tmp_path / "elsewhere.jpg").write_bytes(images[0].read_bytes())
+    victim = images[1]
+    victim.unlink()
+    victim.symlink_to(tmp_path / "elsewhere.jpg")
+    refused = prepare()
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"'{victim.relative_to(root / 'data' / 'shapes' / 'images')}': resolves outside images/" \
+        in refused.stderr
