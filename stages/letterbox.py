@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import (  # noqa: E402
-    decode_image, letterbox, letterbox_geometry, save_rgb_png)
+    letterbox, letterbox_geometry, read_image_file, save_rgb_png)
 
 
 def main() -> None:
@@ -20,20 +20,25 @@ def main() -> None:
     parser.add_argument("image", help="input image (jpg, png, ...)")
     parser.add_argument("out", help="output PNG")
     parser.add_argument("--size", type=int, default=240, help="square side S (default: %(default)s)")
+    parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
+                        help="refuse images whose header claims more pixels (default: %(default)s)")
     args = parser.parse_args()
     if args.size < 1:
         raise UserError(f"--size must be a positive integer, got {args.size}")
     try:
-        data = Path(args.image).read_bytes()
-    except OSError as error:
-        raise UserError(f"{args.image}: cannot be read: {error.strerror or error}") from None
-    image = decode_image(data)
-    if image is None:
-        raise UserError(f"{args.image}: cannot be decoded as an image")
+        image = read_image_file(args.image, args.max_image_pixels)
+    except UserError as error:
+        raise UserError(f"{args.image}: {error}") from None
     if not args.out.lower().endswith(".png"):
         raise UserError(f"{args.out}: the output must be a .png file (lossless)")
+    folder = Path(args.out).parent
+    if not folder.is_dir():
+        raise UserError(f"{folder}: output folder not found (create it first)")
     boxed = letterbox(image, args.size)
-    save_rgb_png(args.out, boxed)
+    try:
+        save_rgb_png(args.out, boxed)
+    except OSError as error:
+        raise UserError(f"{args.out}: cannot be written: {error.strerror or error}") from None
     new_h, new_w, top, left = letterbox_geometry(image.shape[0], image.shape[1], args.size)
     print(f"{args.image}: {image.shape[0]}x{image.shape[1]} (h x w) -> content {new_h}x{new_w} "
           f"at top={top}, left={left} in {args.size}x{args.size}; wrote {args.out}")

@@ -3,8 +3,10 @@
 
 Example: python stages/predict.py outputs/run_001 photo1.jpg photo2.png [--json]
 Reads inference_config.json (input size, thresholds in int8 units), labels.txt and
-model_qat_int8.tflite; decodes and letterboxes each image with the documented rules, feeds the
-raw uint8 pixels, and predicts class i when its int8 output reaches its int8 threshold.
+model_qat_int8.tflite, and refuses them unless they are valid and belong together; decodes and
+letterboxes each image with the documented rules, feeds the raw uint8 pixels, and predicts
+class i when its int8 output reaches its int8 threshold. An image that cannot be classified
+gets its own error line and exit status 1; the other images still get their results.
 """
 import json
 import sys
@@ -21,10 +23,14 @@ def main() -> None:
     parser.add_argument("output_dir", help="folder with the five outputs of the pipeline")
     parser.add_argument("images", nargs="+", help="images to classify")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
+                        help="refuse images whose header claims more pixels (default: %(default)s)")
     args = parser.parse_args()
+    if args.max_image_pixels < 1:
+        raise UserError(f"--max_image_pixels must be a positive integer, got {args.max_image_pixels}")
     from stages.common.predictor import Predictor
 
-    predictor = Predictor.load(args.output_dir)
+    predictor = Predictor.load(args.output_dir, args.max_image_pixels)
     results = []
     for image in args.images:
         try:

@@ -32,3 +32,36 @@ def tiny_int8(tmp_path_factory):
     path = tmp_path_factory.mktemp("int8") / "model_qat_int8.tflite"
     report = export_int8(qat_model, pixels[:32], path)
     return qat_model, pixels, path, report
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory, tiny_int8):
+    """A folder laid out like the repository after export (data/prepared, data/shards,
+    models/export) on which thresholds, evaluate and package have run: (root, dataset)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from stages.common.dataset import validate_dataset
+    from stages.common.demo_data import write_demo_dataset
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("workspace")
+    write_demo_dataset(root / "demo", {"train": 24, "val": 12, "test": 12}, seed=11)
+    dataset = validate_dataset(root / "demo", max_pixels=10**7)
+    assert len(dataset.classes) == 5
+    (root / "data" / "prepared").mkdir(parents=True)
+    (root / "data" / "prepared" / "dataset.json").write_text(json.dumps(dataset.to_json()))
+    from stages.common.shards import write_shards
+
+    write_shards(dataset, root / "data" / "shards", {"student": 64})
+    (root / "models" / "export").mkdir(parents=True)
+    shutil.copyfile(tiny_int8[2], root / "models" / "export" / "model_qat_int8.tflite")
+    shutil.copyfile(repo / "params.yaml", root / "params.yaml")
+    for stage in ("thresholds", "evaluate", "package"):
+        result = subprocess.run([sys.executable, str(repo / "stages" / f"{stage}.py")], cwd=root,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    return root, dataset

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.dataset import validate_dataset
-from stages.common.demo_data import write_demo_dataset
 from stages.common.errors import UserError
 from stages.common.int8_runtime import Int8Model
 from stages.common.package import OUTPUT_FILES, write_outputs
@@ -17,28 +15,6 @@ from stages.common.predictor import Predictor
 from stages.common.preprocessing import letterbox, load_image
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_int8):
-    """A folder laid out like the repository after export: data/prepared and models/export."""
-    root = tmp_path_factory.mktemp("workspace")
-    write_demo_dataset(root / "demo", {"train": 24, "val": 12, "test": 12}, seed=11)
-    dataset = validate_dataset(root / "demo", max_pixels=10**7)
-    assert len(dataset.classes) == 5
-    (root / "data" / "prepared").mkdir(parents=True)
-    (root / "data" / "prepared" / "dataset.json").write_text(json.dumps(dataset.to_json()))
-    from stages.common.shards import write_shards
-
-    write_shards(dataset, root / "data" / "shards", {"student": 64})
-    (root / "models" / "export").mkdir(parents=True)
-    shutil.copyfile(tiny_int8[2], root / "models" / "export" / "model_qat_int8.tflite")
-    shutil.copyfile(REPO / "params.yaml", root / "params.yaml")
-    for stage in ("thresholds", "evaluate", "package"):
-        result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=root,
-                                capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-    return root, dataset
 
 
 def test_package_holds_exactly_the_five_outputs(workspace):

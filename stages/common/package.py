@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from .hashing import file_sha256
+from .inference_config import FORMAT_VERSION, validate_inference_config
 from .int8_runtime import NEVER, Int8Model
 from .output_folders import check_replaceable, replaced_folder
 from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
@@ -35,7 +36,7 @@ def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
     thresholds = adopted_thresholds(recommendation, classes)
     int8_thresholds = model.thresholds_int8(thresholds)
     return {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "model": {"file": MODEL_FILE, "sha256": model_sha256, "bytes": model.path.stat().st_size,
                   "runtime": "TFLite / LiteRT, builtin INT8 operators only"},
         "input": {
@@ -105,6 +106,7 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
         model = Int8Model.load(out / MODEL_FILE)
         config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation,
                                   provenance)
+        validate_inference_config(config, f"{CONFIG_FILE} being written")  # what readers demand
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
     return config

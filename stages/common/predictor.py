@@ -1,17 +1,57 @@
-"""Inference from the five outputs alone, following inference_config.json as the phone does."""
+"""Inference from the five outputs alone, following inference_config.json as the phone does.
+
+Nothing is guessed: the config is checked against its schema, the model's hash, tensor sizes
+and quantisation against the config, and labels.txt against the config's classes, before any
+image is classified. One image's problem (unreadable, undecodable, too large) is that image's
+error; the others still get their results.
+"""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import UserError
-from .int8_runtime import Int8Model
 from .hashing import file_sha256
+from .inference_config import load_inference_config
+from .int8_runtime import Int8Model
 from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
-from .preprocessing import decode_image, letterbox
+from .preprocessing import letterbox, read_image_file
+
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # the default of prepare.max_image_pixels
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; is {path.parent} an output folder of the "
+                        "pipeline?") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    return text.removesuffix("\n").split("\n") if text else []
+
+
+def _check_model_against_config(model: Int8Model, config: dict, source: str) -> None:
+    expected = {
+        "input.height": (config["input"]["height"], model.input_size),
+        "input.quantization.scale": (config["input"]["quantization"]["scale"], model.input_scale),
+        "input.quantization.zero_point": (config["input"]["quantization"]["zero_point"],
+                                          model.input_zero_point),
+        "output.shape[1]": (config["output"]["shape"][1], model.num_classes),
+        "output.quantization.scale": (config["output"]["quantization"]["scale"],
+                                      model.output_scale),
+        "output.quantization.zero_point": (config["output"]["quantization"]["zero_point"],
+                                           model.output_zero_point),
+    }
+    wrong = [f"  {source}: field {field} is {said!r} but the model has {actual!r}"
+             for field, (said, actual) in expected.items() if said != actual]
+    if wrong:
+        raise UserError(f"{source} does not describe {model.path}:\n" + "\n".join(wrong))
 
 
 @dataclass
@@ -19,25 +59,34 @@ class Predictor:
     model: Int8Model
     classes: list[str]
     int8_thresholds: np.ndarray
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
     @classmethod
-    def load(cls, output_dir: str | Path) -> "Predictor":
+    def load(cls, output_dir: str | Path,
+             max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> "Predictor":
         out = Path(output_dir)
-        try:
-            config = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
-            classes = (out / LABELS_FILE).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError as error:
-            raise UserError(f"{error.filename}: not found; is {out} a pipeline output folder?") from None
-        except json.JSONDecodeError as error:
-            raise UserError(f"{out / CONFIG_FILE}:{error.lineno}: invalid JSON: {error.msg}") from None
-        if file_sha256(out / MODEL_FILE) != config["model"]["sha256"]:
-            raise UserError(f"{out / MODEL_FILE}: sha256 differs from {CONFIG_FILE}; the files "
+        if not out.exists():
+            raise UserError(f"{out}: folder not found; give the output folder of the pipeline")
+        if not out.is_dir():
+            raise UserError(f"{out}: not a folder; give the output folder of the pipeline "
+                            f"(the five files, {CONFIG_FILE} among them)")
+        config = load_inference_config(out / CONFIG_FILE)
+        classes = _read_labels(out / LABELS_FILE)
+        model_path = out / MODEL_FILE
+        if not model_path.is_file():
+            raise UserError(f"{model_path}: model file not found; {out} must hold the five "
+                            "outputs of one package run")
+        if file_sha256(model_path) != config["model"]["sha256"]:
+            raise UserError(f"{model_path}: sha256 differs from {CONFIG_FILE}; the files "
                             "do not belong together")
         if classes != config["labels"]["classes"]:
-            raise UserError(f"{out / LABELS_FILE} disagrees with {CONFIG_FILE}")
-        model = Int8Model.load(out / MODEL_FILE)
+            raise UserError(f"{out / LABELS_FILE} disagrees with {CONFIG_FILE} field "
+                            f"labels.classes ({len(classes)} vs {len(config['labels']['classes'])} "
+                            "classes, or another order)")
+        model = Int8Model.load(model_path)
+        _check_model_against_config(model, config, str(out / CONFIG_FILE))
         rows = config["thresholds"]["classes"]
-        return cls(model, classes, np.array([row["int8"] for row in rows]))
+        return cls(model, classes, np.array([row["int8"] for row in rows]), max_image_pixels)
 
     def predict_pixels(self, letterboxed: np.ndarray) -> list[dict]:
         raw = self.model.raw_outputs(letterboxed)
@@ -52,12 +101,6 @@ class Predictor:
         return results
 
     def predict_file(self, path: str | Path) -> dict:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise UserError(f"cannot be read: {error.strerror or error}") from None
-        image = decode_image(data)
-        if image is None:
-            raise UserError("cannot be decoded as an image")
+        image = read_image_file(path, self.max_image_pixels)
         boxed = letterbox(image, self.model.input_size)[None]
         return {"image": str(path), **self.predict_pixels(boxed)[0]}

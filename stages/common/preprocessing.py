@@ -51,10 +51,13 @@ Normalisation
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .errors import UserError
 
 FRACTION_BITS = 11
 FRACTION_ONE = 1 << FRACTION_BITS  # 2048
@@ -133,6 +136,40 @@ def decode_image(data: bytes) -> np.ndarray | None:
     if decoded is None or decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.dtype != np.uint8:
         return None
     return decoded
+
+
+def image_header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) as the file's header states it, read without decoding the pixels, so a
+    huge image is refused before it costs memory; None if the header is not recognised."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # callers apply their own limit instead of Pillow's
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            return header.size
+    except Exception:  # Pillow raises many types for data it cannot read
+        return None
+
+
+def read_image_file(path: str | Path, max_pixels: int) -> np.ndarray:
+    """Upright RGB pixels of an image file the user named; UserError if it cannot be read, its
+    header claims more than ``max_pixels`` pixels (checked before decoding), or it cannot be
+    decoded. The message is about the image alone: callers put its name in front."""
+    try:
+        data = Path(path).read_bytes()
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise UserError(f"cannot be read: {getattr(error, 'strerror', None) or error}") from None
+    size = image_header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise UserError(f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels exceeds the limit of "
+                        f"{max_pixels} (--max_image_pixels)")
+    try:
+        image = decode_image(data)
+    except cv2.error as error:  # OpenCV's own limits and decoder failures
+        raise UserError(f"cannot be decoded: {str(error).strip().splitlines()[-1]}") from None
+    if image is None:
+        raise UserError("cannot be decoded as an image")
+    return image
 
 
 def load_image(path: str | Path) -> np.ndarray:

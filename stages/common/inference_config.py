@@ -1,0 +1,175 @@
+"""The schema of inference_config.json, and reading it back with every problem named by field.
+
+The package stage checks what it writes against ``SCHEMA``; ``predict`` (and anything else that
+reads a packaged folder) refuses a config that breaks it instead of guessing: a missing key, a
+list where an object belongs, a threshold that is not an integer, fewer threshold rows than
+classes, an unknown ``format_version``. JSON Schema (draft 2020-12) says the shape of each
+field; ``consistency_problems`` says what a schema cannot: that the counts and sizes agree.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+from .errors import UserError
+
+FORMAT_VERSION = 1
+
+_INT8 = {"type": "integer", "minimum": -128, "maximum": 127}
+_QUANTIZATION = {
+    "type": "object", "required": ["scale", "zero_point"],
+    "properties": {"scale": {"type": "number", "exclusiveMinimum": 0},
+                   "zero_point": {"type": "integer"}},
+}
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "inference_config.json of the multi-label pipeline",
+    "type": "object",
+    "required": ["format_version", "model", "input", "preprocessing", "output", "labels",
+                 "thresholds"],
+    "properties": {
+        "format_version": {"const": FORMAT_VERSION},
+        "model": {
+            "type": "object", "required": ["file", "sha256"],
+            "properties": {"file": {"type": "string", "minLength": 1},
+                           "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                           "bytes": {"type": "integer", "minimum": 1}},
+        },
+        "input": {
+            "type": "object",
+            "required": ["shape", "height", "width", "channels", "color_order", "dtype",
+                         "quantization"],
+            "properties": {
+                "shape": {"type": "array", "prefixItems": [{"const": 1}, {"type": "integer"},
+                                                           {"type": "integer"}, {"const": 3}],
+                          "minItems": 4, "maxItems": 4},
+                "height": {"type": "integer", "minimum": 1},
+                "width": {"type": "integer", "minimum": 1},
+                "channels": {"const": 3},
+                "color_order": {"const": "RGB"},
+                "dtype": {"const": "uint8"},
+                "quantization": _QUANTIZATION,
+            },
+        },
+        "preprocessing": {"type": "object"},
+        "output": {
+            "type": "object", "required": ["shape", "dtype", "quantization"],
+            "properties": {
+                "shape": {"type": "array", "prefixItems": [{"const": 1},
+                                                           {"type": "integer", "minimum": 1}],
+                          "minItems": 2, "maxItems": 2},
+                "dtype": {"const": "int8"},
+                "quantization": {**_QUANTIZATION, "properties": {
+                    **_QUANTIZATION["properties"], "zero_point": _INT8}},
+            },
+        },
+        "labels": {
+            "type": "object", "required": ["classes"],
+            "properties": {"classes": {"type": "array", "minItems": 1,
+                                       "items": {"type": "string", "minLength": 1}}},
+        },
+        "thresholds": {
+            "type": "object", "required": ["adopted", "classes"],
+            "properties": {
+                "adopted": {"enum": ["global", "per_class"]},
+                "classes": {"type": "array", "items": {
+                    "type": "object", "required": ["class", "probability", "int8"],
+                    "properties": {
+                        "class": {"type": "string"},
+                        "probability": {"type": "number", "minimum": 0, "maximum": 1},
+                        # 128: no int8 output reaches it, the class is never predicted
+                        "int8": {"type": "integer", "minimum": -128, "maximum": 128},
+                    },
+                }},
+            },
+        },
+    },
+}
+
+_VALIDATOR = Draft202012Validator(SCHEMA)
+
+
+def _field(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error) -> tuple[str, str]:
+    """(field, problem) in words a person can act on."""
+    where = list(error.absolute_path)
+    if error.validator == "required":
+        missing = re.match(r"'(.+)' is a required property", error.message)
+        if missing:
+            return _field(where + [missing.group(1)]), "is missing"
+    if error.validator == "const" and where == ["format_version"]:
+        return "format_version", (f"is {error.instance!r}; this reader knows version "
+                                  f"{FORMAT_VERSION} only (package the model again, or use the "
+                                  "matching version of the pipeline)")
+    if error.validator == "type":
+        return _field(where), f"must be of type {error.validator_value}, got {error.instance!r}"
+    return _field(where), error.message
+
+
+def consistency_problems(config: dict) -> list[tuple[str, str]]:
+    """What the schema cannot say: counts and sizes that must agree with each other."""
+    problems = []
+    classes = config["labels"]["classes"]
+    rows = config["thresholds"]["classes"]
+    if len(rows) != len(classes):
+        problems.append(("thresholds.classes", f"has {len(rows)} row(s) for {len(classes)} "
+                                               "classes; each class needs its own threshold"))
+    else:
+        for index, (row, name) in enumerate(zip(rows, classes)):
+            if row["class"] != name:
+                problems.append((f"thresholds.classes[{index}].class",
+                                 f"is {row['class']!r} but labels.classes[{index}] is {name!r}"))
+    if config["output"]["shape"][1] != len(classes):
+        problems.append(("output.shape", f"says {config['output']['shape'][1]} outputs for "
+                                         f"{len(classes)} classes"))
+    shape = config["input"]["shape"]
+    if not (shape[1] == config["input"]["height"] and shape[2] == config["input"]["width"]):
+        problems.append(("input.shape", f"{shape} disagrees with input.height "
+                                        f"{config['input']['height']} and input.width "
+                                        f"{config['input']['width']}"))
+    return problems
+
+
+def validate_inference_config(config, source: str) -> dict:
+    """Raise UserError naming ``source`` and each bad field; returns the config."""
+    errors = sorted(_VALIDATOR.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [_describe(error) for error in errors]
+    if not problems:
+        problems = consistency_problems(config)
+    if problems:
+        listed = "\n".join(f"  {source}: field {field} {problem}" for field, problem in problems)
+        raise UserError(f"{source} is not a valid inference config ({len(problems)} "
+                        f"problem(s)):\n{listed}")
+    return config
+
+
+def load_inference_config(path: str | Path) -> dict:
+    """Read and validate an inference_config.json; every problem is a UserError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; is {path.parent} an output folder of the "
+                        "pipeline?") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+    return validate_inference_config(config, str(path))
