@@ -7,8 +7,9 @@ import shutil
 import time
 
 import pytest
+import yaml
 
-from stages.common.params import read_yaml, write_yaml
+from stages.common.params import load_params, read_yaml, write_yaml
 from test_versioning import REPO, dvc, run
 
 TINY = {
@@ -17,7 +18,7 @@ TINY = {
                 "epochs_finetune": 1},
     "student": {"weights": None, "input_size": 48, "batch_size": 8, "epochs_head": 1,
                 "epochs_finetune": 1},
-    "qat": {"epochs": 2},
+    "qat": {"epochs": 2, "lr": 1e-4},
     "export": {"representative_samples": 8},
 }
 
@@ -31,6 +32,7 @@ def project(tmp_path_factory):
     params = read_yaml(REPO / "params.yaml")[0]
     for section, values in TINY.items():
         params[section].update(values)
+    params["num_classes"] = 5  # the demo's classes; an experiment sets it back to null
     write_yaml(root / "params.yaml", params)
     run("git", "init", "-q", cwd=root)
     dvc("init", "-q", cwd=root)
@@ -56,6 +58,24 @@ def _exp_show(root) -> dict[str, dict]:
     return rows
 
 
+def _check_values_read_back(project):
+    """DVC writes `-S qat.lr=1e-5` back as `lr: 1e-05`, a string for a YAML 1.1 reader: the
+    params, DVC's lock and the stage's own record must all hold the number."""
+    text = (project / "params.yaml").read_text()
+    assert "  lr: 1e-05\n" in text  # DVC's spelling ...
+    assert yaml.safe_load(text)["qat"]["lr"] == "1e-05"  # ... which PyYAML reads as a string
+    params = load_params(project / "params.yaml")
+    assert params["qat"]["lr"] == 1e-05 and params["qat"]["epochs"] == 1
+    assert params["train"]["mixed_precision"] is False
+    assert params["num_classes"] is None and params["output"]["dir"] == "outputs/override"
+    locked = read_yaml(project / "dvc.lock")[0]["stages"]
+    assert locked["qat"]["params"]["params.yaml"]["qat"] == {"epochs": 1, "lr": 1e-05}
+    assert locked["prepare"]["params"]["params.yaml"]["num_classes"] is None
+    qat = json.loads((project / "metrics" / "qat.json").read_text())["phases"]["qat"]
+    assert qat["learning_rate"] == 1e-05 and qat["epochs_run"] == 1  # what the stage trained with
+    assert (project / "outputs" / "override" / "inference_config.json").is_file()
+
+
 def test_second_repro_skips_every_stage(project):
     started = time.monotonic()
     output = dvc("repro", cwd=project)
@@ -66,8 +86,12 @@ def test_second_repro_skips_every_stage(project):
 
 
 def test_experiments_are_listed_and_compared(project):
+    # Besides what it compares, this experiment sets each kind of value that DVC writes back
+    # into params.yaml: a float in exponent form, an int, a bool, null and a string.
     dvc("exp", "run", "-n", "alpha05", "-S", "qat.epochs=1", "-S", "distillation.alpha=0.5",
-        cwd=project)
+        "-S", "qat.lr=1e-5", "-S", "train.mixed_precision=false", "-S", "num_classes=null",
+        "-S", "output.dir=outputs/override", cwd=project)
+    _check_values_read_back(project)
     # An experiment in the workspace leaves its params and results there; back to the baseline
     # first, so the next one differs from the baseline only by its own -S.
     run("git", "reset", "-q", "--hard", cwd=project)
@@ -78,6 +102,8 @@ def test_experiments_are_listed_and_compared(project):
     assert {"alpha05", "coarse-grid"} <= set(shown)
     assert shown["alpha05"]["params"]["distillation"]["alpha"] == 0.5
     assert shown["alpha05"]["params"]["qat"]["epochs"] == 1
+    assert shown["alpha05"]["params"]["qat"]["lr"] == 1e-05
+    assert shown["alpha05"]["params"]["num_classes"] is None
     assert shown["coarse-grid"]["params"]["threshold_search"]["grid_step"] == 0.05
     for name in ("alpha05", "coarse-grid"):
         metrics = shown[name]["metrics"]
@@ -110,3 +136,4 @@ def test_experiments_are_listed_and_compared(project):
     assert len(pr_tables) == 5 and all(all(points_per_revision(path).values()) for path in pr_tables)
     # F1 against threshold: the grid 0.05..0.95 in steps of 0.01, then of 0.05
     assert points_per_revision("metrics/plots/f1_vs_threshold.csv") == {"alpha05": 91, "coarse-grid": 19}
+

@@ -375,6 +375,8 @@ def test_a_split_emptied_by_skipped_defects_is_an_error(tmp_path):
 @pytest.mark.parametrize("train, expected", [
     ("", "train.txt: no image line at all; the model needs training images"),
     ("gone.png,cat\n", "train.txt: no usable training image; every line has a defect, 1 defect(s)"),
+    ("a.png,cat||dog\nb.png,,\n", "train.txt: no usable training image; every line has a "
+                                   "defect, 2 defect(s) (2 malformed_line)"),
     ("a.png\nb.png,\n", "train.txt: no usable training image has a label"),
 ])
 def test_an_empty_train_split_names_the_real_cause(tmp_path, train, expected):

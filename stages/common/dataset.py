@@ -392,14 +392,15 @@ def _defect_listing(defects: list[Defect]) -> str:
     return f"{len(defects)} defect(s) ({summary}):\n" + "\n".join(f"  {d}" for d in defects)
 
 
-def _require_training_data(source: str, entries: list[Entry], valid: list, defects: list) -> None:
+def _require_training_data(source: str, entries: list[Entry], valid: list,
+                           defects: list[Defect]) -> None:
     """Stop on the real cause when train.txt gives nothing to learn from: every val/test label
     would otherwise be reported as unknown, hiding it."""
-    if not entries:
+    own = [d for d in defects if d.source == source]
+    if not entries and not own:
         raise UserError(f"{source}: no image line at all; the model needs training images "
                         "(one line per image: name.jpg,label1|label2)")
     if not valid:
-        own = [d for d in defects if d.source == source]
         raise UserError(f"{source}: no usable training image; every line has a defect, "
                         f"{_defect_listing(own)}")
     if not any(entry.labels for entry, _ in valid):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from .errors import UserError
+from .errors import UserError, read_utf8
 
 FORMAT_VERSION = 1
 
@@ -156,18 +156,7 @@ def validate_inference_config(config, source: str) -> dict:
 def load_inference_config(path: str | Path) -> dict:
     """Read and validate an inference_config.json; every problem is a UserError."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; is {path.parent} an output folder of the "
-                        "pipeline?") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    text = read_utf8(path, f"not found; is {path.parent} an output folder of the pipeline?")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as error:

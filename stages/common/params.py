@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from .errors import UserError
+from .errors import UserError, read_utf8
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 
@@ -234,15 +234,7 @@ def read_yaml(path: str | Path) -> tuple[object, dict[str, int]]:
     """Parse a YAML 1.2 file; returns the data and the line of every key (UserError if the file
     is unreadable, not YAML, or gives a key twice)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found (run from the repository root)") from None
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    text = read_utf8(path, "file not found (run from the repository root)", bom=True)
     try:
         node = _yaml().compose(text)
         duplicates: list = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, read_utf8
 from .hashing import file_sha256
 from .inference_config import load_inference_config
 from .int8_runtime import Int8Model
@@ -23,16 +23,7 @@ DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # the default of prepare.max_image_pixels
 
 
 def _read_labels(path: Path) -> list[str]:
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; is {path.parent} an output folder of the "
-                        "pipeline?") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    text = read_utf8(path, f"not found; is {path.parent} an output folder of the pipeline?")
     return text.removesuffix("\n").split("\n") if text else []
 
 
