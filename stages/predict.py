@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.common.arguments import stage_parser  # noqa: E402
 from stages.common.errors import UserError, run_main  # noqa: E402
+from stages.common.preprocessing import DEFAULT_MAX_IMAGE_PIXELS  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     parser.add_argument("output_dir", help="folder with the five outputs of the pipeline")
     parser.add_argument("images", nargs="+", help="images to classify")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
+    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                         help="refuse images whose header claims more pixels (default: %(default)s)")
     args = parser.parse_args()
     if args.max_image_pixels < 1:

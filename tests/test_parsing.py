@@ -13,7 +13,8 @@ import pytest
 from stages.common.dataset import (
     PreparedDataset,
     dataset_report,
-    parse_split_text,
+    parse_split_lines,
+    split_lines,
     validate_dataset,
 )
 from stages.common.errors import UserError
@@ -51,6 +52,11 @@ def defects_of(root: Path):
     with pytest.raises(UserError) as caught:
         validate_dataset(root, max_pixels=10_000, on_defect="fail", workers=2)
     return str(caught.value)
+
+
+def parse_split_text(text: str, split: str, source: str):
+    """A split file's text parsed as read_split_file parses its bytes."""
+    return parse_split_lines(split_lines(text.encode("utf-8")), split, source)
 
 
 GOOD = {"train": "a.png,cat\nb.png,dog|cat\n", "val": "c.png,dog\n", "test": "d.png,\ne.png,cat\n"}

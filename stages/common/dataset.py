@@ -236,11 +236,6 @@ def parse_split_lines(lines: list[bytes | str], split: str,
     return entries, defects
 
 
-def parse_split_text(text: str, split: str, source: str) -> tuple[list[Entry], list[Defect]]:
-    """Parse a split file's text (BOM already removed), split into lines as the file is."""
-    return parse_split_lines(split_lines(text.encode("utf-8", "surrogatepass")), split, source)
-
-
 def read_split_file(dataset_dir: Path, split: str) -> tuple[list[Entry], list[Defect]]:
     path = dataset_dir / f"{split}.txt"
     try:

@@ -17,9 +17,7 @@ from .hashing import file_sha256
 from .inference_config import load_inference_config
 from .int8_runtime import Int8Model
 from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
-from .preprocessing import letterbox, read_image_file
-
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # the default of prepare.max_image_pixels
+from .preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
 
 
 def _read_labels(path: Path) -> list[str]:

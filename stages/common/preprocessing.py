@@ -151,6 +151,9 @@ def image_header_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # also the default of prepare.max_image_pixels
+
+
 def read_image_file(path: str | Path, max_pixels: int) -> np.ndarray:
     """Upright RGB pixels of an image file the user named; UserError if it cannot be read, its
     header claims more than ``max_pixels`` pixels (checked before decoding), or it cannot be
