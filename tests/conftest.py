@@ -1,6 +1,12 @@
 """Importing ``stages`` first selects Keras 2 (tf_keras) before any test imports TensorFlow."""
 import stages  # noqa: F401
 
+import json  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -38,12 +44,6 @@ def tiny_int8(tmp_path_factory):
 def workspace(tmp_path_factory, tiny_int8):
     """A folder laid out like the repository after export (data/prepared, data/shards,
     models/export) on which thresholds, evaluate and package have run: (root, dataset)."""
-    import json
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from stages.common.dataset import validate_dataset
     from stages.common.demo_data import write_demo_dataset
 

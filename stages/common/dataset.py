@@ -53,9 +53,6 @@ MAX_LABEL_BYTES = 128  # UTF-8; labels become parts of file names (curves, repor
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _SPACES = " \t"  # ignored around names and labels; any other invisible character is a defect
 
-# Pillow's own decompression-bomb check is replaced by our explicit pixel limit.
-Image.MAX_IMAGE_PIXELS = None
-
 
 @dataclass(frozen=True)
 class Entry:

@@ -56,8 +56,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from .errors import UserError
+
+# Pillow's decompression-bomb check is replaced by explicit pixel limits, checked from the header
+# (prepare.max_image_pixels, --max_image_pixels): set once here, for every module that reads images.
+Image.MAX_IMAGE_PIXELS = None
 
 FRACTION_BITS = 11
 FRACTION_ONE = 1 << FRACTION_BITS  # 2048
@@ -141,9 +146,6 @@ def decode_image(data: bytes) -> np.ndarray | None:
 def image_header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) as the file's header states it, read without decoding the pixels, so a
     huge image is refused before it costs memory; None if the header is not recognised."""
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = None  # callers apply their own limit instead of Pillow's
     try:
         with Image.open(io.BytesIO(data)) as header:
             return header.size
