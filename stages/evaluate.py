@@ -2,8 +2,9 @@
 """Stage evaluate: the INT8 model on TEST with the adopted thresholds (seed section 7).
 
 Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
-threshold, predicted and true no-label rates, the same at 0.5) and per-class precision-recall
-curves in metrics/plots/pr/.
+threshold, predicted and true no-label rates, the same at 0.5), how the other CPU kernel paths
+(TFLite builtin and reference kernels) would change the test decisions, with a loud warning when
+that is material, and per-class precision-recall curves in metrics/plots/pr/.
 """
 import json
 import sys
@@ -22,21 +23,37 @@ def main() -> None:
     parser.add_argument("--out", default="metrics/evaluation.json")
     parser.add_argument("--curves", default="metrics/plots/pr")
     args = parser.parse_args()
-    from stages.common.evaluation import evaluation_report, write_precision_recall_curves
+    from stages.common.evaluation import (evaluation_report, kernel_paths_report,
+                                          write_precision_recall_curves)
     from stages.common.evaluation_data import int8_split_outputs
+    from stages.common.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS
     from stages.common.thresholds import adopted_thresholds
 
     classes, targets, raw, model = int8_split_outputs(args.model, "data/prepared", "test")
     recommendation = json.loads(Path(args.thresholds).read_text())
     probabilities = model.probabilities(raw)
-    report = evaluation_report(targets, probabilities, adopted_thresholds(recommendation, classes),
-                               classes)
+    thresholds = adopted_thresholds(recommendation, classes)
+    report = evaluation_report(targets, probabilities, thresholds, classes)
+    other_paths = {name: int8_split_outputs(args.model, "data/prepared", "test", kernels=name)[2]
+                   for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH}
+    report["kernel_paths"] = kernel_paths_report(targets, raw, other_paths, model, thresholds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     write_precision_recall_curves(args.curves, classes, targets, probabilities)
     print(f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
           f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
           f"{report['recall_macro']:.4f}; at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}")
+    for name, path in report["kernel_paths"]["paths"].items():
+        line = (f"{name} kernels instead of {ADOPTED_KERNEL_PATH}: {path['images_with_other_labels']}"
+                f" of {path['images']} test images get other labels, macro-F1 "
+                f"{path['f1_macro']:.4f} ({path['f1_macro_change']:+.4f})")
+        if path["material"]:
+            print(f"WARNING: evaluate: {line}. This is material ({report['kernel_paths']['rule']}): "
+                  f"a phone running {KERNEL_PATHS[name][1]} will not get the measured results; "
+                  f"run the model there with {KERNEL_PATHS[ADOPTED_KERNEL_PATH][1]}, or measure "
+                  "on the phone's own path before you ship", file=sys.stderr)
+        else:
+            print(f"evaluate: {line}")
 
 
 if __name__ == "__main__":

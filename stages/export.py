@@ -4,8 +4,10 @@
 Representative data: export.representative_samples training images (seeded choice) through the
 deployment preprocessing. Builtin INT8 ops, uint8 input, int8 logits out. Fails if the input
 quantisation is not scale 1/128 / zero point 127, the output not int8, or a float tensor is left.
-Writes models/export/model_qat_int8.tflite and metrics/export.json (INT8 vs float QAT fidelity
-on val and test).
+The model's signature is one image per run, [1, S, S, 3], as inference_config.json says.
+Writes models/export/model_qat_int8.tflite and metrics/export.json: INT8 vs float QAT fidelity
+on val and test, and how far TFLite's builtin and reference CPU kernels are from XNNPACK (the
+adopted path) on the same images.
 """
 import json
 import sys
@@ -28,8 +30,9 @@ def main() -> None:
 
     from stages.common.dataset import load_prepared
     from stages.common.evaluation_data import CHUNK
-    from stages.common.export import export_int8, fidelity, representative_indices
-    from stages.common.int8_runtime import Int8Model
+    from stages.common.export import (export_int8, fidelity, kernel_paths_at_half,
+                                       representative_indices)
+    from stages.common.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model
     from stages.common.quantization import rebuild_qat_student
     from stages.common.shards import Shards
 
@@ -50,13 +53,25 @@ def main() -> None:
         targets = np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
         report[f"fidelity_{split}"] = fidelity(int8_model, qat_model,
                                                shards.pixel_chunks(split, "student", CHUNK), targets)
+    report["kernel_paths"] = {
+        "adopted": ADOPTED_KERNEL_PATH,
+        "paths": {name: description for name, (_, description) in KERNEL_PATHS.items()},
+        **{split: kernel_paths_at_half(args.out, shards.pixel_chunks(split, "student", CHUNK))
+           for split in ("val", "test")},
+    }
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     val = report["fidelity_val"]
-    print(f"export: {args.out} ({report['file_bytes'] / 1e6:.2f} MB), input scale "
-          f"{report['input']['scale']} zero point {report['input']['zero_point']}; val: max |dp| "
-          f"{val['max_abs_probability_difference']:.4f}, same decisions "
+    print(f"export: {args.out} ({report['file_bytes'] / 1e6:.2f} MB), input {report['input']['shape']} "
+          f"scale {report['input']['scale']} zero point {report['input']['zero_point']}; val: max "
+          f"|dp| {val['max_abs_probability_difference']:.4f}, same decisions "
           f"{val['identical_decisions_at_0.5']:.2%}")
+    for split in ("val", "test"):
+        for name, agreement in report["kernel_paths"][split].items():
+            print(f"export: {split}, {name} kernels vs {ADOPTED_KERNEL_PATH}: "
+                  f"{agreement['differing_outputs']:.2%} of int8 outputs differ (at most by "
+                  f"{agreement['max_difference']}), {agreement['images_with_other_labels']} of "
+                  f"{agreement['images']} images get other labels at 0.5")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,10 @@ def _recommendation(root):
     return json.loads((root / "metrics" / "thresholds.json").read_text())
 
 
+def _metrics(root, **changed):
+    return {**json.loads((root / "metrics" / "evaluation.json").read_text()), **changed}
+
+
 def _snapshot(folder: Path) -> dict:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
@@ -122,9 +126,10 @@ def test_write_outputs_replaces_an_earlier_output_whole(workspace, tmp_path, tin
     out = tmp_path / "run"
     shutil.copytree(root / "outputs" / "run_001", out)
     (out / "metrics.json").unlink()  # an older, smaller output is still ours
-    write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.25}, _recommendation(root), {})
+    write_outputs(out, tiny_int8[2], dataset.classes, _metrics(root, f1_macro=0.25),
+                  _recommendation(root), {})
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
-    assert json.loads((out / "metrics.json").read_text()) == {"f1_macro": 0.25}
+    assert json.loads((out / "metrics.json").read_text()) == _metrics(root, f1_macro=0.25)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left
 
 
@@ -140,7 +145,7 @@ def test_a_failure_while_packaging_leaves_the_previous_outputs(workspace, tmp_pa
 
     monkeypatch.setattr("stages.common.package.inference_config", broken)
     with pytest.raises(OSError, match="disk full"):
-        write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.5}, _recommendation(root), {})
+        write_outputs(out, tiny_int8[2], dataset.classes, _metrics(root), _recommendation(root), {})
     assert _snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 

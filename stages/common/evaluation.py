@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model, kernel_path_agreement
 from .metrics import multilabel_metrics
 from .output_folders import replaced_folder
 from .thresholds import predict
@@ -17,8 +18,16 @@ CONVENTIONS = {
     "decision_rule": "a class is predicted when its probability >= its threshold",
     "zero_division": "a precision, recall or F1 whose denominator is 0 counts as 0",
     "macro_average": "over the classes with at least one positive in the split",
-    "model": "the exported INT8 TFLite model run by the LiteRT interpreter",
+    "model": "the exported INT8 TFLite model run by the LiteRT interpreter on its default CPU "
+             f"path ({KERNEL_PATHS[ADOPTED_KERNEL_PATH][1]})",
 }
+
+# A phone that runs other CPU kernels than the adopted path gets other int8 outputs; the
+# difference is material when it would change what a user measures or sees.
+MATERIAL_LABEL_SET_SHARE = 0.02  # more than 2% of test images get another label set, or
+MATERIAL_F1_CHANGE = 0.01  # test macro-F1 moves by more than one point
+MATERIAL_RULE = (f"material when more than {MATERIAL_LABEL_SET_SHARE:.0%} of test images get "
+                 f"another label set, or test macro-F1 moves by more than {MATERIAL_F1_CHANGE}")
 
 
 def evaluation_report(y_true: np.ndarray, probabilities: np.ndarray, thresholds: list[float],
@@ -42,6 +51,24 @@ def evaluation_report(y_true: np.ndarray, probabilities: np.ndarray, thresholds:
                              float(np.mean(~(probabilities >= 0.5).any(axis=1))) if len(y_true) else 0.0},
         "conventions": CONVENTIONS,
     }
+
+
+def kernel_paths_report(y_true: np.ndarray, adopted_raw: np.ndarray, other_raw: dict,
+                        model: Int8Model, thresholds: list[float]) -> dict:
+    """The other CPU kernel paths against the adopted one on test, at the adopted thresholds."""
+    y_true = np.asarray(y_true).astype(bool)
+    int8_thresholds = np.asarray(model.thresholds_int8(thresholds))
+    adopted_f1 = multilabel_metrics(y_true, adopted_raw >= int8_thresholds)["f1_macro"]
+    paths = {}
+    for name, raw in other_raw.items():
+        agreement = kernel_path_agreement(adopted_raw, raw, int8_thresholds)
+        f1 = multilabel_metrics(y_true, raw >= int8_thresholds)["f1_macro"]
+        change = f1 - adopted_f1
+        paths[name] = {**agreement, "f1_macro": f1, "f1_macro_change": change,
+                       "material": bool(agreement["differing_label_sets"] > MATERIAL_LABEL_SET_SHARE
+                                        or abs(change) > MATERIAL_F1_CHANGE)}
+    return {"adopted": ADOPTED_KERNEL_PATH, "split": "test", "thresholds": "adopted",
+            "rule": MATERIAL_RULE, "paths": paths}
 
 
 def precision_recall_curve(y_true: np.ndarray, scores: np.ndarray) -> list[dict]:

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .int8_runtime import Int8Model
+from .int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model, kernel_path_agreement
 from .metrics import f1_macro, sigmoid
 from .preprocessing import normalize_student
 from .progress import Progress
@@ -45,6 +45,13 @@ def check_int8_model(model: Int8Model) -> dict:
                         "would not equal (x - 127) / 128")
     if np.dtype(model.output_dtype) != np.int8:
         problems.append(f"output dtype is {np.dtype(model.output_dtype)}, not int8")
+    phone_input = [1, model.input_size, model.input_size, 3]
+    if model.input_signature != phone_input:
+        problems.append(f"input signature is {model.input_signature}, not {phone_input}: "
+                        "inference_config.json promises one image per run, with no resizing")
+    if model.output_signature != [1, model.num_classes]:
+        problems.append(f"output signature is {model.output_signature}, not "
+                        f"{[1, model.num_classes]}")
     floats = model.float_tensors()
     if floats:
         problems.append(f"{len(floats)} float tensor(s) left in the graph, e.g. {floats[:3]}")
@@ -52,10 +59,27 @@ def check_int8_model(model: Int8Model) -> dict:
         raise ExportError(f"{model.path}: the INT8 export breaks the deployment contract:\n  "
                           + "\n  ".join(problems))
     return {"input": {"dtype": "uint8", "scale": model.input_scale,
-                      "zero_point": model.input_zero_point, "size": model.input_size},
+                      "zero_point": model.input_zero_point, "size": model.input_size,
+                      "shape": model.input_signature},
             "output": {"dtype": "int8", "scale": model.output_scale,
-                       "zero_point": model.output_zero_point, "classes": model.num_classes},
+                       "zero_point": model.output_zero_point, "classes": model.num_classes,
+                       "shape": model.output_signature},
             "operators": model.operators()}
+
+
+def kernel_paths_at_half(model_path: str | Path, pixel_chunks: Iterable[np.ndarray]) -> dict:
+    """Every other CPU kernel path against the adopted one on the same images, decisions cut at
+    probability 0.5 (the thresholds are tuned later, on the adopted path's outputs)."""
+    models = {name: Int8Model.load(model_path, kernels=name) for name in KERNEL_PATHS}
+    outputs = {name: [np.zeros((0, model.num_classes), np.int8)] for name, model in models.items()}
+    for pixels in pixel_chunks:
+        for name, model in models.items():
+            outputs[name].append(model.raw_outputs(pixels))
+    adopted = models[ADOPTED_KERNEL_PATH]
+    at_half = adopted.thresholds_int8([0.5] * adopted.num_classes)
+    adopted_outputs = np.concatenate(outputs[ADOPTED_KERNEL_PATH])
+    return {name: kernel_path_agreement(adopted_outputs, np.concatenate(outputs[name]), at_half)
+            for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH}
 
 
 def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray],
@@ -65,7 +89,7 @@ def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray
     int8_parts, float_parts = [np.zeros((0, int8_model.num_classes))], [np.zeros((0, int8_model.num_classes))]
     progress = Progress("export: INT8 vs float on a split", len(targets))
     for pixels in pixel_chunks:
-        int8_parts.append(int8_model.probabilities(int8_model.raw_outputs(pixels, batch_size)))
+        int8_parts.append(int8_model.probabilities(int8_model.raw_outputs(pixels)))
         float_parts.append(sigmoid(np.concatenate([
             qat_model(normalize_student(pixels[i:i + batch_size]), training=False).numpy()
             for i in range(0, len(pixels), batch_size)])))

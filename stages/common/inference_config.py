@@ -15,6 +15,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from .errors import UserError, read_utf8
+from .int8_runtime import KERNEL_PATHS
 
 FORMAT_VERSION = 1
 
@@ -71,6 +72,10 @@ SCHEMA = {
             "type": "object", "required": ["classes"],
             "properties": {"classes": {"type": "array", "minItems": 1,
                                        "items": {"type": "string", "minLength": 1}}},
+        },
+        "kernels": {
+            "type": "object", "required": ["tuned_and_evaluated_on"],
+            "properties": {"tuned_and_evaluated_on": {"enum": sorted(KERNEL_PATHS)}},
         },
         "thresholds": {
             "type": "object", "required": ["adopted", "classes"],
@@ -162,3 +167,24 @@ def load_inference_config(path: str | Path) -> dict:
     except json.JSONDecodeError as error:
         raise UserError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
     return validate_inference_config(config, str(path))
+
+
+def check_model_against_config(model, config: dict, source: str) -> None:
+    """UserError naming each field of ``config`` that does not describe ``model`` (an Int8Model):
+    the signature, sizes and quantisation the phone's code is written from."""
+    expected = {
+        "input.shape": (config["input"]["shape"], model.input_signature),
+        "input.height": (config["input"]["height"], model.input_size),
+        "input.quantization.scale": (config["input"]["quantization"]["scale"], model.input_scale),
+        "input.quantization.zero_point": (config["input"]["quantization"]["zero_point"],
+                                          model.input_zero_point),
+        "output.shape": (config["output"]["shape"], model.output_signature),
+        "output.quantization.scale": (config["output"]["quantization"]["scale"],
+                                      model.output_scale),
+        "output.quantization.zero_point": (config["output"]["quantization"]["zero_point"],
+                                           model.output_zero_point),
+    }
+    wrong = [f"  {source}: field {field} is {said!r} but the model has {actual!r}"
+             for field, (said, actual) in expected.items() if said != actual]
+    if wrong:
+        raise UserError(f"{source} does not describe {model.path}:\n" + "\n".join(wrong))

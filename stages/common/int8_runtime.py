@@ -7,6 +7,12 @@ probability is >= its threshold; since the sigmoid is increasing, that is the sa
 ``q >= q_threshold`` with ``q_threshold`` the smallest int8 whose probability reaches the
 threshold (128 if none does: the class is never predicted). Probabilities are read from one
 256-entry table computed in float64, so every consumer gets identical numbers.
+
+The model takes one image per run (its signature is ``[1, S, S, 3]``, as on the phone), so
+images are run one at a time, never in a resized batch. Which CPU kernels run it matters: the
+int8 outputs of XNNPACK (LiteRT's default, the path thresholds and metrics are measured on),
+TFLite's builtin optimised kernels and its reference kernels differ by a few steps, because each
+rounds its requantisation its own way.
 """
 from __future__ import annotations
 
@@ -19,6 +25,14 @@ from .errors import UserError
 
 INT8_VALUES = np.arange(-128, 128)
 NEVER = 128  # an int8 threshold no int8 value reaches
+
+# name -> (LiteRT interpreter op resolver, what runs the ops)
+KERNEL_PATHS = {
+    "xnnpack": ("AUTO", "LiteRT CPU default: the XNNPACK delegate"),
+    "builtin": ("BUILTIN_WITHOUT_DEFAULT_DELEGATES", "TFLite builtin optimised kernels, no delegate"),
+    "reference": ("BUILTIN_REF", "TFLite builtin reference kernels"),
+}
+ADOPTED_KERNEL_PATH = "xnnpack"
 
 
 def probability_table(scale: float, zero_point: int) -> np.ndarray:
@@ -46,16 +60,22 @@ class Int8Model:
     output_scale: float
     output_zero_point: int
     num_classes: int
+    input_signature: list[int]  # as written in the file; -1 marks a dynamic dimension
+    output_signature: list[int]
+    kernels: str
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None) -> "Int8Model":
-        from ai_edge_litert.interpreter import Interpreter
+    def load(cls, path: str | Path, threads: int | None = None,
+             kernels: str = ADOPTED_KERNEL_PATH) -> "Int8Model":
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         path = Path(path)
         if not path.is_file():
             raise UserError(f"{path}: model file not found")
+        resolver = getattr(OpResolverType, KERNEL_PATHS[kernels][0])
         try:
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            interpreter = Interpreter(model_path=str(path), num_threads=threads,
+                                      experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as error:
             raise UserError(f"{path}: not a loadable TFLite model: {error}") from None
         interpreter.allocate_tensors()
@@ -64,26 +84,22 @@ class Int8Model:
         out_scale, out_zero = out["quantization"]
         return cls(path, interpreter, inp["index"], out["index"], int(inp["shape"][1]),
                    inp["dtype"], float(in_scale), int(in_zero), out["dtype"], float(out_scale),
-                   int(out_zero), int(out["shape"][-1]))
+                   int(out_zero), int(out["shape"][-1]),
+                   [int(d) for d in inp["shape_signature"]],
+                   [int(d) for d in out["shape_signature"]], kernels)
 
-    def raw_outputs(self, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """int8 outputs (N x C) for letterboxed uint8 images (N x S x S x 3)."""
+    def raw_outputs(self, pixels: np.ndarray) -> np.ndarray:
+        """int8 outputs (N x C) for letterboxed uint8 images (N x S x S x 3), one run each."""
         pixels = np.asarray(pixels)
         if pixels.dtype != np.uint8 or pixels.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(f"expected N x {self.input_size} x {self.input_size} x 3 uint8, "
                              f"got {pixels.dtype} {pixels.shape}")
-        outputs = []
-        current = None
-        for start in range(0, len(pixels), batch_size):
-            batch = pixels[start:start + batch_size]
-            if current != len(batch):
-                self.interpreter.resize_tensor_input(self.input_index, list(batch.shape))
-                self.interpreter.allocate_tensors()
-                current = len(batch)
-            self.interpreter.set_tensor(self.input_index, batch)
+        outputs = np.zeros((len(pixels), self.num_classes), np.int8)
+        for index, image in enumerate(pixels):
+            self.interpreter.set_tensor(self.input_index, image[None])
             self.interpreter.invoke()
-            outputs.append(self.interpreter.get_tensor(self.output_index).copy())
-        return np.concatenate(outputs) if outputs else np.zeros((0, self.num_classes), np.int8)
+            outputs[index] = self.interpreter.get_tensor(self.output_index)[0]
+        return outputs
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
         return probability_table(self.output_scale, self.output_zero_point)[raw.astype(np.int64) + 128]
@@ -97,3 +113,19 @@ class Int8Model:
 
     def operators(self) -> list[str]:
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+
+def kernel_path_agreement(adopted: np.ndarray, other: np.ndarray, int8_thresholds) -> dict:
+    """How far another kernel path's int8 outputs (N x C) are from the adopted path's, and how
+    many images get another label set when both are cut at the same int8 thresholds."""
+    adopted, other = adopted.astype(np.int64), other.astype(np.int64)
+    difference = np.abs(adopted - other)
+    thresholds = np.asarray(int8_thresholds, dtype=np.int64)
+    other_sets = np.any((adopted >= thresholds) != (other >= thresholds), axis=1)
+    return {
+        "images": int(len(adopted)),
+        "differing_outputs": float(np.mean(difference > 0)) if difference.size else 0.0,
+        "max_difference": int(difference.max()) if difference.size else 0,
+        "images_with_other_labels": int(other_sets.sum()),
+        "differing_label_sets": float(np.mean(other_sets)) if len(adopted) else 0.0,
+    }

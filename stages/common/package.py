@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 from .hashing import file_sha256
-from .inference_config import FORMAT_VERSION, validate_inference_config
-from .int8_runtime import NEVER, Int8Model
+from .inference_config import (FORMAT_VERSION, check_model_against_config,
+                               validate_inference_config)
+from .int8_runtime import KERNEL_PATHS, NEVER, Int8Model
 from .output_folders import check_replaceable, replaced_folder
 from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
 from .thresholds import adopted_thresholds
@@ -31,8 +32,27 @@ def git_state(repository: str | Path = ".") -> dict:
     return {"git_commit": commit, "git_uncommitted_changes": bool(status) if status is not None else None}
 
 
+def kernels_section(kernel_paths: dict) -> dict:
+    """Which CPU kernels the thresholds and metrics were measured on, and how far the others are
+    (from the evaluate stage's report)."""
+    adopted = kernel_paths["adopted"]
+    return {
+        "tuned_and_evaluated_on": adopted,
+        "description": KERNEL_PATHS[adopted][1],
+        "advice": "run the model on this path to get the measured decisions; other kernels or "
+                  "delegates round differently and give int8 outputs a few steps away",
+        "other_paths_on_test": {
+            name: {"description": KERNEL_PATHS[name][1],
+                   **{key: path[key] for key in ("differing_outputs", "max_difference",
+                                                 "differing_label_sets", "f1_macro_change",
+                                                 "material")}}
+            for name, path in kernel_paths["paths"].items()},
+        "material_rule": kernel_paths["rule"],
+    }
+
+
 def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
-                     recommendation: dict, provenance: dict) -> dict:
+                     recommendation: dict, provenance: dict, kernel_paths: dict) -> dict:
     thresholds = adopted_thresholds(recommendation, classes)
     int8_thresholds = model.thresholds_int8(thresholds)
     return {
@@ -65,6 +85,7 @@ def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
                         for name, t, q in zip(classes, thresholds, int8_thresholds)],
             "empty_prediction": "an image may get no label at all (multi-label)",
         },
+        "kernels": kernels_section(kernel_paths),
         "provenance": provenance,
     }
 
@@ -105,8 +126,9 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
             json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         model = Int8Model.load(out / MODEL_FILE)
         config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation,
-                                  provenance)
+                                  provenance, metrics["kernel_paths"])
         validate_inference_config(config, f"{CONFIG_FILE} being written")  # what readers demand
+        check_model_against_config(model, config, f"{CONFIG_FILE} being written")
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
                                        encoding="utf-8")
     return config

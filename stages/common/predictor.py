@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import UserError, read_utf8
 from .hashing import file_sha256
-from .inference_config import load_inference_config
+from .inference_config import check_model_against_config, load_inference_config
 from .int8_runtime import Int8Model
 from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
 from .preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
@@ -23,24 +23,6 @@ from .preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
 def _read_labels(path: Path) -> list[str]:
     text = read_utf8(path, f"not found; is {path.parent} an output folder of the pipeline?")
     return text.removesuffix("\n").split("\n") if text else []
-
-
-def _check_model_against_config(model: Int8Model, config: dict, source: str) -> None:
-    expected = {
-        "input.height": (config["input"]["height"], model.input_size),
-        "input.quantization.scale": (config["input"]["quantization"]["scale"], model.input_scale),
-        "input.quantization.zero_point": (config["input"]["quantization"]["zero_point"],
-                                          model.input_zero_point),
-        "output.shape[1]": (config["output"]["shape"][1], model.num_classes),
-        "output.quantization.scale": (config["output"]["quantization"]["scale"],
-                                      model.output_scale),
-        "output.quantization.zero_point": (config["output"]["quantization"]["zero_point"],
-                                           model.output_zero_point),
-    }
-    wrong = [f"  {source}: field {field} is {said!r} but the model has {actual!r}"
-             for field, (said, actual) in expected.items() if said != actual]
-    if wrong:
-        raise UserError(f"{source} does not describe {model.path}:\n" + "\n".join(wrong))
 
 
 @dataclass
@@ -73,7 +55,7 @@ class Predictor:
                             f"labels.classes ({len(classes)} vs {len(config['labels']['classes'])} "
                             "classes, or another order)")
         model = Int8Model.load(model_path)
-        _check_model_against_config(model, config, str(out / CONFIG_FILE))
+        check_model_against_config(model, config, str(out / CONFIG_FILE))
         rows = config["thresholds"]["classes"]
         return cls(model, classes, np.array([row["int8"] for row in rows]), max_image_pixels)
 

@@ -6,9 +6,9 @@ distillation loss at a low learning rate. BatchNormalization stays in inference 
 learning). The QAT model is saved as weights and rebuilt (student graph -> quantize_model ->
 load_weights): a quantised Keras model does not survive Keras serialisation.
 
-Export: the converter gets the QAT model, a representative dataset passed through the exact
-deployment preprocessing (letterbox, then ``(x - 127) / 128``), builtin INT8 ops only, uint8
-input and int8 output. Before conversion the input quantiser's range is set to
+Export: the converter gets the QAT model traced at a batch of one, a representative dataset
+passed through the exact deployment preprocessing (letterbox, then ``(x - 127) / 128``), builtin
+INT8 ops only, uint8 input and int8 output. Before conversion the input quantiser's range is set to
 [-127/128, 1.0], the exact image of [0, 255] under the normalisation, so the exported input
 quantisation is scale 1/128 and zero point 127: the phone feeds the raw letterboxed bytes.
 ``check_int8_model`` verifies that and fails loudly otherwise.
@@ -111,8 +111,16 @@ def pin_input_range(qat_model: keras.Model) -> tuple[float, float]:
 
 
 def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]) -> bytes:
-    """Full-integer TFLite: builtin INT8 ops, uint8 input, int8 output (logits)."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    """Full-integer TFLite: builtin INT8 ops, uint8 input, int8 output (logits), batch of 1.
+
+    The signature is traced at ``[1, S, S, 3]``: a Keras model converts with a dynamic batch
+    (-1), which a compiled LiteRT model cannot size its buffers for until it is resized, and
+    which phone delegates handle badly; the phone classifies one image at a time anyway."""
+    size = int(qat_model.input_shape[1])
+    serve = tf.function(lambda image: qat_model(image, training=False))
+    signature = serve.get_concrete_function(tf.TensorSpec([1, size, size, 3], tf.float32,
+                                                          name="image"))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([signature], qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     samples = list(representative)
     def representative_dataset():
