@@ -252,3 +252,10 @@ def save_rgb_png(path: str | Path, image: np.ndarray) -> None:
     if not ok:
         raise ValueError(f"{path}: PNG encoding failed")
     Path(path).write_bytes(encoded.tobytes())
+
+
+def encode_ppm(image: np.ndarray) -> bytes:
+    """Binary PPM (P6, maxval 255) of an RGB uint8 image: decoded pixels as the C app reads them
+    (stages/c_reference/classify), since decoding on the phone belongs to the platform."""
+    height, width = image.shape[:2]
+    return b"P6\n%d %d\n255\n" % (width, height) + np.ascontiguousarray(image, np.uint8).tobytes()

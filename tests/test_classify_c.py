@@ -1,0 +1,330 @@
+"""The phone's side in C (stages/c_reference/classify): built with warnings as errors, run
+through the LiteRT C API of the installed wheel, and compared with the Python side byte for byte.
+
+The packaged model is the session's small one (the ``workspace`` fixture: thresholds, evaluate
+and package have run on it). A missing C compiler fails these tests: the phone path is a
+promise, not an option.
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stages.common.dataset import IMAGES_FOLDER
+from stages.common.evaluation_data import int8_outputs
+from stages.common.int8_runtime import Int8Model, probability_table
+from stages.common.metrics import multilabel_metrics
+from stages.common.predictor import Predictor
+from stages.common.preprocessing import decode_image, encode_ppm, letterbox
+from stages.common.shards import Shards
+
+REPO = Path(__file__).resolve().parents[1]
+C_DIR = REPO / "stages" / "c_reference"
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def _compiler() -> str:
+    compiler = shutil.which("cc")
+    assert compiler, "the C app needs the system C compiler `cc` on PATH (install gcc or clang)"
+    return compiler
+
+
+def _make(target: str, out: Path) -> None:
+    result = subprocess.run(["make", "-C", str(C_DIR), f"OUT={out}", f"PYTHON={sys.executable}",
+                             target], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _sanitizers_work(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    return subprocess.run([_compiler(), *SANITIZE, str(probe), "-o", str(tmp_path / "probe")],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory):
+    """{"plain": path, "sanitized": path or None} of the C app, built by its Makefile."""
+    _compiler()
+    out = tmp_path_factory.mktemp("c_app")
+    _make("all", out)
+    built = {"plain": out / "classify", "sanitized": None}
+    if _sanitizers_work(out):
+        _make("sanitized", out)
+        built["sanitized"] = out / "classify-sanitized"
+    return built
+
+
+def run_app(app: Path, output_dir: Path, images: list[Path], *options: str):
+    """(exit status, {image: (labels, int8 outputs) or ("error", message)}, stderr) of one run
+    with --int8."""
+    result = subprocess.run([str(app), "--int8", *options, str(output_dir), *map(str, images)],
+                            capture_output=True, text=True)
+    found, lines = {}, result.stdout.splitlines()
+    for line, following in zip(lines, lines[1:] + [""]):
+        if line.startswith("  int8:"):
+            continue
+        image, _, rest = line.partition(": ")
+        if rest.startswith("error: "):
+            found[image] = ("error", rest.removeprefix("error: "))
+            continue
+        labels = [] if rest == "(no label)" else [part.rsplit(" (", 1)[0] for part in rest.split(", ")]
+        assert following.startswith("  int8:"), result.stdout
+        found[image] = (labels, [int(v) for v in following.removeprefix("  int8:").split()])
+    return result.returncode, found, result.stderr
+
+
+def _split_paths(dataset, split: str) -> list[Path]:
+    return [Path(dataset.dataset_dir) / IMAGES_FOLDER / record.name
+            for record in dataset.splits[split]]
+
+
+def _varied_images(dataset, root: Path, count: int = 54) -> list[Path]:
+    """Crops of the demo images at many sizes and aspect ratios (1:6 to 6:1, 9 to 700 px), as
+    PNG, and some as JPEG whose EXIF says to rotate them (the decoder turns them upright)."""
+    rng = np.random.default_rng(13)
+    sources = [decode_image(path.read_bytes()) for path in _split_paths(dataset, "train")]
+    folder = root / "varied"
+    folder.mkdir()
+    images = []
+    for index in range(count):
+        source = sources[index % len(sources)]
+        aspect = np.exp(rng.uniform(np.log(1 / 6), np.log(6)))
+        long_side = int(np.exp(rng.uniform(np.log(9), np.log(700))))
+        height, width = (long_side, max(1, int(long_side / aspect))) if aspect > 1 else \
+            (max(1, int(long_side * aspect)), long_side)
+        picture = Image.fromarray(source).resize((width, height), Image.BILINEAR)
+        if index % 6 == 5:
+            exif = Image.Exif()
+            exif[0x0112] = 6  # shown rotated by 90 degrees
+            path = folder / f"image_{index:02d}.jpg"
+            picture.save(path, format="JPEG", quality=90, exif=exif)
+        else:
+            path = folder / f"image_{index:02d}.png"
+            picture.save(path)
+        images.append(path)
+    return images
+
+
+@pytest.fixture(scope="module")
+def phone_inputs(workspace, tmp_path_factory):
+    """(output folder, original images, their PPMs written by stages/decode_to_ppm.py)."""
+    root, dataset = workspace
+    folder = tmp_path_factory.mktemp("phone")
+    images = _varied_images(dataset, folder)
+    ppm_dir = folder / "ppm"
+    ppm_dir.mkdir()
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "decode_to_ppm.py"),
+                             str(ppm_dir), *map(str, images)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return root / "outputs" / "run_001", images, [ppm_dir / (p.stem + ".ppm") for p in images]
+
+
+def test_the_build_treats_warnings_as_errors(apps, tmp_path):
+    flags = subprocess.run(["make", "-s", "-C", str(C_DIR), "print-cflags"], capture_output=True,
+                           text=True, check=True).stdout.split()
+    probe = tmp_path / "warning.c"
+    probe.write_text("int main(void) { int unused; return 0; }\n")
+    result = subprocess.run([_compiler(), *flags, "-c", str(probe), "-o", str(tmp_path / "w.o")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0, f"a warning did not stop the build with {' '.join(flags)}"
+    assert "unused" in result.stderr
+
+
+def test_decode_to_ppm_writes_the_decoded_pixels(phone_inputs):
+    _, images, ppms = phone_inputs
+    for image, ppm in zip(images, ppms):
+        expected = decode_image(image.read_bytes())
+        assert ppm.read_bytes() == encode_ppm(expected)
+    rotated = Image.open(images[5])
+    assert decode_image(images[5].read_bytes()).shape[:2] == rotated.size  # EXIF turned it upright
+
+
+def test_c_outputs_equal_python_byte_for_byte_at_1_and_4_threads(apps, phone_inputs):
+    output_dir, images, ppms = phone_inputs
+    model = Int8Model.load(output_dir / "model_qat_int8.tflite")
+    expected = model.raw_outputs(np.stack([letterbox(decode_image(p.read_bytes()), model.input_size)
+                                           for p in images]))
+    sizes = {decode_image(p.read_bytes()).shape[:2] for p in images}
+    assert len(ppms) >= 50 and len(sizes) >= 50  # as many sizes and aspect ratios as images
+    for threads in ("1", "4"):
+        status, found, stderr = run_app(apps["plain"], output_dir, ppms, "--threads", threads)
+        assert status == 0, stderr
+        got = np.array([found[str(p)][1] for p in ppms], dtype=np.int8)
+        np.testing.assert_array_equal(got, expected, err_msg=f"{threads} thread(s)")
+
+
+def test_c_decisions_equal_predict_py(apps, phone_inputs):
+    output_dir, images, ppms = phone_inputs
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(output_dir),
+                             *map(str, images), "--json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    python_labels = {Path(r["image"]).stem: [label["class"] for label in r["labels"]]
+                     for r in json.loads(result.stdout)}
+    status, found, stderr = run_app(apps["plain"], output_dir, ppms)
+    assert status == 0, stderr
+    assert {Path(image).stem: labels for image, (labels, _) in found.items()} == python_labels
+
+
+def test_c_on_the_evaluation_split_gives_the_packaged_metrics(apps, workspace, tmp_path):
+    """The test split's images, decoded and letterboxed by the C side, give the int8 outputs
+    evaluate streamed from the shards, and the decisions give metrics.json's numbers."""
+    root, dataset = workspace
+    output_dir = root / "outputs" / "run_001"
+    config = json.loads((output_dir / "inference_config.json").read_text())
+    ppms = []
+    for index, path in enumerate(_split_paths(dataset, "test")):
+        ppms.append(tmp_path / f"test_{index:03d}.ppm")
+        ppms[-1].write_bytes(encode_ppm(decode_image(path.read_bytes())))
+    status, found, stderr = run_app(apps["plain"], output_dir, ppms)
+    assert status == 0, stderr
+    c_outputs = np.array([found[str(p)][1] for p in ppms], dtype=np.int8)
+    model = Int8Model.load(output_dir / "model_qat_int8.tflite")
+    evaluated = int8_outputs(model, Shards.open(root / "data" / "shards", dataset), "test")
+    np.testing.assert_array_equal(c_outputs, evaluated)
+    thresholds = np.array([row["int8"] for row in config["thresholds"]["classes"]])
+    decisions = np.array([[name in found[str(p)][0] for name in dataset.classes] for p in ppms])
+    np.testing.assert_array_equal(decisions, c_outputs.astype(int) >= thresholds)
+    targets = np.array(dataset.targets("test"), dtype=bool).reshape(-1, len(dataset.classes))
+    scores = multilabel_metrics(targets, decisions)
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    for key in ("f1_macro", "f1_micro", "precision_macro", "recall_macro"):
+        assert scores[key] == metrics[key], key
+
+
+def _edge_output_folder(source: Path, target: Path, outputs: np.ndarray) -> np.ndarray:
+    """A copy of ``source`` whose int8 thresholds sit exactly on observed outputs (the median
+    image's, per class), so that ``>=`` against ``>`` or a threshold off by one shows."""
+    shutil.copytree(source, target)
+    config = json.loads((target / "inference_config.json").read_text())
+    table = probability_table(config["output"]["quantization"]["scale"],
+                              config["output"]["quantization"]["zero_point"])
+    edges = np.sort(outputs.astype(int), axis=0)[len(outputs) // 2]
+    for row, q in zip(config["thresholds"]["classes"], edges):
+        row["int8"], row["probability"] = int(q), float(table[q + 128])
+    (target / "inference_config.json").write_text(json.dumps(config, indent=2))
+    return edges
+
+
+def test_decisions_on_the_threshold_itself_agree(apps, phone_inputs, tmp_path):
+    output_dir, images, ppms = phone_inputs
+    _, found, _ = run_app(apps["plain"], output_dir, ppms)
+    outputs = np.array([found[str(p)][1] for p in ppms])
+    edges = _edge_output_folder(output_dir, tmp_path / "edge", outputs)
+    assert np.any(outputs == edges)  # some images sit exactly on a threshold
+    predictor = Predictor.load(tmp_path / "edge")
+    expected = {str(ppm): [label["class"] for label in predictor.predict_file(image)["labels"]]
+                for image, ppm in zip(images, ppms)}
+    status, found, stderr = run_app(apps["plain"], tmp_path / "edge", ppms)
+    assert status == 0, stderr
+    assert {image: labels for image, (labels, _) in found.items()} == expected
+
+
+def _ppm_size(ppm: Path) -> str:
+    width, height = ppm.read_bytes().split(b"\n")[1].split()  # encode_ppm's header: P6, size, 255
+    return f"{int(width)}x{int(height)}"
+
+
+def test_sanitized_build_runs_clean(apps, phone_inputs):
+    if apps["sanitized"] is None:
+        pytest.skip("this compiler cannot build with AddressSanitizer and UBSan")
+    output_dir, _, ppms = phone_inputs
+    plain = run_app(apps["plain"], output_dir, ppms[:8])
+    status, found, stderr = run_app(apps["sanitized"], output_dir, ppms[:8], "--threads", "2")
+    assert status == 0 and "Sanitizer" not in stderr, stderr
+    assert found == plain[1]
+    # the error paths too: a missing image, a file that is not a PPM, a truncated PPM
+    truncated = ppms[0].parent / "truncated.ppm"
+    truncated.write_bytes(ppms[0].read_bytes()[:-7])
+    status, found, stderr = run_app(apps["sanitized"], output_dir,
+                                    [ppms[0], Path("missing.ppm"), REPO / "README.md", truncated])
+    assert status == 1 and "Sanitizer" not in stderr, stderr
+    assert found[str(ppms[0])] == plain[1][str(ppms[0])]
+    assert found[str(truncated)] == ("error", f"holds fewer than {_ppm_size(ppms[0])} RGB pixels")
+
+
+def test_builtin_kernels_equal_the_interpreters_builtin_kernels(apps, phone_inputs):
+    output_dir, images, ppms = phone_inputs
+    model = Int8Model.load(output_dir / "model_qat_int8.tflite", kernels="builtin")
+    expected = model.raw_outputs(np.stack([letterbox(decode_image(p.read_bytes()), model.input_size)
+                                           for p in images[:10]]))
+    status, found, stderr = run_app(apps["plain"], output_dir, ppms[:10], "--kernels", "builtin")
+    assert status == 0
+    assert "thresholds were tuned on xnnpack kernels" in stderr  # said, not hidden
+    np.testing.assert_array_equal(np.array([found[str(p)][1] for p in ppms[:10]]), expected)
+
+
+def test_each_image_problem_is_its_own_line(apps, phone_inputs, tmp_path):
+    output_dir, _, ppms = phone_inputs
+    bad_header = tmp_path / "bad.ppm"
+    bad_header.write_bytes(b"P6\n12 x\n255\n")
+    sixteen_bit = tmp_path / "deep.ppm"
+    sixteen_bit.write_bytes(b"P6\n1 1\n65535\n" + bytes(6))
+    result = subprocess.run([str(apps["plain"]), str(output_dir), str(ppms[0]), "missing.ppm",
+                             str(bad_header), str(sixteen_bit), str(REPO / "README.md")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{ppms[0]}: ") and "error" not in lines[0]
+    assert lines[1] == "missing.ppm: error: file not found"
+    assert lines[2] == f"{bad_header}: error: the PPM header is damaged (P6, width, height, maxval)"
+    assert lines[3] == f"{sixteen_bit}: error: PPM maxval is 65535; only 8-bit PPM (255) is accepted"
+    assert lines[4].startswith(f"{REPO / 'README.md'}: error: not a binary PPM (P6)")
+
+
+def test_raw_rgb_input_gives_the_ppm_result(apps, phone_inputs, tmp_path):
+    output_dir, images, ppms = phone_inputs
+    pixels = decode_image(images[0].read_bytes())
+    raw = tmp_path / "image.rgb"
+    raw.write_bytes(pixels.tobytes())
+    height, width = pixels.shape[:2]
+    _, from_raw, _ = run_app(apps["plain"], output_dir, [raw], "--raw", f"{width}x{height}")
+    _, from_ppm, _ = run_app(apps["plain"], output_dir, [ppms[0]])
+    assert from_raw[str(raw)] == from_ppm[str(ppms[0])]
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda c: c.pop("thresholds"), "field thresholds is missing"),
+    (lambda c: c["thresholds"]["classes"][1].update(int8="12"), "field thresholds.classes[1].int8 must be an integer from -128 to 128"),
+    (lambda c: c["labels"]["classes"].pop(), "labels.classes has 4 and thresholds.classes 5"),
+    (lambda c: c.update(format_version=2), "field format_version is 2; this reader knows version 1 only"),
+    (lambda c: c["input"].update(shape=[1, 32, 32, 3]), "the input's dimension 1 is 64 (-1: dynamic), inference_config.json says 32"),
+    (lambda c: c["output"]["quantization"].update(zero_point=c["output"]["quantization"]["zero_point"] + 1), "the output's quantisation is scale"),
+    (lambda c: c["model"].update(file="../model.tflite"), "field model.file must name a file inside the output folder"),
+])
+def test_a_config_that_does_not_fit_is_refused_by_field(apps, phone_inputs, tmp_path, change, expected):
+    output_dir, _, ppms = phone_inputs
+    damaged = tmp_path / "damaged"
+    shutil.copytree(output_dir, damaged)
+    config = json.loads((damaged / "inference_config.json").read_text())
+    change(config)
+    (damaged / "inference_config.json").write_text(json.dumps(config))
+    result = subprocess.run([str(apps["plain"]), str(damaged), str(ppms[0])], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert expected in result.stderr, result.stderr
+
+
+def test_broken_json_and_labels_name_the_file_and_line(apps, phone_inputs, tmp_path):
+    output_dir, _, ppms = phone_inputs
+    damaged = tmp_path / "damaged"
+    shutil.copytree(output_dir, damaged)
+    text = (damaged / "inference_config.json").read_text()
+    (damaged / "inference_config.json").write_text(text.replace('"input": {', '"input": {,', 1))
+    line = text[:text.index('"input": {')].count("\n") + 1
+    result = subprocess.run([str(apps["plain"]), str(damaged), str(ppms[0])], capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert f"inference_config.json:{line}: invalid JSON" in result.stderr, result.stderr
+    shutil.copyfile(output_dir / "inference_config.json", damaged / "inference_config.json")
+    labels = (damaged / "labels.txt").read_text().splitlines()
+    (damaged / "labels.txt").write_text("\n".join([labels[1], labels[0], *labels[2:]]) + "\n")
+    result = subprocess.run([str(apps["plain"]), str(damaged), str(ppms[0])], capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert "labels.txt: line 1 disagrees with inference_config.json field labels.classes" in result.stderr
