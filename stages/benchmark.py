@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
-latency and size, and `dvc repro` with nothing to do; prints a Markdown table with the targets
+latency and size, the C app against the Python interpreter on the packaged model (when
+output.dir holds one), and `dvc repro` with nothing to do; prints a Markdown table with the targets
 and writes the numbers to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
 a quiet machine. The same command runs on a GPU machine (training parts use the GPU).
 
@@ -35,15 +36,22 @@ def repro_nothing_to_do_seconds() -> float | None:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, params=False)
+    parser = stage_parser(__doc__)
     parser.add_argument("--images", type=int, default=192, help="synthetic training images")
     parser.add_argument("--out", type=Path, default=Path("metrics/benchmark.json"))
     args = parser.parse_args()
     import os
 
     from stages.common.benchmark import run_benchmark, table
+    from stages.common.package import CONFIG_FILE
+    from stages.common.params import load_params
 
-    results = run_benchmark(images=args.images)
+    packaged = Path(load_params(args.params)["output"]["dir"])
+    if not (packaged / CONFIG_FILE).is_file():
+        print(f"note: {packaged} holds no packaged model (run the pipeline first), so the C app "
+              "is not timed")
+        packaged = None
+    results = run_benchmark(images=args.images, packaged_dir=packaged)
     results["repro_nothing_to_do_s"] = repro_nothing_to_do_seconds()
     if results["repro_nothing_to_do_s"] is None:
         print("note: the pipeline is not up to date (dvc status), so `dvc repro` was not timed")

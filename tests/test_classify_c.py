@@ -31,6 +31,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 def _compiler() -> str:
     compiler = shutil.which("cc")
     assert compiler, "the C app needs the system C compiler `cc` on PATH (install gcc or clang)"
+    assert shutil.which("make"), "the C app is built with `make`: install it"
     return compiler
 
 

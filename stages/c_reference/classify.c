@@ -1,7 +1,7 @@
 /*
  * classify: the phone's side of the pipeline, in C99, from the five outputs alone.
  *
- *   classify [--threads N] [--kernels xnnpack|builtin] [--int8] [--raw WxH]
+ *   classify [--threads N] [--kernels xnnpack|builtin] [--int8] [--raw WxH] [--repeat N]
  *            OUTPUT_DIR IMAGE...
  *
  * Each IMAGE is decoded, upright RGB: binary PPM (P6, maxval 255), or with --raw WxH the bare
@@ -16,16 +16,20 @@
  * tensor buffers over 64-byte-aligned memory -> per image: lock, write, unlock, run, lock,
  * read, unlock.
  *
+ * --repeat N times N more runs of the model on each image and prints their median to stderr
+ * (the benchmark compares it with the Python interpreter's).
+ *
  * Exit status: 0 all images classified; 1 some image could not be (its own "IMAGE: error:"
  * line, the others still classified); 2 bad arguments, config, labels or model.
  */
-#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign, clock_gettime */
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config_reader.h"
 #include "letterbox.h"
@@ -269,6 +273,37 @@ fail:
     return -1;
 }
 
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median milliseconds of `runs` more runs on the input already in the buffer; -1 on error. */
+static double median_run_ms(classifier *c, int runs, const char *model_path, char *error)
+{
+    double *times = malloc((size_t)runs * sizeof *times), median;
+    int i;
+    if (times == NULL) {
+        snprintf(error, MESSAGE_SIZE, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < runs; ++i) {
+        struct timespec start, end;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        LITERT_CALL(LiteRtRunCompiledModel(c->compiled, 0, 1, &c->input, 1, &c->output));
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        times[i] = (double)(end.tv_sec - start.tv_sec) * 1e3 + (double)(end.tv_nsec - start.tv_nsec) / 1e6;
+    }
+    qsort(times, (size_t)runs, sizeof *times, compare_doubles);
+    median = runs % 2 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+    free(times);
+    return median;
+fail:
+    free(times);
+    return -1;
+}
+
 /* ---- decoded images ------------------------------------------------------------------------ */
 
 static int ppm_number(FILE *file, long *value)
@@ -353,14 +388,15 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: classify [--threads N] [--kernels xnnpack|builtin] [--int8] "
-            "[--raw WxH] OUTPUT_DIR IMAGE...\n"
+            "[--raw WxH] [--repeat N] OUTPUT_DIR IMAGE...\n"
             "  OUTPUT_DIR  the five outputs of the pipeline (inference_config.json, labels.txt, "
             "the model, ...)\n"
             "  IMAGE       decoded upright RGB: binary PPM (P6), or raw bytes with --raw WxH\n"
             "  --threads   CPU threads (default 1)\n"
             "  --kernels   CPU kernels: xnnpack (default; the path the thresholds were tuned on)\n"
             "              or builtin (TFLite's builtin optimised kernels, no delegate)\n"
-            "  --int8      also print each image's int8 outputs\n");
+            "  --int8      also print each image's int8 outputs\n"
+            "  --repeat N  time N more model runs per image; the median goes to stderr\n");
 }
 
 int main(int argc, char **argv)
@@ -370,7 +406,8 @@ int main(int argc, char **argv)
     char error[MESSAGE_SIZE > CONFIG_ERROR_SIZE ? MESSAGE_SIZE : CONFIG_ERROR_SIZE];
     const char *kernels = "xnnpack", *output_dir;
     char *model_path;
-    int threads = 1, print_int8 = 0, raw_width = 0, raw_height = 0, first, i, failures = 0;
+    int threads = 1, print_int8 = 0, raw_width = 0, raw_height = 0, repeat = 0, first, i;
+    int failures = 0;
     int8_t *outputs;
 
     for (first = 1; first < argc && strncmp(argv[first], "--", 2) == 0; ++first) {
@@ -386,6 +423,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             threads = (int)value;
+        } else if (strcmp(option, "--repeat") == 0) {
+            char *end;
+            long value = strtol(argv[++first], &end, 10);
+            if (*end != '\0' || value < 1 || value > 100000) {
+                fprintf(stderr, "classify: --repeat must be an integer from 1 to 100000, got %s\n", argv[first]);
+                return 2;
+            }
+            repeat = (int)value;
         } else if (strcmp(option, "--kernels") == 0) {
             kernels = argv[++first];
             if (kernel_mode(kernels) == NULL) {
@@ -443,6 +488,16 @@ int main(int argc, char **argv)
             continue;
         }
         free(rgb);
+        if (repeat > 0) {
+            double median = median_run_ms(&model, repeat, model_path, error);
+            if (median < 0) {
+                printf("%s: error: %s\n", argv[i], error);
+                ++failures;
+                continue;
+            }
+            fprintf(stderr, "classify: %s: model run median %.3f ms over %d runs, %d thread(s), "
+                    "%s kernels\n", argv[i], median, repeat, threads, kernels);
+        }
         printf("%s: ", argv[i]);
         for (c = 0; c < config.num_classes; ++c) {
             if (outputs[c] < config.int8_thresholds[c]) continue;

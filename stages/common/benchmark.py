@@ -9,11 +9,16 @@ benchmark needs no earlier pipeline run and no download, and runs unchanged on a
 - a distillation epoch (student + B3 teacher forward) against a plain student epoch, same data
   and trainable layers; the teacher's forward alone is timed too, to say where the time goes;
 - INT8 against float32 TFLite latency per image (LiteRT, batch 1) at 1 and 2 threads, and the
-  file sizes.
+  file sizes;
+- given a packaged output folder, its model run by the C app (stages/c_reference/classify,
+  LiteRT C API) against the Python interpreter, same threads.
 """
 from __future__ import annotations
 
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,14 +30,17 @@ import tensorflow as tf
 from .data_pipeline import Augmentation, make_dataset
 from .dataset import validate_dataset
 from .demo_data import write_demo_dataset
+from .errors import UserError
+from .inference_config import load_inference_config
 from .models import build_student, build_teacher, set_trainable
-from .preprocessing import normalize_student
+from .preprocessing import encode_ppm, normalize_student
 from .quantization import (calibrate_activation_ranges, convert_to_float, convert_to_int8,
                            pin_input_range, quantize_student)
 from .shards import Shards, write_shards
 from .training import Distiller
 
 keras = tf.keras
+C_APP_DIR = Path(__file__).resolve().parents[1] / "c_reference"
 CLASSES = 5
 AUGMENTATION = Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15)
 
@@ -157,8 +165,38 @@ def tflite_int8_vs_float(size: int, runs: int = 50) -> dict:
     return result
 
 
+def c_app_vs_python_latency(output_dir: Path, runs: int = 50) -> dict:
+    """Median model run of the packaged INT8 model in the C app and in the Python interpreter
+    (both LiteRT, XNNPACK), at 1 and 2 threads: what the phone's C layer costs against the
+    path the metrics were measured on."""
+    config = load_inference_config(output_dir / "inference_config.json")
+    model = (output_dir / config["model"]["file"]).read_bytes()
+    size = config["input"]["height"]
+    result = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark_c_") as folder:
+        folder = Path(folder)
+        build = subprocess.run(["make", "-s", "-C", str(C_APP_DIR), f"OUT={folder}",
+                                f"PYTHON={sys.executable}"], capture_output=True, text=True)
+        if build.returncode != 0:
+            raise UserError(f"the C app does not build:\n{build.stdout}{build.stderr}")
+        image = folder / "image.ppm"
+        image.write_bytes(encode_ppm(np.random.default_rng(0).integers(0, 256, (size, size, 3),
+                                                                       dtype=np.uint8)))
+        for threads in (1, 2):
+            run = subprocess.run([str(folder / "classify"), "--repeat", str(runs), "--threads",
+                                  str(threads), str(output_dir), str(image)],
+                                 capture_output=True, text=True)
+            timed = re.search(r"model run median ([0-9.]+) ms", run.stderr)
+            if run.returncode != 0 or timed is None:
+                raise UserError(f"the C app failed on {output_dir}:\n{run.stdout}{run.stderr}")
+            c_ms, python_ms = float(timed.group(1)), _latency_ms(model, threads, runs)
+            result[f"threads_{threads}"] = {"c_ms": round(c_ms, 2), "python_ms": round(python_ms, 2),
+                                            "ratio": round(c_ms / python_ms, 3)}
+    return {"output_dir": str(output_dir), **result}
+
+
 def run_benchmark(images: int = 192, student_size: int = 240, teacher_size: int = 300,
-                  batch_size: int = 32) -> dict:
+                  batch_size: int = 32, packaged_dir: Path | None = None) -> dict:
     devices = [device.name for device in tf.config.list_logical_devices()]
     with tempfile.TemporaryDirectory(prefix="benchmark_") as folder:
         shards = synthetic_shards(Path(folder), images, student_size, teacher_size)
@@ -182,6 +220,7 @@ def run_benchmark(images: int = 192, student_size: int = 240, teacher_size: int 
         },
         "distillation_vs_plain_epoch": epochs,
         "tflite": tflite,
+        "c_app": c_app_vs_python_latency(packaged_dir) if packaged_dir is not None else None,
     }
 
 
@@ -228,11 +267,20 @@ def table(results: dict) -> str:
     rows.append(("INT8 / float32 file size (MB)",
                  f"{tflite['int8_bytes'] / 1e6:.2f} / {tflite['float_bytes'] / 1e6:.2f} = "
                  f"{tflite['size_ratio']}x", "int8_over_float_size", tflite["size_ratio"]))
+    for threads in (1, 2) if results.get("c_app") else ():
+        latency = results["c_app"][f"threads_{threads}"]
+        rows.append((f"C app (LiteRT C API) / Python interpreter, packaged INT8 model, {threads} "
+                     "thread(s) (ms per run)",
+                     f"{latency['c_ms']} / {latency['python_ms']} = {latency['ratio']}x", None,
+                     latency["ratio"]))
     if results.get("repro_nothing_to_do_s") is not None:
         rows.append(("`dvc repro` with nothing to do (s)", f"{results['repro_nothing_to_do_s']}",
                      "repro_nothing_to_do_s", results["repro_nothing_to_do_s"]))
     lines = ["| measure | measured | target | met |", "|---|---|---|---|"]
     for name, shown, key, value in rows:
+        if key is None:  # measured for the record, no target
+            lines.append(f"| {name} | {shown} | - | - |")
+            continue
         operator, bound = TARGETS[key]
         lines.append(f"| {name} | {shown} | {operator} {bound} | "
                      f"{'yes' if meets(value, TARGETS[key]) else 'no'} |")
