@@ -8,6 +8,7 @@ the PR and F1-vs-threshold tables), so the report shows exactly the numbers DVC 
 - per-class precision-recall curves of the INT8 model on test, with each adopted threshold marked;
 - validation macro-F1 against the threshold (the search of the thresholds stage);
 - INT8-vs-float fidelity (metrics/export.json);
+- the other CPU kernels against XNNPACK (metrics/export.json, metrics/evaluation.json);
 - the final metrics table (metrics/evaluation.json).
 A missing input is a user error naming the file and the stage that writes it.
 """
@@ -300,6 +301,16 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                       f"{value['identical_decisions_at_0.5']:.4f}",
                       f"{value['f1_macro_int8_at_0.5']:.4f}", f"{value['f1_macro_float_qat_at_0.5']:.4f}"]
                      for key, value in export.items() if key.startswith("fidelity_")]
+    kernels = evaluation["kernel_paths"]
+    kernel_rows = [[f"{split} (export)", name, value["images"], f"{value['differing_outputs']:.2%}",
+                    value["max_difference"], "0.5", value["images_with_other_labels"], "", ""]
+                   for split in ("val", "test")
+                   for name, value in export["kernel_paths"][split].items()]
+    kernel_rows += [["test (evaluate)", name, value["images"], f"{value['differing_outputs']:.2%}",
+                     value["max_difference"], "adopted", value["images_with_other_labels"],
+                     f"{value['f1_macro']:.4f} ({value['f1_macro_change']:+.4f})",
+                     "yes" if value["material"] else "no"]
+                    for name, value in kernels["paths"].items()]
     sections = [
         ("Summary", f"<pre>{html.escape(_summary_text(data_report, stage_metrics, export, recommendation, evaluation))}</pre>"),
         ("Dataset", _table(["split", "images", "labels/image", "max labels", "no-label rate",
@@ -320,6 +331,10 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                                            "same decisions @0.5", "INT8 macro-F1 @0.5",
                                            "float macro-F1 @0.5"], fidelity_rows)
          + _image(panels["fidelity"], "fidelity")),
+        (f"CPU kernels against {kernels['adopted']} (the path the thresholds were tuned on)",
+         _table(["split", "kernels", "images", "int8 outputs that differ", "largest difference",
+                 "thresholds", "images with other labels", "macro-F1 (change)", "material"],
+                kernel_rows) + f"<p>{html.escape(kernels['rule'])}</p>"),
     ]
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
