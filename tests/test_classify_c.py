@@ -329,3 +329,13 @@ def test_broken_json_and_labels_name_the_file_and_line(apps, phone_inputs, tmp_p
                             text=True)
     assert result.returncode == 2
     assert "labels.txt: line 1 disagrees with inference_config.json field labels.classes" in result.stderr
+    (damaged / "labels.txt").write_text("\n".join(labels))  # no final newline: still the labels
+    assert Predictor.load(damaged).classes == labels
+    result = subprocess.run([str(apps["plain"]), str(damaged), str(ppms[0])], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    (damaged / "labels.txt").write_text("\n".join(labels) + "\n\n")  # an extra, empty line
+    result = subprocess.run([str(apps["plain"]), str(damaged), str(ppms[0])], capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert f"labels.txt: line {len(labels) + 1} disagrees" in result.stderr

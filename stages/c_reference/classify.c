@@ -357,7 +357,7 @@ static int read_image(const char *path, int raw_width, int raw_height, uint8_t *
             return -1;
         }
     }
-    if (w < 1 || h < 1 || w * h > MAX_IMAGE_PIXELS) {
+    if (w < 1 || h < 1 || w > MAX_IMAGE_PIXELS / h) { /* w * h could overflow a 32-bit long */
         snprintf(error, MESSAGE_SIZE, "%ldx%ld pixels: each side must be at least 1 and the "
                  "total at most %ld", w, h, MAX_IMAGE_PIXELS);
         fclose(file);

@@ -504,7 +504,8 @@ out_of_memory:
     return -1;
 }
 
-/* labels.txt: one label per line, in output order, each line ending in "\n". */
+/* labels.txt: one label per line, in output order; the last "\n" may be missing (as
+ * stages/common/predictor.py accepts). */
 static int check_labels(const char *output_dir, const json_node *root,
                         const classifier_config *config, char *error)
 {
@@ -523,14 +524,14 @@ static int check_labels(const char *output_dir, const json_node *root,
     text = read_file(path, &size, "is this an output folder of the pipeline?", error);
     if (text == NULL) { free(path); return -1; }
     line = text;
-    for (i = 0; i < config->num_classes; ++i) {
+    for (i = 0; i < config->num_classes && line < text + size; ++i) {
         char *end = memchr(line, '\n', size - (size_t)(line - text));
-        if (end == NULL) break;
+        if (end == NULL) end = text + size; /* the last line, without its newline */
         *end = '\0';
         if (strcmp(line, config->classes[i]) != 0) break;
         line = end + 1;
     }
-    if (i < config->num_classes || line != text + size) {
+    if (i < config->num_classes || line < text + size) {
         set_error(error, "%s: line %d disagrees with %s field labels.classes (%d classes, one per "
                          "line, in output order)", path, i + 1, CONFIG_FILE, config->num_classes);
         free(text);
