@@ -1,0 +1,47 @@
+"""Other CPU kernels against the adopted one: the agreement figures and the material rule."""
+import numpy as np
+
+from stages.common.evaluation import MATERIAL_LABEL_SET_SHARE, kernel_paths_report
+from stages.common.int8_runtime import Int8Model, kernel_path_agreement
+
+
+def test_agreement_counts_outputs_steps_and_label_sets():
+    adopted = np.array([[10, -5], [0, 3], [-20, 40]], dtype=np.int8)
+    other = np.array([[11, -5], [-1, 3], [-20, 40]], dtype=np.int8)  # image 1 drops class 0
+    agreement = kernel_path_agreement(adopted, other, [0, 0])
+    assert agreement == {"images": 3, "differing_outputs": 2 / 6, "max_difference": 1,
+                         "images_with_other_labels": 1, "differing_label_sets": 1 / 3}
+
+
+def _outputs_with_flips(adopted, thresholds, images):
+    """A copy of ``adopted`` where ``images`` images cross a threshold, and every other output
+    moves by one step without crossing any."""
+    other = adopted.astype(int).copy()
+    away = np.where(other >= thresholds, 1, -1)  # one step further from the threshold
+    other = np.clip(other + away, -128, 127)
+    other[:images, 0] = np.where(adopted[:images, 0] >= thresholds[0], thresholds[0] - 1,
+                                 thresholds[0])
+    return other.astype(np.int8)
+
+
+def test_a_few_crossings_are_material_and_small_steps_are_not(tiny_int8):
+    model = Int8Model.load(tiny_int8[2])
+    rng = np.random.default_rng(3)
+    adopted = rng.integers(-100, 100, (100, model.num_classes)).astype(np.int8)
+    truth = rng.uniform(size=adopted.shape) < 0.4
+    thresholds = [0.5] * model.num_classes
+    int8 = np.array(model.thresholds_int8(thresholds))
+    allowed = int(MATERIAL_LABEL_SET_SHARE * len(adopted))  # 2 of 100: not yet material
+    report = kernel_paths_report(truth, adopted, {
+        "steps": _outputs_with_flips(adopted, int8, 0),
+        "allowed": _outputs_with_flips(adopted, int8, allowed),
+        "material": _outputs_with_flips(adopted, int8, allowed + 1),
+    }, model, thresholds)
+    paths = report["paths"]
+    assert paths["steps"]["differing_outputs"] == 1.0 and paths["steps"]["max_difference"] >= 1
+    assert paths["steps"]["images_with_other_labels"] == 0 and paths["steps"]["f1_macro_change"] == 0
+    assert paths["allowed"]["images_with_other_labels"] == allowed
+    assert abs(paths["allowed"]["f1_macro_change"]) <= 0.01  # only the share can decide here
+    assert [paths[name]["material"] for name in ("steps", "allowed", "material")] == \
+        [False, False, True]
+    assert report["adopted"] == "xnnpack" and "2%" in report["rule"]
