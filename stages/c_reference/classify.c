@@ -85,7 +85,7 @@ static int check_tensor(LiteRtTensor tensor, const char *which, LiteRtElementTyp
     int i;
     LITERT_CALL(LiteRtGetRankedTensorType(tensor, &type));
     if (type.element_type != element) {
-        snprintf(error, MESSAGE_SIZE, "%s: the %s is not %s, as inference_config.json says",
+        snprintf(error, MESSAGE_SIZE, "%s: the %s is not %s (inference_config.json says it is)",
                  model_path, which, element == kLiteRtElementTypeUInt8 ? "uint8" : "int8");
         return -1;
     }
