@@ -12,7 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import (  # noqa: E402
+    add_max_image_pixels, require_positive, stage_parser)
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import (  # noqa: E402
     DEFAULT_MAX_IMAGE_PIXELS, encode_ppm, read_image_file)
@@ -22,11 +23,9 @@ def main() -> int:
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("out_dir", help="folder for the .ppm files (it must exist)")
     parser.add_argument("images", nargs="+", help="images to decode (jpg, png, ...)")
-    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
-                        help="refuse images whose header claims more pixels (default: %(default)s)")
+    add_max_image_pixels(parser, DEFAULT_MAX_IMAGE_PIXELS)
     args = parser.parse_args()
-    if args.max_image_pixels < 1:
-        raise UserError(f"--max_image_pixels must be a positive integer, got {args.max_image_pixels}")
+    require_positive(args, "max_image_pixels")
     out_dir = Path(args.out_dir)
     if not out_dir.is_dir():
         raise UserError(f"{out_dir}: output folder not found (create it first)")

@@ -29,14 +29,15 @@ def main() -> None:
     from stages.common.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS
     from stages.common.thresholds import adopted_thresholds
 
-    classes, targets, raw, model = int8_split_outputs(args.model, "data/prepared", "test")
+    kernels = (ADOPTED_KERNEL_PATH, *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH))
+    classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "test",
+                                                          kernels=kernels)
+    raw = outputs.pop(ADOPTED_KERNEL_PATH)
     recommendation = json.loads(Path(args.thresholds).read_text())
     probabilities = model.probabilities(raw)
     thresholds = adopted_thresholds(recommendation, classes)
     report = evaluation_report(targets, probabilities, thresholds, classes)
-    other_paths = {name: int8_split_outputs(args.model, "data/prepared", "test", kernels=name)[2]
-                   for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH}
-    report["kernel_paths"] = kernel_paths_report(targets, raw, other_paths, model, thresholds)
+    report["kernel_paths"] = kernel_paths_report(targets, raw, outputs, model, thresholds)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     write_precision_recall_curves(args.curves, classes, targets, probabilities)

@@ -29,7 +29,7 @@ def main() -> None:
     import numpy as np
 
     from stages.common.dataset import load_prepared
-    from stages.common.evaluation_data import CHUNK
+    from stages.common.evaluation_data import CHUNK, kernel_outputs
     from stages.common.export import (export_int8, fidelity, kernel_paths_at_half,
                                        representative_indices)
     from stages.common.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model
@@ -53,10 +53,12 @@ def main() -> None:
         targets = np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
         report[f"fidelity_{split}"] = fidelity(int8_model, qat_model,
                                                shards.pixel_chunks(split, "student", CHUNK), targets)
+    kernel_models = [int8_model, *(Int8Model.load(args.out, kernels=name) for name in KERNEL_PATHS
+                                   if name != ADOPTED_KERNEL_PATH)]
     report["kernel_paths"] = {
         "adopted": ADOPTED_KERNEL_PATH,
         "paths": {name: description for name, (_, description) in KERNEL_PATHS.items()},
-        **{split: kernel_paths_at_half(args.out, shards.pixel_chunks(split, "student", CHUNK))
+        **{split: kernel_paths_at_half(kernel_outputs(kernel_models, shards, split), int8_model)
            for split in ("val", "test")},
     }
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import (  # noqa: E402
+    add_max_image_pixels, require_positive, stage_parser)
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import (  # noqa: E402
     DEFAULT_MAX_IMAGE_PIXELS, letterbox, letterbox_geometry, read_image_file, save_rgb_png)
@@ -20,13 +21,9 @@ def main() -> None:
     parser.add_argument("image", help="input image (jpg, png, ...)")
     parser.add_argument("out", help="output PNG")
     parser.add_argument("--size", type=int, default=240, help="square side S (default: %(default)s)")
-    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
-                        help="refuse images whose header claims more pixels (default: %(default)s)")
+    add_max_image_pixels(parser, DEFAULT_MAX_IMAGE_PIXELS)
     args = parser.parse_args()
-    if args.size < 1:
-        raise UserError(f"--size must be a positive integer, got {args.size}")
-    if args.max_image_pixels < 1:
-        raise UserError(f"--max_image_pixels must be a positive integer, got {args.max_image_pixels}")
+    require_positive(args, "size", "max_image_pixels")
     try:
         image = read_image_file(args.image, args.max_image_pixels)
     except UserError as error:

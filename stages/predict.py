@@ -14,21 +14,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import (  # noqa: E402
+    add_max_image_pixels, require_positive, stage_parser)
 from stages.common.errors import UserError, run_main  # noqa: E402
 from stages.common.preprocessing import DEFAULT_MAX_IMAGE_PIXELS  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("output_dir", help="folder with the five outputs of the pipeline")
     parser.add_argument("images", nargs="+", help="images to classify")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument("--max_image_pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
-                        help="refuse images whose header claims more pixels (default: %(default)s)")
+    add_max_image_pixels(parser, DEFAULT_MAX_IMAGE_PIXELS)
     args = parser.parse_args()
-    if args.max_image_pixels < 1:
-        raise UserError(f"--max_image_pixels must be a positive integer, got {args.max_image_pixels}")
+    require_positive(args, "max_image_pixels")
     from stages.common.predictor import Predictor
 
     predictor = Predictor.load(args.output_dir, args.max_image_pixels)

@@ -28,9 +28,10 @@ def main() -> None:
     from stages.common.evaluation_data import int8_split_outputs
     from stages.common.thresholds import search_thresholds, threshold_grid
 
-    classes, targets, raw, model = int8_split_outputs(args.model, "data/prepared", "val")
+    classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "val")
     grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
-    recommendation = search_thresholds(targets, model.probabilities(raw), grid, classes)
+    recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
+                                       classes)
     recommendation["grid"] = {"min": search["grid_min"], "max": search["grid_max"],
                               "step": search["grid_step"], "values": len(grid),
                               "objective": search["objective"], "split": "val",

@@ -399,13 +399,26 @@ static void usage(void)
             "  --repeat N  time N more model runs per image; the median goes to stderr\n");
 }
 
+/* An option's integer value from 1 to high; a message and -1 otherwise. */
+static int integer_option(const char *option, const char *text, long high, int *value)
+{
+    char *end;
+    long parsed = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || parsed < 1 || parsed > high) {
+        fprintf(stderr, "classify: %s must be an integer from 1 to %ld, got %s\n", option, high, text);
+        return -1;
+    }
+    *value = (int)parsed;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     classifier_config config;
     classifier model;
     char error[MESSAGE_SIZE > CONFIG_ERROR_SIZE ? MESSAGE_SIZE : CONFIG_ERROR_SIZE];
     const char *kernels = "xnnpack", *output_dir;
-    char *model_path;
+    const char *model_path;
     int threads = 1, print_int8 = 0, raw_width = 0, raw_height = 0, repeat = 0, first, i;
     int failures = 0;
     int8_t *outputs;
@@ -416,21 +429,9 @@ int main(int argc, char **argv)
         if (strcmp(option, "--int8") == 0) { print_int8 = 1; continue; }
         if (first + 1 >= argc) { fprintf(stderr, "classify: %s needs a value\n", option); usage(); return 2; }
         if (strcmp(option, "--threads") == 0) {
-            char *end;
-            long value = strtol(argv[++first], &end, 10);
-            if (*end != '\0' || value < 1 || value > 64) {
-                fprintf(stderr, "classify: --threads must be an integer from 1 to 64, got %s\n", argv[first]);
-                return 2;
-            }
-            threads = (int)value;
+            if (integer_option(option, argv[++first], 64, &threads) != 0) return 2;
         } else if (strcmp(option, "--repeat") == 0) {
-            char *end;
-            long value = strtol(argv[++first], &end, 10);
-            if (*end != '\0' || value < 1 || value > 100000) {
-                fprintf(stderr, "classify: --repeat must be an integer from 1 to 100000, got %s\n", argv[first]);
-                return 2;
-            }
-            repeat = (int)value;
+            if (integer_option(option, argv[++first], 100000, &repeat) != 0) return 2;
         } else if (strcmp(option, "--kernels") == 0) {
             kernels = argv[++first];
             if (kernel_mode(kernels) == NULL) {
@@ -462,16 +463,15 @@ int main(int argc, char **argv)
     if (config.kernels != NULL && strcmp(config.kernels, kernels) != 0)
         fprintf(stderr, "classify: warning: the thresholds were tuned on %s kernels, this run uses "
                 "%s; decisions may differ from the measured ones\n", config.kernels, kernels);
-    model_path = malloc(strlen(output_dir) + strlen(config.model_file) + 2);
+    model_path = config.model_path;
     outputs = malloc((size_t)config.num_classes);
-    if (model_path == NULL || outputs == NULL) {
+    if (outputs == NULL) {
         fprintf(stderr, "classify: out of memory\n");
+        config_free(&config);
         return 2;
     }
-    sprintf(model_path, "%s/%s", output_dir, config.model_file);
     if (classifier_open(&model, model_path, &config, threads, kernels, error) != 0) {
         fprintf(stderr, "classify: %s\n", error);
-        free(model_path);
         free(outputs);
         config_free(&config);
         return 2;
@@ -512,7 +512,6 @@ int main(int argc, char **argv)
         }
     }
     classifier_close(&model);
-    free(model_path);
     free(outputs);
     config_free(&config);
     return failures ? 1 : 0;

@@ -572,8 +572,11 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
                 parse_failure(&parser, parser.at < parser.end ? "extra data after the value"
                                                               : "a NUL byte in the file");
             else if (read_fields(&root, path, config, error) == 0
-                     && check_labels(output_dir, &root, config, error) == 0)
-                status = 0;
+                     && check_labels(output_dir, &root, config, error) == 0) {
+                config->model_path = join_path(output_dir, config->model_file);
+                if (config->model_path != NULL) status = 0;
+                else set_error(error, "out of memory");
+            }
         }
     }
     json_free(&root);
@@ -591,6 +594,7 @@ void config_free(classifier_config *config)
     free(config->classes);
     free(config->int8_thresholds);
     free(config->model_file);
+    free(config->model_path);
     free(config->kernels);
     memset(config, 0, sizeof *config);
 }

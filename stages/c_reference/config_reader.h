@@ -16,6 +16,7 @@
 
 typedef struct {
     char *model_file;          /* model.file, relative to the output folder */
+    char *model_path;          /* the output folder joined with model.file */
     int input_shape[4];        /* input.shape: 1, height, width, 3 */
     double input_scale;        /* input.quantization */
     int input_zero_point;

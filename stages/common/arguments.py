@@ -10,3 +10,19 @@ def stage_parser(doc: str, params: bool = True) -> argparse.ArgumentParser:
         parser.add_argument("--params", default="params.yaml",
                             help="params file (default: %(default)s)")
     return parser
+
+
+def add_max_image_pixels(parser: argparse.ArgumentParser, default: int) -> None:
+    """``--max_image_pixels``, for the commands that read images the user names."""
+    parser.add_argument("--max_image_pixels", type=int, default=default,
+                        help="refuse images whose header claims more pixels (default: %(default)s)")
+
+
+def require_positive(args: argparse.Namespace, *names: str) -> None:
+    """UserError naming the first of these integer options that is below 1."""
+    from .errors import UserError
+
+    for name in names:
+        value = getattr(args, name)
+        if value < 1:
+            raise UserError(f"--{name} must be a positive integer, got {value}")

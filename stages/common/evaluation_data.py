@@ -12,25 +12,35 @@ from .shards import Shards
 CHUNK = 256  # images decoded at a time: memory stays bounded on any split size
 
 
-def int8_outputs(model: Int8Model, shards: Shards, split: str) -> np.ndarray:
-    """N x C int8 outputs on a split's student-size images, streamed from the shards."""
-    shards.require_size("student", model.input_size, str(model.path))
-    progress = Progress(f"INT8 inference on {split} ({model.kernels} kernels)", shards.count(split))
-    outputs = [np.zeros((0, model.num_classes), np.int8)]
+def kernel_outputs(models: list[Int8Model], shards: Shards, split: str) -> dict[str, np.ndarray]:
+    """Each model's N x C int8 outputs on a split's student-size images, by its kernel path;
+    the images are streamed from the shards once for all of them."""
+    for model in models:
+        shards.require_size("student", model.input_size, str(model.path))
+    names = ", ".join(model.kernels for model in models)
+    progress = Progress(f"INT8 inference on {split} ({names} kernels)", shards.count(split))
+    outputs = {model.kernels: [np.zeros((0, model.num_classes), np.int8)] for model in models}
     for chunk in shards.pixel_chunks(split, "student", CHUNK):
-        outputs.append(model.raw_outputs(chunk))
+        for model in models:
+            outputs[model.kernels].append(model.raw_outputs(chunk))
         progress.advance(len(chunk))
-    return np.concatenate(outputs)
+    return {kernels: np.concatenate(parts) for kernels, parts in outputs.items()}
+
+
+def int8_outputs(model: Int8Model, shards: Shards, split: str) -> np.ndarray:
+    """N x C int8 outputs of one model on a split, streamed from the shards."""
+    return kernel_outputs([model], shards, split)[model.kernels]
 
 
 def int8_split_outputs(model_path, prepared_dir, split: str, shards_dir="data/shards",
-                       kernels: str = ADOPTED_KERNEL_PATH):
-    """(classes, N x C targets, N x C int8 outputs, model) for one split."""
+                       kernels: tuple[str, ...] = (ADOPTED_KERNEL_PATH,)):
+    """(classes, N x C targets, {kernel path: N x C int8 outputs}, the first path's model) for
+    one split."""
     dataset = load_prepared(prepared_dir)
-    model = Int8Model.load(model_path, kernels=kernels)
-    if model.num_classes != len(dataset.classes):
-        raise UserError(f"{model_path} has {model.num_classes} outputs but the prepared data has "
-                        f"{len(dataset.classes)} classes; rerun the pipeline (dvc repro)")
+    models = [Int8Model.load(model_path, kernels=name) for name in kernels]
+    if models[0].num_classes != len(dataset.classes):
+        raise UserError(f"{model_path} has {models[0].num_classes} outputs but the prepared data "
+                        f"has {len(dataset.classes)} classes; rerun the pipeline (dvc repro)")
     shards = Shards.open(shards_dir, dataset)
     targets = np.array(dataset.targets(split), dtype=np.int64).reshape(-1, len(dataset.classes))
-    return dataset.classes, targets, int8_outputs(model, shards, split), model
+    return dataset.classes, targets, kernel_outputs(models, shards, split), models[0]

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model, kernel_path_agreement
+from .int8_runtime import Int8Model, kernel_path_agreement
 from .metrics import f1_macro, sigmoid
 from .preprocessing import normalize_student
 from .progress import Progress
@@ -67,19 +67,13 @@ def check_int8_model(model: Int8Model) -> dict:
             "operators": model.operators()}
 
 
-def kernel_paths_at_half(model_path: str | Path, pixel_chunks: Iterable[np.ndarray]) -> dict:
-    """Every other CPU kernel path against the adopted one on the same images, decisions cut at
-    probability 0.5 (the thresholds are tuned later, on the adopted path's outputs)."""
-    models = {name: Int8Model.load(model_path, kernels=name) for name in KERNEL_PATHS}
-    outputs = {name: [np.zeros((0, model.num_classes), np.int8)] for name, model in models.items()}
-    for pixels in pixel_chunks:
-        for name, model in models.items():
-            outputs[name].append(model.raw_outputs(pixels))
-    adopted = models[ADOPTED_KERNEL_PATH]
+def kernel_paths_at_half(outputs: dict[str, np.ndarray], adopted: Int8Model) -> dict:
+    """Every other CPU kernel path's int8 outputs against the adopted model's, on the same
+    images, decisions cut at probability 0.5 (the thresholds are tuned later, on the adopted
+    path's outputs)."""
     at_half = adopted.thresholds_int8([0.5] * adopted.num_classes)
-    adopted_outputs = np.concatenate(outputs[ADOPTED_KERNEL_PATH])
-    return {name: kernel_path_agreement(adopted_outputs, np.concatenate(outputs[name]), at_half)
-            for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH}
+    return {name: kernel_path_agreement(outputs[adopted.kernels], raw, at_half)
+            for name, raw in outputs.items() if name != adopted.kernels}
 
 
 def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray],

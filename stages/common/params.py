@@ -257,7 +257,7 @@ def read_yaml(path: str | Path) -> tuple[object, dict[str, int]]:
 
 def write_yaml(path: str | Path, data: dict) -> None:
     """Write params the way DVC does (YAML 1.2), so ``read_yaml`` gives the same values back."""
-    writer = YAML(typ="safe", pure=True)
+    writer = _yaml()
     writer.default_flow_style = False
     writer.sort_base_mapping_type_on_output = False
     with open(path, "w", encoding="utf-8") as handle:
