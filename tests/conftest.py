@@ -13,9 +13,14 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_int8(tmp_path_factory):
-    """A small QAT student (5 classes, 64 px) briefly fitted and exported to INT8 TFLite.
+    """A small student (5 classes, 64 px) briefly fitted, wrapped for QAT with its activation
+    ranges calibrated on the fitted model, and exported to INT8 TFLite.
 
     Returns (qat_model, calibration pixels, tflite path, export report).
+
+    The ranges are calibrated after fitting so that the int8 outputs vary from image to image:
+    quantisers calibrated before a fit that moved the logits would clip every output to -128,
+    and tests comparing outputs would then compare constants.
     """
     import tensorflow as tf
 
@@ -30,11 +35,11 @@ def tiny_int8(tmp_path_factory):
     pixels[:, :16] = 0  # letterbox-like black borders
     targets = (rng.uniform(size=(48, 5)) < 0.4).astype(np.float32)
     student = build_student(5, input_size=64)
+    student.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                    loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+    student.fit(normalize_student(pixels), targets, epochs=2, batch_size=16, verbose=0)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, [normalize_student(pixels[:32])])
-    qat_model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
-                      loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
-    qat_model.fit(normalize_student(pixels), targets, epochs=2, batch_size=16, verbose=0)
     path = tmp_path_factory.mktemp("int8") / "model_qat_int8.tflite"
     report = export_int8(qat_model, pixels[:32], path)
     return qat_model, pixels, path, report
