@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
+"""Benchmark, with params.yaml's models, sizes, batch and distillation settings: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
 latency and size, the C app against the Python interpreter on the packaged model (when
 output.dir holds one), and `dvc repro` with nothing to do; prints a Markdown table with the targets
 and writes the numbers to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
@@ -39,6 +39,9 @@ def main() -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--images", type=int, default=192, help="synthetic training images")
     parser.add_argument("--out", type=Path, default=Path("metrics/benchmark.json"))
+    parser.add_argument("--option_passes", type=int, default=4,
+                        help="teacher_passes timed as the option when params.yaml ships 0 "
+                             "(default: %(default)s)")
     args = parser.parse_args()
     import os
 
@@ -46,12 +49,14 @@ def main() -> None:
     from stages.common.package import CONFIG_FILE
     from stages.common.params import load_params
 
-    packaged = Path(load_params(args.params)["output"]["dir"])
+    params = load_params(args.params)
+    packaged = Path(params["output"]["dir"])
     if not (packaged / CONFIG_FILE).is_file():
         print(f"note: {packaged} holds no packaged model (run the pipeline first), so the C app "
               "is not timed")
         packaged = None
-    results = run_benchmark(images=args.images, packaged_dir=packaged)
+    results = run_benchmark(params, images=args.images, packaged_dir=packaged,
+                            option_passes=args.option_passes)
     results["repro_nothing_to_do_s"] = repro_nothing_to_do_seconds()
     if results["repro_nothing_to_do_s"] is None:
         print("note: the pipeline is not up to date (dvc status), so `dvc repro` was not timed")

@@ -26,9 +26,16 @@ from stages.common.params import load_params_with_overrides, write_yaml  # noqa:
 
 REPO = Path(__file__).resolve().parents[1]
 # (script, whether it takes --params); the order of dvc.yaml without demo_data
-STAGES = (("prepare", True), ("shards", True), ("import_student_weights", False), ("train_teacher", True),
+STAGES = (("prepare", True), ("shards", True), ("import_imagenet_weights", False), ("train_teacher", True),
           ("train_student", True), ("qat", True), ("export", True), ("thresholds", True),
-          ("evaluate", False), ("package", True), ("report", True))
+          ("evaluate", False), ("ptq_baseline", True), ("package", True), ("report", True))
+
+
+def needs_imagenet_lite(params: dict) -> bool:
+    """Whether the student or the teacher starts from converted ImageNet Lite weights."""
+    return params["student"]["weights"] == "imagenet" or (
+        params["teacher"]["architecture"] == "efficientnet_lite2"
+        and params["teacher"]["weights"] == "imagenet")
 
 
 def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) -> int:
@@ -41,7 +48,7 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
         params_file = Path(folder) / "params.yaml"
         write_yaml(params_file, params)
         for index, (stage, takes_params) in enumerate(STAGES, start=1):
-            if stage == "import_student_weights" and params["student"]["weights"] != "imagenet":
+            if stage == "import_imagenet_weights" and not needs_imagenet_lite(params):
                 continue
             print(f"== [{index}/{len(STAGES)}] {stage}", flush=True)
             command = [sys.executable, str(REPO / "stages" / f"{stage}.py")]

@@ -27,8 +27,10 @@ def main() -> None:
                        live=Path("dvclive/train_student"),
                        checkpoints=Path("models/checkpoints/train_student"))
     metrics = train_student(params, paths)
+    check = metrics["teacher_check"]
     print(f"train_student: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
-          f"(teacher {metrics['teacher_val_f1_macro']:.4f}, all-negative "
+          f"(teacher {check['teacher_val_f1_macro_at_0.5']:.4f}"
+          f"{'' if check['teacher_is_better'] else ', not better than the head-phase student: see the WARNING above'}, all-negative "
           f"{metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
           f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")
 

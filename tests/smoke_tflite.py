@@ -1,4 +1,5 @@
-"""Smoke test of the INT8 export (the seed's tests/smoke_tflite.py): contract and fidelity."""
+"""Smoke test of the INT8 model (the seed's tests/smoke_tflite.py): the packaged model on a
+known image, fidelity to the float QAT model, and the contract export enforces."""
 import numpy as np
 import pytest
 
@@ -14,16 +15,49 @@ MAX_PROBABILITY_DIFFERENCE = 0.05
 MIN_IDENTICAL_DECISIONS = 0.95
 
 
-def test_export_meets_the_deployment_contract(tiny_int8):
-    _, _, path, report = tiny_int8
-    assert report["input"] == {"dtype": "uint8", "scale": 1 / 128, "zero_point": 127, "size": 64,
-                               "shape": [1, 64, 64, 3]}
-    assert report["output"]["dtype"] == "int8" and report["output"]["classes"] == 5
-    assert report["output"]["shape"] == [1, 5]
-    model = Int8Model.load(path)
-    assert model.float_tensors() == []
-    assert np.dtype(model.input_dtype) == np.uint8 and np.dtype(model.output_dtype) == np.int8
-    assert report["representative_samples"] == 32
+def test_packaged_model_on_one_known_image(workspace, tiny_int8):
+    """The seed's smoke test: the packaged model, read as the phone reads it (its config), on
+    one known image; shapes, dtypes and quantisation as the config states them, and the
+    decisions of the float QAT model it came from."""
+    import json
+    from pathlib import Path
+
+    from stages.common.metrics import sigmoid
+    from stages.common.preprocessing import letterbox, load_image, normalize_student
+
+    root, dataset = workspace
+    out = root / "outputs" / "run_001"
+    config = json.loads((out / "inference_config.json").read_text())
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(out / config["model"]["file"]))
+    interpreter.allocate_tensors()
+    (inp,), (outp,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert list(inp["shape"]) == config["input"]["shape"] == [1, 64, 64, 3]
+    assert np.dtype(inp["dtype"]).name == config["input"]["dtype"] == "uint8"
+    assert inp["quantization"] == (config["input"]["quantization"]["scale"],
+                                   config["input"]["quantization"]["zero_point"]) == (1 / 128, 127)
+    assert list(outp["shape"]) == config["output"]["shape"] == [1, len(dataset.classes)]
+    assert np.dtype(outp["dtype"]).name == config["output"]["dtype"] == "int8"
+    scale, zero_point = outp["quantization"]
+    assert (scale, zero_point) == (config["output"]["quantization"]["scale"],
+                                   config["output"]["quantization"]["zero_point"])
+
+    known = dataset.splits["test"][0]
+    pixels = letterbox(load_image(Path(dataset.dataset_dir) / "images" / known.name),
+                       config["input"]["shape"][1])
+    interpreter.set_tensor(inp["index"], pixels[None])
+    interpreter.invoke()
+    raw = interpreter.get_tensor(outp["index"])[0].astype(np.int64)
+    decisions = raw >= np.array([row["int8"] for row in config["thresholds"]["classes"]])
+    qat_model = tiny_int8[0]
+    float_probability = sigmoid(qat_model(normalize_student(pixels[None]), training=False).numpy()[0])
+    thresholds = np.array([row["probability"] for row in config["thresholds"]["classes"]])
+    # the same decisions, except where the float probability lies within a few int8 output
+    # steps of the threshold (MAX_PROBABILITY_DIFFERENCE)
+    clear = np.abs(float_probability - thresholds) > MAX_PROBABILITY_DIFFERENCE
+    assert clear.any()
+    np.testing.assert_array_equal(decisions[clear], (float_probability >= thresholds)[clear])
 
 
 def test_int8_matches_the_float_qat_model(tiny_int8):

@@ -1,8 +1,8 @@
-"""Distillation loss against hand-computed values, and the Distiller's training step."""
+"""The distillation loss against hand-computed values, and the Distiller that uses it."""
 import numpy as np
 import pytest
 
-from stages.common.losses import distillation_loss, hard_loss, soft_loss
+from stages.common.losses import distillation_terms, hard_loss, soft_loss
 from stages.common.training import Distiller
 
 import tensorflow as tf  # noqa: E402
@@ -18,16 +18,31 @@ def test_distillation_loss_hand_computed():
     # soft, T = 2: targets sigmoid(0.5), sigmoid(1.5); student logits 1.0, -0.5
     assert float(soft_loss(STUDENT, TEACHER, 2.0)) == pytest.approx(0.7868333, abs=1e-6)
     # 0.7 * 0.2200948 + 0.3 * 2^2 * 0.7868333
-    total = distillation_loss(LABELS, STUDENT, TEACHER, alpha=0.7, temperature=2.0)
+    total, hard, soft = distillation_terms(LABELS, STUDENT, TEACHER, alpha=0.7, temperature=2.0)
     assert float(total) == pytest.approx(1.0982663, abs=1e-6)
+    assert (float(hard), float(soft)) == pytest.approx((0.2200948, 0.7868333), abs=1e-6)
+
+
+def test_the_distiller_reports_the_hand_computed_terms():
+    """The Distiller's own loss on fixed logits: identity 'models' that output them."""
+    inputs = tf.keras.Input((2,))
+    identity = tf.keras.Model(inputs, tf.keras.layers.Activation("linear")(inputs))
+    teacher = tf.keras.Model(inputs, tf.keras.layers.Activation("linear")(inputs))
+    data = tf.data.Dataset.from_tensor_slices(((STUDENT, TEACHER), LABELS)).batch(1)
+    distiller = Distiller(identity, teacher, alpha=0.7, temperature=2.0)
+    distiller.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+    scores = distiller.evaluate(data, verbose=0, return_dict=True)
+    assert scores["loss"] == pytest.approx(1.0982663, abs=1e-6)
+    assert scores["hard_loss"] == pytest.approx(0.2200948, abs=1e-6)
+    assert scores["soft_loss"] == pytest.approx(0.7868333, abs=1e-6)
 
 
 def test_alpha_extremes_and_temperature_factor():
     hard = float(hard_loss(LABELS, STUDENT))
-    assert float(distillation_loss(LABELS, STUDENT, TEACHER, 1.0, 2.0)) == pytest.approx(hard)
+    assert float(distillation_terms(LABELS, STUDENT, TEACHER, 1.0, 2.0)[0]) == pytest.approx(hard)
     for temperature in (1.0, 2.0, 4.0):
         soft = float(soft_loss(STUDENT, TEACHER, temperature))
-        only_soft = float(distillation_loss(LABELS, STUDENT, TEACHER, 0.0, temperature))
+        only_soft = float(distillation_terms(LABELS, STUDENT, TEACHER, 0.0, temperature)[0])
         assert only_soft == pytest.approx(temperature ** 2 * soft)
 
 
@@ -48,7 +63,7 @@ def test_distiller_trains_only_the_student():
     distiller = Distiller(student, teacher, alpha=0.7, temperature=2.0)
     distiller.compile(optimizer=tf.keras.optimizers.SGD(0.1))
     first = distiller.evaluate(data, verbose=0, return_dict=True)
-    expected = float(distillation_loss(y, student(x), teacher(x), 0.7, 2.0))
+    expected = float(distillation_terms(y, student(x), teacher(x), 0.7, 2.0)[0])
     assert first["loss"] == pytest.approx(expected, rel=1e-5)
     with_logits = tf.data.Dataset.from_tensor_slices(
         ((x, {"teacher_logits": teacher(x).numpy()}), y)).batch(8)

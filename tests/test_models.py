@@ -46,6 +46,21 @@ def test_teacher_is_efficientnet_b3_with_our_head():
     assert not any(isinstance(layer, tf.keras.Model) for layer in model.layers)  # flat graph
 
 
+def test_lite2_teacher_is_flat_takes_pixels_and_rebuilds(tmp_path):
+    model = build_teacher(4, 96, 0.2, weights=None, architecture="efficientnet_lite2")
+    assert model.get_layer("input_scaling").scale == 1 / 128
+    depth = sum(1 for layer in model.layers if layer.name.endswith("_dwconv"))
+    assert depth == 21  # ceil(1.2 x 2, 2, 3, 3, 4) = 3, 3, 4, 4, 5 (Lite1 at 1.1 has the same)
+    assert model.get_layer("head_conv").input_shape[-1] == 352  # 320 * 1.1, rounded to 8
+    assert not any(isinstance(layer, tf.keras.Model) for layer in model.layers)
+    save_trained(model, tmp_path, "efficientnet_lite2", list("abcd"), 96, 0.2)
+    rebuilt, meta = load_trained(tmp_path)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt(images).numpy(), model(images).numpy(), atol=1e-5)
+    with pytest.raises(UserError, match="teacher.architecture"):
+        build_teacher(4, 96, architecture="efficientnet_lite9")
+
+
 def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("URL fetch failure: no network")
@@ -55,6 +70,7 @@ def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
         build_teacher(3, input_size=64, weights="imagenet")
     message = str(caught.value)
     assert "teacher.weights" in message and "null" in message and "local" in message
+    assert "efficientnet_lite2" in message
 
 
 @pytest.mark.parametrize("fraction, freeze_bn", [(0.4, True), (0.4, False), (0.3, True)])

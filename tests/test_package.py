@@ -30,21 +30,47 @@ def test_package_holds_exactly_the_five_outputs(workspace):
     assert config["preprocessing"]["letterbox"]["size"] == 64
     assert config["provenance"]["dataset_fingerprint"] == dataset.fingerprint()
     recommendation = json.loads((out / "threshold_recommendation.json").read_text())
-    assert recommendation["adopted"] in ("global", "per_class")
     assert {"global_threshold", "per_class_thresholds", "val_f1_macro_global",
             "val_f1_macro_per_class"} <= set(recommendation)
 
 
-def test_metrics_are_exactly_what_the_int8_outputs_give(workspace):
+def _packaged_run(workspace, split: str):
+    """(output folder, dataset, config, model, its int8 outputs on the split's images decoded
+    and letterboxed here, the split's targets)."""
     root, dataset = workspace
     out = root / "outputs" / "run_001"
     config = json.loads((out / "inference_config.json").read_text())
-    metrics = json.loads((out / "metrics.json").read_text())
     model = Int8Model.load(out / "model_qat_int8.tflite")
     images = Path(dataset.dataset_dir) / "images"
-    pixels = np.stack([letterbox(load_image(images / r.name), 64) for r in dataset.splits["test"]])
-    raw = model.raw_outputs(pixels).astype(np.int64)
-    truth = np.array(dataset.targets("test"), dtype=bool)
+    pixels = np.stack([letterbox(load_image(images / r.name), 64) for r in dataset.splits[split]])
+    return (out, dataset, config, model, model.raw_outputs(pixels),
+            np.array(dataset.targets(split), dtype=bool))
+
+
+def test_adopted_thresholds_follow_from_the_val_scores(workspace):
+    """The val scores recomputed here from the packaged model decide global or per class
+    (more than 0.5 points of macro-F1), and the config carries the adopted values."""
+    from stages.common.metrics import f1_macro
+
+    out, dataset, config, model, raw, truth = _packaged_run(workspace, "val")
+    recommendation = json.loads((out / "threshold_recommendation.json").read_text())
+    probabilities = model.probabilities(raw)
+    global_threshold = recommendation["global_threshold"]
+    candidates = [recommendation["candidate_per_class_thresholds"][name] for name in dataset.classes]
+    global_score = f1_macro(truth, probabilities >= global_threshold)
+    per_class_score = f1_macro(truth, probabilities >= np.array(candidates))
+    assert recommendation["val_f1_macro_global"] == pytest.approx(global_score)
+    assert recommendation["val_f1_macro_per_class"] == pytest.approx(per_class_score)
+    expected = "per_class" if per_class_score - global_score > 0.005 else "global"
+    assert recommendation["adopted"] == expected
+    adopted = candidates if expected == "per_class" else [global_threshold] * len(candidates)
+    assert [row["probability"] for row in config["thresholds"]["classes"]] == pytest.approx(adopted)
+
+
+def test_metrics_are_exactly_what_the_int8_outputs_give(workspace):
+    out, dataset, config, model, raw, truth = _packaged_run(workspace, "test")
+    metrics = json.loads((out / "metrics.json").read_text())
+    raw = raw.astype(np.int64)
     int8_thresholds = np.array([row["int8"] for row in config["thresholds"]["classes"]])
     predicted = raw >= int8_thresholds  # the phone's rule, no sigmoid
     scale, zero = config["output"]["quantization"]["scale"], config["output"]["quantization"]["zero_point"]

@@ -1,14 +1,14 @@
-"""The offline ImageNet import of EfficientNet-Lite1 into our Keras student."""
+"""The offline ImageNet import of EfficientNet-Lite1 (student) and Lite2 (teacher) into our Keras graphs."""
 import importlib.util
 
 import numpy as np
 import pytest
 
 from stages.common.errors import UserError
-from stages.common.models import build_student, load_student_weights
+from stages.common.models import build_student, build_teacher, load_student_weights
 from stages.common.preprocessing import letterbox, normalize_student
 from stages.common.pretrained import (installed_weights_file, keras_weights_from_torch,
-                                      load_imagenet_student, read_legacy_torch_state_dict)
+                                      load_imagenet_lite, read_legacy_torch_state_dict)
 
 CATS = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup
@@ -22,7 +22,7 @@ def state():
 @pytest.fixture(scope="module")
 def imagenet_student(state):
     model = build_student(1000)
-    load_imagenet_student(model, state)
+    load_imagenet_lite(model, state)
     return model
 
 
@@ -38,18 +38,13 @@ def test_state_dict_is_read_completely(state):
 
 
 def test_imagenet_student_recognises_a_cat_and_a_coffee(imagenet_student):
-    from skimage import data
-
-    for image, expected in ((data.chelsea(), CATS), (data.coffee(), COFFEE)):
-        logits = imagenet_student(_student_input(image), training=False).numpy()[0]
-        top5 = set(np.argsort(-logits)[:5].tolist())
-        assert top5 & expected, (top5, expected)
+    _recognises_a_cat_and_a_coffee(imagenet_student, 240)
 
 
 def test_import_is_strict(state):
     model = build_student(1000, input_size=64)
     extra = dict(state, **{"_blocks.99._depthwise_conv.weight": np.zeros((1, 1, 3, 3), np.float32)})
-    with pytest.raises(UserError, match="match no student layer"):
+    with pytest.raises(UserError, match="match no layer of efficientnet_lite1"):
         keras_weights_from_torch(model, extra, include_classifier=True)
     missing = {k: v for k, v in state.items() if k != "_blocks.3._bn1.running_var"}
     with pytest.raises(UserError, match="missing tensor"):
@@ -68,8 +63,38 @@ def test_student_backbone_from_converted_file(imagenet_student, tmp_path):
         for ours, theirs in zip(model.get_layer(name).get_weights(),
                                 imagenet_student.get_layer(name).get_weights()):
             np.testing.assert_array_equal(ours, theirs)
-    with pytest.raises(UserError, match="import_student_weights"):
+    with pytest.raises(UserError, match="import_imagenet_weights"):
         load_student_weights(model, "imagenet", tmp_path / "absent.h5")
+
+
+def _recognises_a_cat_and_a_coffee(model, size, pixel_input=False):
+    from skimage import data
+
+    for image, expected in ((data.chelsea(), CATS), (data.coffee(), COFFEE)):
+        pixels = letterbox(image, size)
+        model_input = pixels[None].astype(np.float32) if pixel_input else normalize_student(pixels)[None]
+        top5 = set(np.argsort(-model(model_input, training=False).numpy()[0])[:5].tolist())
+        assert top5 & expected, (top5, expected)
+
+
+def test_lite2_teacher_from_imagenet_recognises_a_cat_and_a_coffee(tmp_path):
+    """The Lite2 teacher takes [0, 255] pixels like the Keras teachers; its ImageNet weights come
+    through the same strict import as the student's, at Lite2's width and depth."""
+    lite2 = build_student(1000, input_size=260, dropout=0.0, variant="lite2")
+    state = read_legacy_torch_state_dict(installed_weights_file("lite2"))
+    assert sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked")) \
+        == lite2.count_params() == 6_150_168
+    load_imagenet_lite(lite2, state, "lite2")
+    with pytest.raises(UserError, match="has shape"):  # Lite1's tensors do not fit Lite2
+        load_imagenet_lite(build_student(1000, input_size=64, variant="lite2"),
+                           read_legacy_torch_state_dict(installed_weights_file()), "lite2")
+    lite2.save_weights(tmp_path / "efficientnet_lite2_imagenet.h5")
+    teacher = build_teacher(1000, 260, 0.0, "imagenet", "efficientnet_lite2", pretrained_dir=tmp_path)
+    classifier = teacher.get_layer("logits")
+    classifier.set_weights(lite2.get_layer("logits").get_weights())  # the teacher's head is new
+    _recognises_a_cat_and_a_coffee(teacher, 260, pixel_input=True)
+    with pytest.raises(UserError, match="import_imagenet_weights"):
+        build_teacher(3, 64, 0.0, "imagenet", "efficientnet_lite2", pretrained_dir=tmp_path / "no")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None

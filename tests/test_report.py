@@ -1,4 +1,4 @@
-"""The visual report: what it reads, and the message when a stage's output is missing."""
+"""The visual report: its content on a run's files, what it reads, and the message when a stage's output is missing."""
 
 import pytest
 
@@ -29,3 +29,65 @@ def test_pr_tables_must_match_the_classes(tmp_path):
     assert pr_curves(tmp_path, ["a"])["a"]["recall"] == [0.5]
     with pytest.raises(UserError, match="1 PR tables for 2 classes"):
         pr_curves(tmp_path, ["a", "b"])
+
+
+def _run_files(tmp_path):
+    """The committed demo run's metrics and curves, copied so a test can alter them."""
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "metrics", tmp_path / "metrics")
+    shutil.copytree(repo / "dvclive", tmp_path / "dvclive")
+    return RunFiles(tmp_path / "metrics", tmp_path / "dvclive")
+
+
+def _edit(files, name, change):
+    import json
+
+    path = files.metrics / name
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+def test_report_shows_the_run_s_figures(tmp_path):
+    """Distinctive values planted in the metrics files must come out in the page and the
+    summary: the test scores, each class's threshold, the teacher check and the float, PTQ and
+    QAT comparison."""
+    files = _run_files(tmp_path)
+
+    def evaluation(content):
+        content["f1_macro"], content["f1_micro"] = 0.4321, 0.4567
+        content["per_class"][0]["threshold"] = 0.77
+
+    def student(content):
+        content["teacher_check"].update({"teacher_val_f1_macro_at_0.5": 0.1111,
+                                         "student_head_val_f1_macro_at_0.5": 0.2222,
+                                         "teacher_is_better": False, "distillation_alpha": 0.7})
+
+    def quantization(content):
+        content["ptq_int8"]["test_f1_macro"] = 0.3333
+        content["qat_int8"]["test_f1_micro"] = 0.6789
+
+    _edit(files, "evaluation.json", evaluation)
+    _edit(files, "student.json", student)
+    _edit(files, "quantization.json", quantization)
+    report = build_report(files, title="Tiny run")
+    page = report.html
+    assert page.startswith("<!DOCTYPE html>") and "<title>Tiny run</title>" in page
+    for section in ("Summary", "Dataset", "Training", "Teacher check", "Thresholds (val, INT8)",
+                    "Test metrics", "Quantisation: float student, PTQ and QAT", "INT8 vs float",
+                    "CPU kernels"):
+        assert f"<h2>{section}" in page, section
+    assert "test INT8 macro-F1: 0.432, micro 0.457" in page
+    import json
+
+    classes = [row["class"] for row in json.loads((files.metrics / "evaluation.json").read_text())["per_class"]]
+    assert f"<td>{classes[0]}</td><td>0.77</td>" in page
+    assert "<td>teacher</td><td>0.1111</td>" in page
+    assert "<td>student after its head phase</td><td>0.2222</td>" in page
+    assert "WARNING: the teacher is not better" in page
+    assert "<td>PTQ INT8</td><td>0.3333</td>" in page and "<td>0.6789</td>" in page
+    assert page.count("<img ") == 7  # dataset, three training stages, PR, F1 vs threshold, fidelity
+    assert report.overview_png.startswith(b"\x89PNG")

@@ -1,5 +1,5 @@
-"""Input pipeline, metrics, resumable phases, and one short run of each training stage."""
-import json
+"""Input pipeline, shards, metrics and resumable phases (the training stages themselves run in
+test_learning.py)."""
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +9,11 @@ from in_memory import in_memory_source, letterbox_split
 from stages.common.data_pipeline import Augmentation, make_dataset
 from stages.common.demo_data import write_demo_dataset
 from stages.common.metrics import f1_macro, multilabel_metrics, trivial_baselines
-from stages.common.params import load_params
-from stages.common.preprocessing import letterbox, load_image, normalize_student
+from stages.common.preprocessing import letterbox, normalize_student
 from stages.common.training import Phase, ResumeState, run_phase
 
 import tensorflow as tf  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_metrics_hand_computed():
@@ -45,17 +43,26 @@ def _records(root):
     return validate_dataset(root / "data", max_pixels=10**7)
 
 
-def test_pipeline_without_augmentation_is_the_deployment_preprocessing(tiny_dataset):
+def test_training_input_without_augmentation_is_what_the_phone_feeds(tiny_dataset, tmp_path):
+    """Validation and export read the shards through the tf.data pipeline; predict (and the phone)
+    decode the file and letterbox it. Both must give the model the same numbers."""
+    from stages.common.preprocessing import read_image_file
+    from stages.common.shards import Shards, write_shards
+
     dataset = _records(tiny_dataset)
-    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["val"], 48)
-    first = dataset.splits["val"][0]
-    expected = letterbox(load_image(Path(dataset.dataset_dir) / "images" / first.name), 48)
-    assert np.array_equal(pixels[0], expected)
-    targets = np.array(dataset.targets("val"), dtype=np.float32)
-    batch, labels = next(iter(make_dataset(in_memory_source([pixels], [boxes], targets),
-                                           ["student"], 4, training=False, seed=0)))
-    np.testing.assert_array_equal(batch.numpy(), normalize_student(pixels[:4]))
-    np.testing.assert_array_equal(labels.numpy(), targets[:4])
+    write_shards(dataset, tmp_path / "shards", {"student": 48})
+    shards = Shards.open(tmp_path / "shards", dataset)
+    streamed, labels = [], []
+    for images, targets in make_dataset(shards.records("val", ["student"]), ["student"], 4,
+                                        training=False, seed=0):
+        streamed.append(images.numpy())
+        labels.append(targets.numpy())
+    images_dir = Path(dataset.dataset_dir) / "images"
+    as_predicted = np.stack([normalize_student(letterbox(read_image_file(images_dir / r.name, 10**7), 48))
+                             for r in dataset.splits["val"]])
+    np.testing.assert_array_equal(np.concatenate(streamed), as_predicted)
+    np.testing.assert_array_equal(np.concatenate(labels),
+                                  np.array(dataset.targets("val"), dtype=np.float32))
 
 
 def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
@@ -234,64 +241,3 @@ def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled):
     assert again.epochs == []  # a finished phase is not trained again
 
     assert not ResumeState(tmp_path / "ckpt", "key-2").has_progress()  # new params: start over
-
-
-def _tiny_params(root: Path) -> dict:
-    params = load_params(REPO / "params.yaml")
-    params["data"]["dir"] = str(root / "data")
-    for name, size in (("teacher", 64), ("student", 48)):
-        params[name].update(input_size=size, batch_size=4, epochs_head=1, epochs_finetune=2,
-                            weights=None)
-    params["distillation"]["teacher_passes"] = 2  # the online teacher is covered by the CLI test
-    return params
-
-
-def test_teacher_and_student_stages_run_end_to_end(tiny_dataset, tmp_path):
-    from stages.common.trainers import StagePaths, train_student, train_teacher
-
-    dataset = _records(tiny_dataset)
-    prepared = tmp_path / "prepared"
-    prepared.mkdir()
-    (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
-    params = _tiny_params(tiny_dataset)
-    from stages.common.shards import write_shards
-
-    shards = tmp_path / "shards"
-    write_shards(dataset, shards, {"student": 48, "teacher": 64})
-
-    teacher_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "teacher",
-                               metrics=tmp_path / "teacher.json", live=tmp_path / "live_teacher",
-                               checkpoints=tmp_path / "ckpt_teacher")
-    teacher_metrics = train_teacher(params, teacher_paths)
-    assert (tmp_path / "teacher" / "weights.h5").exists()
-    assert json.loads((tmp_path / "teacher.json").read_text()) == teacher_metrics
-    assert teacher_metrics["phases"]["head"]["epochs_run"] == 1
-    assert teacher_metrics["phases"]["finetune"]["epochs_run"] == 2
-    assert teacher_metrics["trainable_backbone_layers"]["head"] == 0
-    assert (tmp_path / "live_teacher" / "plots" / "metrics").is_dir()
-    assert not (tmp_path / "ckpt_teacher").exists()  # cleared after success
-
-    student_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "student",
-                               metrics=tmp_path / "student.json", live=None,
-                               checkpoints=tmp_path / "ckpt_student", teacher=tmp_path / "teacher")
-    metrics = train_student(params, student_paths)
-    assert metrics["distillation"] == {"alpha": 0.7, "temperature": 2.0}
-    assert 0.0 <= metrics["val_f1_macro"] <= 1.0
-    assert set(metrics["baselines"]) == {"f1_macro_all_negative", "f1_macro_all_positive"}
-    assert (tmp_path / "student" / "model.json").exists()
-
-    from stages.common.quantization import rebuild_qat_student
-    from stages.common.trainers import train_qat
-
-    params["qat"]["epochs"] = 1
-    qat_paths = StagePaths(prepared=prepared, shards=shards, out=tmp_path / "qat",
-                           metrics=tmp_path / "qat.json",
-                           live=None, checkpoints=tmp_path / "ckpt_qat", teacher=tmp_path / "teacher",
-                           student=tmp_path / "student")
-    qat_metrics = train_qat(params, qat_paths)
-    assert qat_metrics["phases"]["qat"]["epochs_run"] == 1
-    assert set(qat_metrics["float_student_before_qat"]) == {"val_loss", "val_f1_macro"}
-    rebuilt = rebuild_qat_student(len(dataset.classes), 48, params["student"]["dropout"],
-                                  tmp_path / "qat")
-    images = np.zeros((2, 48, 48, 3), dtype=np.float32)
-    assert rebuilt(images, training=False).shape == (2, len(dataset.classes))

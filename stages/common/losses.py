@@ -20,6 +20,8 @@ def soft_loss(student_logits, teacher_logits, temperature: float):
         labels=soft_targets, logits=student_logits / temperature))
 
 
-def distillation_loss(labels, student_logits, teacher_logits, alpha: float, temperature: float):
-    return (alpha * hard_loss(labels, student_logits)
-            + (1.0 - alpha) * temperature ** 2 * soft_loss(student_logits, teacher_logits, temperature))
+def distillation_terms(labels, student_logits, teacher_logits, alpha: float, temperature: float):
+    """(L, L_hard, L_soft): the Distiller minimises L and reports all three."""
+    hard = hard_loss(labels, student_logits)
+    soft = soft_loss(student_logits, teacher_logits, temperature)
+    return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft, hard, soft

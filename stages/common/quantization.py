@@ -110,7 +110,8 @@ def pin_input_range(qat_model: keras.Model) -> tuple[float, float]:
     return learnt
 
 
-def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]) -> bytes:
+def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray],
+                    stage: str = "export") -> bytes:
     """Full-integer TFLite: builtin INT8 ops, uint8 input, int8 output (logits), batch of 1.
 
     The signature is traced at ``[1, S, S, 3]``: a Keras model converts with a dynamic batch
@@ -125,7 +126,7 @@ def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]
     samples = list(representative)
     def representative_dataset():
         # the converter asks for samples only after its own ~30 s of work: start counting here
-        calibration = Progress("export: calibrating on representative images", len(samples))
+        calibration = Progress(f"{stage}: calibrating on representative images", len(samples))
         for sample in samples:
             yield [np.asarray(sample, dtype=np.float32)[None]]
             calibration.advance()
@@ -134,7 +135,7 @@ def convert_to_int8(qat_model: keras.Model, representative: Iterable[np.ndarray]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
-    with Heartbeat("export: TFLite conversion"):
+    with Heartbeat(f"{stage}: TFLite conversion"):
         return converter.convert()
 
 

@@ -40,7 +40,10 @@ WRITTEN_BY = {
     "export.json": "export",
     "thresholds.json": "thresholds",
     "evaluation.json": "evaluate",
+    "quantization.json": "ptq_baseline",
 }
+QUANTIZATION_NAMES = {"float_student": "float student", "ptq_int8": "PTQ INT8",
+                      "qat_int8": "QAT INT8 (shipped)"}
 
 
 @dataclass
@@ -214,6 +217,7 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
     export = files.json("export.json")
     recommendation = files.json("thresholds.json")
     evaluation = files.json("evaluation.json")
+    quantization = files.json("quantization.json")
     classes = [entry["class"] for entry in evaluation["per_class"]]
     f1_table_path = files.metrics / "plots" / "f1_vs_threshold.csv"
     if not f1_table_path.exists():
@@ -247,25 +251,64 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
     _plot_metrics_table(axes[2, 1], evaluation)
     axes[2, 2].axis("off")
     axes[2, 2].text(0, 0.5, _summary_text(data_report, stage_metrics, export, recommendation,
-                                          evaluation), fontsize=10, family="monospace", va="center")
+                                          evaluation, quantization),
+                    fontsize=10, family="monospace", va="center")
     figure.suptitle(title, fontsize=16)
     figure.tight_layout()
     overview = _png(figure)
     return Report(_html(title, panels, data_report, stage_metrics, export, recommendation,
-                        evaluation), overview)
+                        evaluation, quantization), overview)
 
 
-def _summary_text(data_report, stage_metrics, export, recommendation, evaluation) -> str:
+def teacher_rows(student_metrics: dict) -> list[list[str]]:
+    """The teacher check (train_student): the teacher against the student's head phase, on val."""
+    check = student_metrics["teacher_check"]
+    return [["teacher", f"{check['teacher_val_f1_macro_at_0.5']:.4f}",
+             f"{check['teacher_val_f1_macro_tuned']:.4f} (at {check['teacher_tuned_threshold']:.2f})"],
+            ["student after its head phase", f"{check['student_head_val_f1_macro_at_0.5']:.4f}", ""]]
+
+
+def teacher_verdict(student_metrics: dict) -> str:
+    check = student_metrics["teacher_check"]
+    if check["distillation_alpha"] >= 1.0:
+        return "distillation.alpha is 1.0: the teacher is not used"
+    if check["teacher_is_better"]:
+        return "the teacher is better: distillation can help"
+    return ("WARNING: the teacher is not better than the student it teaches; set "
+            "distillation.alpha: 1.0 or train a better teacher")
+
+
+def quantization_rows(quantization: dict) -> list[list[str]]:
+    """Float student, PTQ INT8 and QAT INT8 on test, each at its own val-tuned thresholds."""
+    return [[label, f"{quantization[key]['test_f1_macro']:.4f}",
+             f"{quantization[key]['test_f1_micro']:.4f}",
+             f"{quantization[key]['test_decisions_agree_with_float_student_at_0.5']:.2%}",
+             ("" if key == "float_student"
+              else f"{quantization[key]['test_decisions_agree_with_own_float_at_0.5']:.2%}"),
+             quantization[key]["thresholds_adopted"]]
+            for key, label in QUANTIZATION_NAMES.items()]
+
+
+QUANTIZATION_COLUMNS = ["model", "test macro-F1", "test micro-F1", "decisions = float student",
+                        "decisions = own float", "thresholds"]
+
+
+def _summary_text(data_report, stage_metrics, export, recommendation, evaluation,
+                  quantization) -> str:
     splits = data_report["splits"]
+    check = stage_metrics["train_student"]["teacher_check"]
     lines = [
         f"classes: {data_report['num_classes']}",
         "images: " + ", ".join(f"{name} {info['images']}" for name, info in splits.items()),
-        f"teacher val macro-F1 @0.5: {stage_metrics['train_teacher']['val_f1_macro']:.3f}",
+        f"teacher val macro-F1 @0.5: {stage_metrics['train_teacher']['val_f1_macro']:.3f} "
+        f"(student head phase {check['student_head_val_f1_macro_at_0.5']:.3f})",
         f"student val macro-F1 @0.5: {stage_metrics['train_student']['val_f1_macro']:.3f}",
         f"QAT val macro-F1 @0.5:     {stage_metrics['qat']['val_f1_macro']:.3f}",
         f"thresholds: {recommendation['adopted']} (val {recommendation['val_f1_macro_per_class']:.3f}"
         f" vs global {recommendation['val_f1_macro_global']:.3f})",
         f"test INT8 macro-F1: {evaluation['f1_macro']:.3f}, micro {evaluation['f1_micro']:.3f}",
+        f"test macro-F1: float {quantization['float_student']['test_f1_macro']:.3f}, PTQ "
+        f"{quantization['ptq_int8']['test_f1_macro']:.3f}, QAT {quantization['qat_int8']['test_f1_macro']:.3f}",
         f"no-label rate: predicted {evaluation['no_label_rate_predicted']:.3f}, "
         f"true {evaluation['no_label_rate_true']:.3f}",
         f"model: {export['file_bytes'] / 1e6:.2f} MB, input uint8 {export['input']['size']} px",
@@ -284,7 +327,8 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _html(title, panels, data_report, stage_metrics, export, recommendation, evaluation) -> str:
+def _html(title, panels, data_report, stage_metrics, export, recommendation, evaluation,
+          quantization) -> str:
     split_rows = [[name, info["images"], f"{info['labels_per_image_mean']:.2f}",
                    info["labels_per_image_max"], f"{info['no_label_rate']:.3f}",
                    f"{info['multi_label_rate']:.3f}"] for name, info in data_report["splits"].items()]
@@ -312,7 +356,7 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                      "yes" if value["material"] else "no"]
                     for name, value in kernels["paths"].items()]
     sections = [
-        ("Summary", f"<pre>{html.escape(_summary_text(data_report, stage_metrics, export, recommendation, evaluation))}</pre>"),
+        ("Summary", f"<pre>{html.escape(_summary_text(data_report, stage_metrics, export, recommendation, evaluation, quantization))}</pre>"),
         ("Dataset", _table(["split", "images", "labels/image", "max labels", "no-label rate",
                             "multi-label rate"], split_rows)
          + f"<p>image sizes: height {size['height_min']}..{size['height_max']}, width "
@@ -322,11 +366,20 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
         ("Training", _table(["stage", "val macro-F1 @0.5", "val loss", "phases", "wall time (s)"],
                             training_rows)
          + "".join(_image(panels[stage], stage) for stage in TRAINING_STAGES)),
+        ("Teacher check (val, before distillation)",
+         _table(["model", "val macro-F1 @0.5", "val macro-F1, best threshold"],
+                teacher_rows(stage_metrics["train_student"]))
+         + f"<p>{html.escape(teacher_verdict(stage_metrics['train_student']))}</p>"),
         ("Thresholds (val, INT8)", _image(panels["f1_vs_threshold"], "F1 vs threshold")
          + _table(["class", "adopted threshold"],
                   [[entry["class"], f"{entry['threshold']:.2f}"] for entry in evaluation["per_class"]])),
         ("Test metrics (INT8, adopted thresholds)", _table(METRIC_COLUMNS, _metrics_rows(evaluation))
          + _image(panels["pr"], "PR curves")),
+        ("Quantisation: float student, PTQ and QAT (test)",
+         _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))
+         + "<p>Each model at its own thresholds, tuned on val with the same search. PTQ: the "
+           "float student quantised after training (what Model Maker does); QAT: the shipped "
+           "model.</p>"),
         ("INT8 vs float fidelity", _table(["split", "images", "max |dp|", "mean |dp|",
                                            "same decisions @0.5", "INT8 macro-F1 @0.5",
                                            "float macro-F1 @0.5"], fidelity_rows)

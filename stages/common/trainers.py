@@ -13,6 +13,7 @@ its unfrozen BatchNormalization layers train.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,14 @@ import tensorflow as tf
 
 from .data_pipeline import Augmentation, make_dataset
 from .shards import Shards
+from .teacher_check import teacher_check, verdict
 from .dataset import PreparedDataset, load_prepared
 from .errors import UserError
 from .losses import hard_loss
 from .metrics import f1_macro, trivial_baselines
 from .preprocessing import normalize_student
-from .models import (build_student, build_teacher, load_student_weights, load_trained,
-                     save_trained, set_trainable)
+from .models import (STUDENT_ARCHITECTURE, build_student, build_teacher, load_student_weights,
+                     load_trained, save_trained, set_trainable)
 from .hashing import file_sha256, json_sha256
 from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, distribution_strategy,
                        predict_logits, run_phase, seed_everything, set_precision)
@@ -205,14 +207,18 @@ def _two_phases(model: keras.Model, config: dict, pretrained: bool, head_data: t
 
 
 def _run_schedule(phases: list, model: keras.Model, val_inputs, val_targets: np.ndarray,
-                  state: ResumeState, live_dir: Path | None, stage: str) -> dict:
-    """Run the phases in order with one dvclive run across them; returns their summaries."""
+                  state: ResumeState, live_dir: Path | None, stage: str,
+                  after_phase=None) -> dict:
+    """Run the phases in order with one dvclive run across them; returns their summaries.
+    ``after_phase(name, summary)``, if given, runs when each phase ends."""
     summaries = {}
     live = _open_live(live_dir, resume=state.has_progress())
     try:
         for phase, (train, validation) in phases:
             summaries[phase.name] = run_phase(phase, model, train, validation, val_inputs,
                                               val_targets, state, live, stage)
+            if after_phase is not None:
+                after_phase(phase.name, summaries[phase.name])
     finally:
         if live is not None:
             live.end()
@@ -269,7 +275,8 @@ def _train_teacher(params: dict, paths: StagePaths) -> dict:
                               config["batch_size"], training=False, seed=seed)
     val_inputs = validation.map(lambda x, y: x)
 
-    model = build_teacher(len(classes), size, config["dropout"], config["weights"])
+    model = build_teacher(len(classes), size, config["dropout"], config["weights"],
+                          config["architecture"])
     pretrained = config["weights"] is not None
     state = ResumeState(paths.checkpoints, json_sha256((
         "train_teacher", seed, config, params["augmentation"], dataset.fingerprint())))
@@ -277,7 +284,7 @@ def _train_teacher(params: dict, paths: StagePaths) -> dict:
                                     model, (train, validation))
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
                               "train_teacher")
-    save_trained(model, paths.out, "efficientnet_b3", classes, size, config["dropout"])
+    save_trained(model, paths.out, config["architecture"], classes, size, config["dropout"])
     metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
                "weights": config["weights"] or "random",
                "trainable_backbone_layers": trainable,
@@ -313,13 +320,22 @@ def _train_student(params: dict, paths: StagePaths) -> dict:
     phases, trainable = _two_phases(model, config, pretrained, (data.plain_train, data.plain_val),
                                     distiller, (data.distill_train, data.distill_val),
                                     data.distill_steps_per_epoch)
+    checks: dict = {}
+
+    def check_teacher(phase_name: str, summary: dict) -> None:
+        if phase_name == "head":  # before the distillation phase: warn while it can be stopped
+            checks["teacher"] = teacher_check(data.teacher_val_logits, val_targets,
+                                              summary["val_f1_macro"], distill["alpha"])
+            warn, sentence = verdict(checks["teacher"])
+            print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
+
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
-                              "train_student")
-    save_trained(model, paths.out, "efficientnet_lite1", classes, size, config["dropout"])
+                              "train_student", after_phase=check_teacher)
+    save_trained(model, paths.out, STUDENT_ARCHITECTURE, classes, size, config["dropout"])
     metrics = {**_final_scores(model, val_inputs, val_targets), "phases": summaries,
                "weights": config["weights"] or "random",
                "trainable_backbone_layers": trainable,
-               "teacher_val_f1_macro": f1_macro(val_targets, data.teacher_val_logits > 0),
+               "teacher_check": checks["teacher"],
                "distillation": {"alpha": distill["alpha"], "temperature": distill["temperature"]},
                "wall_time_s": round(time.monotonic() - started, 1)}
     _write_metrics(paths.metrics, metrics)

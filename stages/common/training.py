@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import UserError
-from .losses import hard_loss, soft_loss
+from .losses import distillation_terms
 from .metrics import f1_macro
 from .output_folders import check_replaceable
 
@@ -113,10 +113,8 @@ class Distiller(keras.Model):
         return self.teacher(teacher_input, training=False)
 
     def _update(self, labels, student_logits, teacher_logits):
-        hard = hard_loss(labels, student_logits)
-        soft = soft_loss(student_logits, teacher_logits, self.temperature)
-        total = self.alpha * hard + (1.0 - self.alpha) * self.temperature ** 2 * soft
-        return total, hard, soft
+        return distillation_terms(labels, student_logits, teacher_logits, self.alpha,
+                                  self.temperature)
 
     def _record(self, total, hard, soft):
         self.loss_tracker.update_state(total)
@@ -150,6 +148,10 @@ def predict_logits(model: keras.Model, inputs: tf.data.Dataset) -> np.ndarray:
     return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
 
 
+def _val_f1_macro(model: keras.Model, inputs: tf.data.Dataset, targets: np.ndarray) -> float:
+    return f1_macro(targets, predict_logits(model, inputs) > 0)
+
+
 class ValidationF1(keras.callbacks.Callback):
     """Adds ``val_f1_macro`` (threshold 0.5 on the sigmoid, i.e. logit > 0) to the epoch logs.
 
@@ -162,8 +164,7 @@ class ValidationF1(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logits = predict_logits(self.predict_model, self.inputs)
-            logs["val_f1_macro"] = f1_macro(self.targets, logits > 0)
+            logs["val_f1_macro"] = _val_f1_macro(self.predict_model, self.inputs, self.targets)
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -261,9 +262,12 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     if done is not None:
         state.restore(phase.name, saved_model)
         print(f"{stage}: phase {phase.name} already finished in an earlier run, reusing it")
+        if "val_f1_macro" not in done:  # finished by an earlier release
+            done["val_f1_macro"] = _val_f1_macro(saved_model, val_inputs, val_targets)
         return done
     if phase.epochs == 0:
-        summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "wall_time_s": 0.0}
+        summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "wall_time_s": 0.0,
+                   "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets)}
         state.finish(phase.name, saved_model, summary)
         return summary
     started = time.monotonic()
@@ -299,6 +303,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         "learning_rate": phase.learning_rate,  # the starting value, as params.yaml gave it
         "stopped_early": bool(early is not None and early.stopped_epoch > 0),
         "best_val_loss": float(min(val_losses)) if val_losses else None,
+        # of the weights the phase ends with (early stopping may have restored an earlier epoch)
+        "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets),
         "wall_time_s": round(time.monotonic() - started, 1),
     }
     state.finish(phase.name, saved_model, summary)

@@ -1,0 +1,121 @@
+"""Post-training quantisation (PTQ) of the float student, and float vs PTQ vs QAT side by side.
+
+This is the comparison a Model Maker user makes: their tools quantise after training (PTQ); this
+pipeline fine-tunes with fake quantisation first (QAT). Both INT8 models obey one contract
+(``export.check_int8_model``: uint8 input at scale 1/128 and zero point 127, int8 output,
+``[1, S, S, 3]``, no float tensor), are calibrated on the same representative training images,
+have their thresholds tuned on val by the same search, and are scored on test with the same
+metrics. The float student gets the same treatment, as the ceiling both try to keep.
+
+PTQ calibrates the input quantiser from the representative images' own range. Two pixels of the
+first representative image are set to 0 and 255 so that this range is exactly [-127/128, 1], the
+image of [0, 255] under the normalisation: the input quantisation is then scale 1/128 and zero
+point 127 on any dataset, as the phone's contract says (QAT pins the same range in its graph).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .evaluation import evaluation_report
+from .export import check_int8_model
+from .int8_runtime import Int8Model
+from .metrics import sigmoid
+from .preprocessing import normalize_student
+from .quantization import convert_to_int8
+from .thresholds import adopted_thresholds, search_thresholds
+
+MODELS = ("float_student", "ptq_int8", "qat_int8")
+SOURCES = {
+    "float_student": "the float student (Keras, float32) before QAT",
+    "ptq_int8": "the float student converted to INT8 by post-training quantisation",
+    "qat_int8": "the shipped model: QAT, then INT8 export (models/export)",
+}
+
+
+def full_range_representative(pixels: np.ndarray) -> np.ndarray:
+    """The representative images, with two pixels of the first one at 0 and 255 (see above)."""
+    pixels = np.array(pixels, dtype=np.uint8, copy=True)
+    pixels[0, 0, 0] = 0
+    pixels[0, -1, -1] = 255
+    return pixels
+
+
+def export_ptq_int8(float_student, representative_pixels: np.ndarray, out_path: str | Path) -> dict:
+    """Convert the float student with PTQ, write it, check the deployment contract."""
+    started = time.monotonic()
+    flatbuffer = convert_to_int8(float_student, (
+        normalize_student(p) for p in full_range_representative(representative_pixels)),
+        stage="ptq_baseline")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(flatbuffer)
+    facts = check_int8_model(Int8Model.load(out_path))
+    return {**facts, "conversion_s": round(time.monotonic() - started, 1),
+            "file_bytes": len(flatbuffer),
+            "representative_samples": int(len(representative_pixels))}
+
+
+def decision_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:
+    """Share of (image, class) decisions at 0.5 on which two models agree."""
+    if not probabilities.size:
+        return 1.0
+    return float(np.mean((probabilities >= 0.5) == (reference >= 0.5)))
+
+
+def tuned_and_tested(val_targets, val_probabilities, test_targets, test_probabilities, grid,
+                     classes, recommendation: dict | None = None) -> dict:
+    """Thresholds searched on val (or the given recommendation), scores on test at them."""
+    if recommendation is None:
+        recommendation = search_thresholds(val_targets, val_probabilities, grid, classes)
+    thresholds = adopted_thresholds(recommendation, classes)
+    report = evaluation_report(test_targets, test_probabilities, thresholds, classes)
+    return {
+        "test_f1_macro": report["f1_macro"],
+        "test_f1_micro": report["f1_micro"],
+        "test_precision_macro": report["precision_macro"],
+        "test_recall_macro": report["recall_macro"],
+        "test_f1_macro_at_0.5": report["at_threshold_0.5"]["f1_macro"],
+        "thresholds_adopted": recommendation["adopted"],
+        "global_threshold": recommendation["global_threshold"],
+        "val_f1_macro_tuned": recommendation["val_f1_macro_per_class"
+                                             if recommendation["adopted"] == "per_class"
+                                             else "val_f1_macro_global"],
+    }
+
+
+def comparison(targets: dict, float_logits: dict, ptq: tuple[Int8Model, dict],
+               qat: tuple[Int8Model, dict], qat_recommendation: dict, grid, classes,
+               qat_float_agreement: float) -> dict:
+    """The metrics file's content. ``targets`` and ``float_logits`` are by split (val, test);
+    ``ptq`` and ``qat`` are (model, {split: raw int8 outputs})."""
+    float_probabilities = {split: sigmoid(logits) for split, logits in float_logits.items()}
+    probabilities = {"float_student": float_probabilities}
+    for name, (model, raw) in (("ptq_int8", ptq), ("qat_int8", qat)):
+        probabilities[name] = {split: model.probabilities(outputs) for split, outputs in raw.items()}
+    rows = {}
+    for name in MODELS:
+        rows[name] = {
+            "model": SOURCES[name],
+            **tuned_and_tested(targets["val"], probabilities[name]["val"], targets["test"],
+                               probabilities[name]["test"], grid, classes,
+                               qat_recommendation if name == "qat_int8" else None),
+            "test_decisions_agree_with_float_student_at_0.5": decision_agreement(
+                probabilities[name]["test"], float_probabilities["test"]),
+        }
+    # each INT8 model against the float model it was converted from
+    rows["ptq_int8"]["test_decisions_agree_with_own_float_at_0.5"] = \
+        rows["ptq_int8"]["test_decisions_agree_with_float_student_at_0.5"]
+    rows["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] = qat_float_agreement
+    return {
+        **rows,
+        "qat_minus_ptq_test_f1_macro": rows["qat_int8"]["test_f1_macro"] - rows["ptq_int8"]["test_f1_macro"],
+        "conventions": {
+            "thresholds": "each model's own, searched on val with threshold_search (the QAT "
+                          "model's are metrics/thresholds.json, the ones shipped)",
+            "own_float": "PTQ: the float student; QAT: the float QAT model (metrics/export.json)",
+            "agreement": "share of test (image, class) decisions at probability 0.5 that match",
+        },
+    }

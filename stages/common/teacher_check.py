@@ -1,0 +1,58 @@
+"""Is the teacher worth distilling from? Measured before the student's fine-tune phase.
+
+Distillation can only pull the student toward what the teacher knows. A teacher that is no
+better on val than the student after its head phase (a random teacher, or one trained too
+briefly) pulls it toward a worse model, and the fine-tune epochs spent matching it are wasted or
+harmful. The check compares, on val and at threshold 0.5 (logit > 0) for both:
+
+- the teacher's macro-F1 (its tuned best over the seed's threshold grid is recorded too, to tell
+  a badly calibrated teacher from one that knows nothing);
+- the student's macro-F1 at the end of its head phase (hard labels only, before any distillation).
+
+It reports; it never changes the user's params.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import f1_macro, sigmoid
+from .thresholds import search_thresholds, threshold_grid
+
+# The seed's grid, fixed here: reading threshold_search from params.yaml would make a threshold
+# experiment retrain the student.
+GRID = threshold_grid(0.05, 0.95, 0.01)
+
+
+def teacher_check(teacher_val_logits: np.ndarray, val_targets: np.ndarray,
+                  student_head_f1_macro: float, alpha: float) -> dict:
+    """The teacher's val figures, the student's head-phase figure, and the verdict."""
+    classes = [str(i) for i in range(val_targets.shape[1])]
+    tuned = search_thresholds(val_targets, sigmoid(teacher_val_logits), GRID, classes)
+    at_half = f1_macro(val_targets, teacher_val_logits > 0)
+    return {
+        "teacher_val_f1_macro_at_0.5": at_half,
+        "teacher_val_f1_macro_tuned": tuned["val_f1_macro_global"],
+        "teacher_tuned_threshold": tuned["global_threshold"],
+        "student_head_val_f1_macro_at_0.5": float(student_head_f1_macro),
+        "teacher_is_better": bool(at_half > student_head_f1_macro),
+        "distillation_alpha": float(alpha),
+    }
+
+
+def verdict(check: dict) -> tuple[bool, str]:
+    """(whether to warn, the sentence to print)."""
+    figures = (f"teacher val macro-F1 {check['teacher_val_f1_macro_at_0.5']:.4f} at 0.5 "
+               f"({check['teacher_val_f1_macro_tuned']:.4f} at its best threshold "
+               f"{check['teacher_tuned_threshold']:.2f}), student after its head phase "
+               f"{check['student_head_val_f1_macro_at_0.5']:.4f}")
+    if check["distillation_alpha"] >= 1.0:
+        return False, f"teacher check: {figures}; distillation.alpha is 1.0, the teacher is not used"
+    if check["teacher_is_better"]:
+        return False, f"teacher check: {figures}: the teacher knows more, distillation can help"
+    return True, (f"WARNING: teacher check: {figures}. The teacher is not better than the student "
+                  f"it should teach: with distillation.alpha {check['distillation_alpha']:g} the "
+                  "fine-tune phase pulls the student toward a worse model. Fix: set "
+                  "distillation.alpha: 1.0 (hard labels only, the teacher is ignored), or train a "
+                  "better teacher (teacher.weights: imagenet, teacher.architecture: "
+                  "efficientnet_lite2 offline, more teacher epochs). Training goes on with your "
+                  "params.")
