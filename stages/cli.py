@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 # (script, whether it takes --params); the order of dvc.yaml without demo_data
 STAGES = (("prepare", True), ("shards", True), ("import_imagenet_weights", False), ("train_teacher", True),
           ("train_student", True), ("qat", True), ("export", True), ("thresholds", True),
-          ("evaluate", False), ("ptq_baseline", True), ("package", True), ("report", True))
+          ("evaluate", False), ("ptq_baseline", True),
+          ("compare_quantization", True), ("package", True), ("report", True))
 
 
 def needs_imagenet_lite(params: dict) -> bool:

@@ -4,7 +4,9 @@
 Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
 threshold, predicted and true no-label rates, the same at 0.5), how the other CPU kernel paths
 (TFLite builtin and reference kernels) would change the test decisions, with a loud warning when
-that is material, and per-class precision-recall curves in metrics/plots/pr/.
+that is material, and per-class precision-recall curves in metrics/plots/pr/. The other kernels'
+test outputs are the ones export saved beside the model (kernel_outputs_test.npz), used only if
+its XNNPACK outputs equal the ones computed here; otherwise they are computed again.
 """
 import json
 import sys
@@ -26,12 +28,18 @@ def main() -> None:
     from stages.common.evaluation import (evaluation_report, kernel_paths_report,
                                           write_precision_recall_curves)
     from stages.common.evaluation_data import int8_split_outputs
-    from stages.common.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS
+    from stages.common.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE, KERNEL_PATHS,
+                                            load_kernel_outputs)
     from stages.common.thresholds import adopted_thresholds
 
-    kernels = (ADOPTED_KERNEL_PATH, *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH))
-    classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "test",
-                                                          kernels=kernels)
+    classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "test")
+    saved = load_kernel_outputs(Path(args.model).with_name(KERNEL_OUTPUTS_FILE),
+                                outputs[ADOPTED_KERNEL_PATH])
+    if saved is None:  # export did not save them for this model: run the other kernels here
+        kernels = (ADOPTED_KERNEL_PATH, *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH))
+        outputs = int8_split_outputs(args.model, "data/prepared", "test", kernels=kernels)[2]
+    else:
+        outputs = saved
     raw = outputs.pop(ADOPTED_KERNEL_PATH)
     recommendation = json.loads(Path(args.thresholds).read_text())
     probabilities = model.probabilities(raw)

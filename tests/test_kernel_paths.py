@@ -45,3 +45,18 @@ def test_a_few_crossings_are_material_and_small_steps_are_not(tiny_int8):
     assert [paths[name]["material"] for name in ("steps", "allowed", "material")] == \
         [False, False, True]
     assert report["adopted"] == "xnnpack" and "2%" in report["rule"]
+
+
+def test_saved_kernel_outputs_are_used_only_for_their_own_model(tmp_path):
+    from stages.common.int8_runtime import load_kernel_outputs, save_kernel_outputs
+
+    adopted = np.arange(12, dtype=np.int8).reshape(4, 3)
+    outputs = {"xnnpack": adopted, "builtin": adopted + 1, "reference": adopted - 1}
+    save_kernel_outputs(tmp_path / "outputs.npz", outputs)
+    loaded = load_kernel_outputs(tmp_path / "outputs.npz", adopted.copy())
+    assert set(loaded) == set(outputs)
+    np.testing.assert_array_equal(loaded["builtin"], adopted + 1)
+    other_model = adopted.copy()
+    other_model[0, 0] += 1  # another model (or split) gave other XNNPACK outputs
+    assert load_kernel_outputs(tmp_path / "outputs.npz", other_model) is None
+    assert load_kernel_outputs(tmp_path / "absent.npz", adopted) is None

@@ -129,3 +129,23 @@ def kernel_path_agreement(adopted: np.ndarray, other: np.ndarray, int8_threshold
         "images_with_other_labels": int(other_sets.sum()),
         "differing_label_sets": float(np.mean(other_sets)) if len(adopted) else 0.0,
     }
+
+
+KERNEL_OUTPUTS_FILE = "kernel_outputs_test.npz"
+
+
+def save_kernel_outputs(path: Path, outputs: dict[str, np.ndarray]) -> None:
+    """Each kernel path's int8 outputs on a split (N x C), by path name."""
+    np.savez(path, **outputs)
+
+
+def load_kernel_outputs(path: Path, adopted: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The outputs export saved beside the model, if it saved them for this very model and split:
+    its adopted path's outputs must equal ``adopted``, computed now. None otherwise."""
+    if not Path(path).is_file():
+        return None
+    with np.load(path) as saved:
+        outputs = {name: saved[name] for name in saved.files}
+    if not np.array_equal(outputs.get(ADOPTED_KERNEL_PATH), adopted):
+        return None
+    return outputs

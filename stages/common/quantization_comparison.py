@@ -15,6 +15,7 @@ point 127 on any dataset, as the phone's contract says (QAT pins the same range 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,15 +87,42 @@ def tuned_and_tested(val_targets, val_probabilities, test_targets, test_probabil
     }
 
 
-def comparison(targets: dict, float_logits: dict, ptq: tuple[Int8Model, dict],
-               qat: tuple[Int8Model, dict], qat_recommendation: dict, grid, classes,
-               qat_float_agreement: float) -> dict:
-    """The metrics file's content. ``targets`` and ``float_logits`` are by split (val, test);
-    ``ptq`` and ``qat`` are (model, {split: raw int8 outputs})."""
-    float_probabilities = {split: sigmoid(logits) for split, logits in float_logits.items()}
+@dataclass
+class SplitOutputs:
+    """Per split (val, test): targets, the float student's logits, both INT8 models' outputs."""
+
+    targets: dict
+    float_logits: dict
+    ptq: tuple  # (Int8Model, {split: N x C int8 outputs})
+    qat: tuple
+
+
+def split_outputs(dataset, shards, float_student, ptq_model: Int8Model,
+                  qat_model: Int8Model, splits=("val", "test")) -> SplitOutputs:
+    """Every model's outputs on val and test, streamed from the shards."""
+    from .evaluation_data import kernel_outputs
+
+    classes = len(dataset.classes)
+    targets, float_logits, ptq_raw, qat_raw = {}, {}, {}, {}
+    for split in splits:
+        targets[split] = np.array(dataset.targets(split), dtype=np.int64).reshape(-1, classes)
+        float_logits[split] = np.concatenate([np.zeros((0, classes))] + [
+            float_student(normalize_student(chunk), training=False).numpy()
+            for chunk in shards.pixel_chunks(split, "student", 32)])
+        ptq_raw[split] = kernel_outputs([ptq_model], shards, split)[ptq_model.kernels]
+        qat_raw[split] = kernel_outputs([qat_model], shards, split)[qat_model.kernels]
+    return SplitOutputs(targets, float_logits, (ptq_model, ptq_raw), (qat_model, qat_raw))
+
+
+def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
+               qat_fidelity_test: dict) -> dict:
+    """The metrics file's content: each model at its own val-tuned thresholds (the QAT model at
+    the shipped ones), scored on test. ``qat_fidelity_test``: export's INT8-vs-float-QAT figures."""
+    float_probabilities = {split: sigmoid(logits) for split, logits in outputs.float_logits.items()}
     probabilities = {"float_student": float_probabilities}
-    for name, (model, raw) in (("ptq_int8", ptq), ("qat_int8", qat)):
-        probabilities[name] = {split: model.probabilities(outputs) for split, outputs in raw.items()}
+    for name, (model, raw) in (("ptq_int8", outputs.ptq), ("qat_int8", outputs.qat)):
+        probabilities[name] = {split: model.probabilities(values) for split, values in raw.items()}
+    targets = outputs.targets
     rows = {}
     for name in MODELS:
         rows[name] = {
@@ -108,7 +136,8 @@ def comparison(targets: dict, float_logits: dict, ptq: tuple[Int8Model, dict],
     # each INT8 model against the float model it was converted from
     rows["ptq_int8"]["test_decisions_agree_with_own_float_at_0.5"] = \
         rows["ptq_int8"]["test_decisions_agree_with_float_student_at_0.5"]
-    rows["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] = qat_float_agreement
+    rows["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] = \
+        qat_fidelity_test["identical_decisions_at_0.5"]
     return {
         **rows,
         "qat_minus_ptq_test_f1_macro": rows["qat_int8"]["test_f1_macro"] - rows["ptq_int8"]["test_f1_macro"],

@@ -40,7 +40,7 @@ WRITTEN_BY = {
     "export.json": "export",
     "thresholds.json": "thresholds",
     "evaluation.json": "evaluate",
-    "quantization.json": "ptq_baseline",
+    "quantization.json": "compare_quantization",
 }
 QUANTIZATION_NAMES = {"float_student": "float student", "ptq_int8": "PTQ INT8",
                       "qat_int8": "QAT INT8 (shipped)"}

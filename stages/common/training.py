@@ -303,8 +303,11 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         "learning_rate": phase.learning_rate,  # the starting value, as params.yaml gave it
         "stopped_early": bool(early is not None and early.stopped_epoch > 0),
         "best_val_loss": float(min(val_losses)) if val_losses else None,
-        # of the weights the phase ends with (early stopping may have restored an earlier epoch)
-        "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets),
+        # of the weights the phase ends with: the last epoch's, unless early stopping may have
+        # restored an earlier epoch's weights
+        "val_f1_macro": (float(history.history["val_f1_macro"][-1])
+                         if early is None and history.history.get("val_f1_macro")
+                         else _val_f1_macro(saved_model, val_inputs, val_targets)),
         "wall_time_s": round(time.monotonic() - started, 1),
     }
     state.finish(phase.name, saved_model, summary)

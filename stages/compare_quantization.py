@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Stage compare_quantization: float student, PTQ INT8 and QAT INT8 side by side on test.
+
+The float student (models/student) and the PTQ model (models/ptq) get thresholds tuned on val
+with threshold_search, as the shipped QAT model (models/export) got its own
+(metrics/thresholds.json); each is then scored on test. Writes metrics/quantization.json: test
+macro-F1, micro-F1, precision, recall, and how often each model's decisions at 0.5 agree with the
+float student's and with its own float model's.
+Reads params: threshold_search.
+"""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.errors import run_main  # noqa: E402
+from stages.common.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--ptq", default="models/ptq/model_ptq_int8.tflite")
+    parser.add_argument("--qat", default="models/export/model_qat_int8.tflite")
+    parser.add_argument("--out", default="metrics/quantization.json")
+    args = parser.parse_args()
+    search = load_params(args.params)["threshold_search"]
+    from stages.common.dataset import load_prepared
+    from stages.common.int8_runtime import Int8Model
+    from stages.common.models import load_trained
+    from stages.common.quantization_comparison import MODELS, comparison, split_outputs
+    from stages.common.shards import Shards
+    from stages.common.thresholds import threshold_grid
+
+    dataset = load_prepared("data/prepared")
+    shards = Shards.open("data/shards", dataset)
+    student, meta = load_trained("models/student")
+    shards.require_size("student", meta["input_size"], "the float student")
+    ptq_model, qat_model = Int8Model.load(args.ptq), Int8Model.load(args.qat)
+    outputs = split_outputs(dataset, shards, student, ptq_model, qat_model)
+    grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
+    report = comparison(outputs, json.loads(Path("metrics/thresholds.json").read_text()), grid,
+                        dataset.classes,
+                        json.loads(Path("metrics/export.json").read_text())["fidelity_test"])
+    report["ptq_export"] = json.loads(Path(args.ptq).with_name("export.json").read_text())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    for name in MODELS:
+        row = report[name]
+        print(f"compare_quantization: {name:13s} test macro-F1 {row['test_f1_macro']:.4f}, "
+              f"micro-F1 {row['test_f1_micro']:.4f}, decisions equal to the float student's "
+              f"{row['test_decisions_agree_with_float_student_at_0.5']:.2%}")
+
+
+if __name__ == "__main__":
+    run_main(main)
