@@ -56,10 +56,14 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     config_out = json.loads((tmp_path / "out" / "inference_config.json").read_text())
     assert config_out["input"]["height"] == 48
     assert (tmp_path / "work" / "metrics" / "teacher.json").exists()  # intermediates in work_dir
-    assert "[11/11] report" in result.stdout
+    quantization = json.loads((tmp_path / "work" / "metrics" / "quantization.json").read_text())
+    assert set(quantization) >= {"float_student", "ptq_int8", "qat_int8"}
+    assert quantization["ptq_export"]["input"]["scale"] == 1 / 128  # PTQ kept the phone's contract
+    assert "[13/13] report" in result.stdout
     page = (tmp_path / "work" / "reports" / "report.html").read_text()
-    for section in ("Summary", "Dataset", "Training", "Thresholds (val, INT8)",
-                    "Test metrics (INT8, adopted thresholds)", "INT8 vs float fidelity"):
+    for section in ("Summary", "Dataset", "Training", "Teacher check (val, before distillation)",
+                    "Thresholds (val, INT8)", "Test metrics (INT8, adopted thresholds)",
+                    "Quantisation: float student, PTQ and QAT (test)", "INT8 vs float fidelity"):
         assert f"<h2>{section}</h2>" in page
     # dataset, teacher, student, QAT, F1 vs threshold, PR curves, fidelity
     assert page.count("data:image/png;base64,") == 7
