@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Stage train_student: EfficientNet-Lite B1 student at student.input_size (240), distilled.
 
-Phase head: classifier warm-up on hard labels. Phase finetune: top student.unfreeze_fraction
-of the backbone, loss alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T))
-against the frozen teacher from models/teacher.
+Phase head: classifier warm-up on hard labels. Then the teacher check: the teacher's val
+macro-F1 against the head-phase student's, with a WARNING if the teacher is no better.
+Phase finetune: top student.unfreeze_fraction of the backbone, loss
+alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T)) against the frozen
+teacher from models/teacher.
 Reads params: seed, student.*, distillation.*, augmentation.*. Writes models/student,
 metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.
 """
@@ -28,9 +30,11 @@ def main() -> None:
                        checkpoints=Path("models/checkpoints/train_student"))
     metrics = train_student(params, paths)
     check = metrics["teacher_check"]
+    warned = not check["teacher_is_better"] and check["distillation_alpha"] < 1.0
     print(f"train_student: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
           f"(teacher {check['teacher_val_f1_macro_at_0.5']:.4f}"
-          f"{'' if check['teacher_is_better'] else ', not better than the head-phase student: see the WARNING above'}, all-negative "
+          f"{', not better than the head-phase student: see the WARNING above' if warned else ''}"
+          f", all-negative "
           f"{metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
           f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")
 
