@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Stage train_teacher: EfficientNet-B3 teacher at teacher.input_size (300), two phases.
+"""Stage train_teacher: the teacher (teacher.architecture: EfficientNet-B0..B7, or Lite2 with
+ImageNet weights from models/pretrained) at teacher.input_size, two phases.
 
 Reads params: seed, teacher.*, augmentation.*. Reads data/prepared. Writes models/teacher
 (weights.h5, model.json), metrics/teacher.json and live curves in dvclive/train_teacher.
