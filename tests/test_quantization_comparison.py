@@ -34,7 +34,11 @@ def test_each_model_is_tuned_on_val_and_scored_on_test():
     assert report["qat_int8"]["test_f1_macro"] == 1.0
     expected_ptq = f1_macro(targets["test"], ptq_raw["test"] > 0)
     assert report["ptq_int8"]["test_f1_macro"] == pytest.approx(expected_ptq) and expected_ptq < 1
-    assert report["qat_minus_ptq_test_f1_macro"] == pytest.approx(1 - expected_ptq)
+    gap = report["qat_minus_ptq_test_f1_macro"]
+    assert gap["difference"] == pytest.approx(1 - expected_ptq)
+    low, high = gap["interval_90"]
+    assert 0 <= low <= gap["difference"] <= high  # PTQ is never better on a resampled test set
+    assert report["qat_minus_float_test_f1_macro"]["interval_90"] == [0.0, 0.0]
     assert report["ptq_int8"]["test_decisions_agree_with_float_student_at_0.5"] == 7 / 8
     assert report["ptq_int8"]["test_decisions_agree_with_own_float_at_0.5"] == 7 / 8
     assert report["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] == 0.99
@@ -47,3 +51,18 @@ def test_the_representative_range_is_exactly_0_to_255():
     assert widened.min() == 0 and widened.max() == 255
     assert (widened != pixels).any(axis=-1).sum() == 2  # two pixels of the first image
     assert (pixels == 100).all()  # the caller's array is untouched
+
+
+def test_bootstrap_interval_shrinks_with_more_images():
+    from stages.common.quantization_comparison import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+
+    def interval(images):
+        truth = rng.uniform(size=(images, 3)) < 0.4
+        first = truth ^ (rng.uniform(size=truth.shape) < 0.05)  # 5% of decisions wrong
+        second = truth ^ (rng.uniform(size=truth.shape) < 0.10)  # 10% wrong
+        low, high = paired_bootstrap(truth, first, second, resamples=500)["interval_90"]
+        return high - low
+
+    assert interval(2000) < interval(80) / 3

@@ -69,6 +69,7 @@ def test_report_shows_the_run_s_figures(tmp_path):
     def quantization(content):
         content["ptq_int8"]["test_f1_macro"] = 0.3333
         content["qat_int8"]["test_f1_micro"] = 0.6789
+        content["qat_minus_ptq_test_f1_macro"].update(difference=0.0123, interval_90=[-0.02, 0.04])
 
     _edit(files, "evaluation.json", evaluation)
     _edit(files, "student.json", student)
@@ -89,5 +90,6 @@ def test_report_shows_the_run_s_figures(tmp_path):
     assert "<td>student after its head phase</td><td>0.2222</td>" in page
     assert "WARNING: the teacher is not better" in page
     assert "<td>PTQ INT8</td><td>0.3333</td>" in page and "<td>0.6789</td>" in page
+    assert "QAT minus PTQ: +0.0123 (90% of" in page and "-0.0200 to +0.0400" in page
     assert page.count("<img ") == 7  # dataset, three training stages, PR, F1 vs threshold, fidelity
     assert report.overview_png.startswith(b"\x89PNG")

@@ -23,10 +23,10 @@ import numpy as np
 from .evaluation import evaluation_report
 from .export import check_int8_model
 from .int8_runtime import Int8Model
-from .metrics import sigmoid
+from .metrics import f1_macro, sigmoid
 from .preprocessing import normalize_student
 from .quantization import convert_to_int8
-from .thresholds import adopted_thresholds, search_thresholds
+from .thresholds import adopted_thresholds, predict, search_thresholds
 
 MODELS = ("float_student", "ptq_int8", "qat_int8")
 SOURCES = {
@@ -74,6 +74,7 @@ def tuned_and_tested(val_targets, val_probabilities, test_targets, test_probabil
     thresholds = adopted_thresholds(recommendation, classes)
     report = evaluation_report(test_targets, test_probabilities, thresholds, classes)
     return {
+        "thresholds": thresholds,  # taken out by the caller
         "test_f1_macro": report["f1_macro"],
         "test_f1_micro": report["f1_micro"],
         "test_precision_macro": report["precision_macro"],
@@ -114,6 +115,27 @@ def split_outputs(dataset, shards, float_student, ptq_model: Int8Model,
     return SplitOutputs(targets, float_logits, (ptq_model, ptq_raw), (qat_model, qat_raw))
 
 
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def paired_bootstrap(targets: np.ndarray, first: np.ndarray, second: np.ndarray,
+                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
+    """Test macro-F1 of ``first`` minus ``second`` (N x C decisions on the same images), with the
+    5th and 95th percentiles of that difference over test sets resampled with replacement: on a
+    small test set, a difference inside that interval is noise."""
+    rng = np.random.default_rng(seed)
+    differences = np.empty(resamples)
+    for index in range(resamples):
+        chosen = rng.integers(0, len(targets), len(targets))
+        differences[index] = (f1_macro(targets[chosen], first[chosen])
+                              - f1_macro(targets[chosen], second[chosen]))
+    low, high = np.percentile(differences, [5, 95])
+    return {"difference": f1_macro(targets, first) - f1_macro(targets, second),
+            "interval_90": [float(low), float(high)], "resamples": resamples,
+            "images": int(len(targets))}
+
+
 def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
                qat_fidelity_test: dict) -> dict:
     """The metrics file's content: each model at its own val-tuned thresholds (the QAT model at
@@ -138,9 +160,14 @@ def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
         rows["ptq_int8"]["test_decisions_agree_with_float_student_at_0.5"]
     rows["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] = \
         qat_fidelity_test["identical_decisions_at_0.5"]
+    decisions = {name: predict(probabilities[name]["test"], rows[name].pop("thresholds"))
+                 for name in MODELS}
     return {
         **rows,
-        "qat_minus_ptq_test_f1_macro": rows["qat_int8"]["test_f1_macro"] - rows["ptq_int8"]["test_f1_macro"],
+        "qat_minus_ptq_test_f1_macro": paired_bootstrap(targets["test"], decisions["qat_int8"],
+                                                        decisions["ptq_int8"]),
+        "qat_minus_float_test_f1_macro": paired_bootstrap(targets["test"], decisions["qat_int8"],
+                                                          decisions["float_student"]),
         "conventions": {
             "thresholds": "each model's own, searched on val with threshold_search (the QAT "
                           "model's are metrics/thresholds.json, the ones shipped)",

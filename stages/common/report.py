@@ -289,6 +289,19 @@ def quantization_rows(quantization: dict) -> list[list[str]]:
             for key, label in QUANTIZATION_NAMES.items()]
 
 
+def quantization_gaps(quantization: dict) -> str:
+    """QAT's test macro-F1 minus PTQ's and the float student's, with their bootstrap intervals."""
+    parts = []
+    for key, other in (("qat_minus_ptq_test_f1_macro", "PTQ"),
+                       ("qat_minus_float_test_f1_macro", "the float student")):
+        gap = quantization[key]
+        low, high = gap["interval_90"]
+        parts.append(f"QAT minus {other}: {gap['difference']:+.4f} (90% of {gap['resamples']} "
+                     f"resampled test sets: {low:+.4f} to {high:+.4f})")
+    return ("; ".join(parts) + ". A difference whose interval contains 0 is within the noise of "
+            f"{quantization['qat_minus_ptq_test_f1_macro']['images']} test images.")
+
+
 QUANTIZATION_COLUMNS = ["model", "test macro-F1", "test micro-F1", "decisions = float student",
                         "decisions = own float", "thresholds"]
 
@@ -379,7 +392,8 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
          _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))
          + "<p>Each model at its own thresholds, tuned on val with the same search. PTQ: the "
            "float student quantised after training (what Model Maker does); QAT: the shipped "
-           "model.</p>"),
+           "model.</p>"
+         + f"<p>{html.escape(quantization_gaps(quantization))}</p>"),
         ("INT8 vs float fidelity", _table(["split", "images", "max |dp|", "mean |dp|",
                                            "same decisions @0.5", "INT8 macro-F1 @0.5",
                                            "float macro-F1 @0.5"], fidelity_rows)
