@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import require_positive, stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +43,7 @@ def main() -> None:
                         help="teacher_passes timed as the option when params.yaml ships 0 "
                              "(default: %(default)s)")
     args = parser.parse_args()
+    require_positive(args, "images", "option_passes")
     import os
 
     from stages.common.benchmark import run_benchmark, table
