@@ -11,19 +11,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import add_shards, stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
     parser = stage_parser(__doc__)
+    add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.trainers import StagePaths, train_qat  # TensorFlow loads here
 
-    paths = StagePaths(out=Path("models/qat"), metrics=Path("metrics/qat.json"),
-                       live=Path("dvclive/qat"), checkpoints=Path("models/checkpoints/qat"))
+    paths = StagePaths(shards=args.shards, out=Path("models/qat"),
+                       metrics=Path("metrics/qat.json"), live=Path("dvclive/qat"),
+                       checkpoints=Path("models/checkpoints/qat"))
     metrics = train_qat(params, paths)
     before = metrics["float_student_before_qat"]["val_f1_macro"]
     print(f"qat: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 (float student before QAT "

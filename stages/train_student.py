@@ -14,19 +14,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import add_shards, stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
     parser = stage_parser(__doc__)
+    add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.trainers import StagePaths, train_student  # TensorFlow loads here
 
-    paths = StagePaths(out=Path("models/student"), metrics=Path("metrics/student.json"),
-                       live=Path("dvclive/train_student"),
+    paths = StagePaths(shards=args.shards, out=Path("models/student"),
+                       metrics=Path("metrics/student.json"), live=Path("dvclive/train_student"),
                        checkpoints=Path("models/checkpoints/train_student"))
     metrics = train_student(params, paths)
     check = metrics["teacher_check"]

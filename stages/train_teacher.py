@@ -11,18 +11,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.common.arguments import stage_parser  # noqa: E402
+from stages.common.arguments import add_shards, stage_parser  # noqa: E402
 from stages.common.errors import run_main  # noqa: E402
 from stages.common.params import load_params  # noqa: E402
 
 
 def main() -> None:
     parser = stage_parser(__doc__)
+    add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.trainers import StagePaths, train_teacher  # TensorFlow loads here
 
-    metrics = train_teacher(params, StagePaths())
+    metrics = train_teacher(params, StagePaths(shards=args.shards))
     print(f"train_teacher: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
           f"(all-negative {metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
           f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")

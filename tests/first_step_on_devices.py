@@ -1,6 +1,11 @@
-"""Helper run in a fresh process by test_distribution: the CPU is split into two logical
-devices before TensorFlow starts, then one training step runs on one device and under the
-pipeline's ``mirrored`` strategy; prints the losses and updated weights as JSON."""
+"""Helper run in fresh processes by test_distribution: one training step of the plain student
+and of the Distiller; prints the losses and updated weights as JSON.
+
+``mirrored`` (default): the CPU is split into two logical devices before TensorFlow starts,
+then the step runs on one device and under the pipeline's ``mirrored`` strategy.
+``multi_worker``: one process of a cluster (TF_CONFIG), one CPU device each, under the
+pipeline's ``multi_worker`` strategy; every worker prints the same results.
+"""
 import json
 import sys
 
@@ -8,8 +13,10 @@ import stages  # noqa: F401  (Keras 2)
 import numpy as np
 import tensorflow as tf
 
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+MODE = sys.argv[1] if len(sys.argv) > 1 else "mirrored"
+if MODE == "mirrored":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from stages.common.models import build_student, set_trainable  # noqa: E402
 from stages.common.training import Distiller, distribution_strategy  # noqa: E402
@@ -49,16 +56,20 @@ def first_step(strategy, initial, teacher_initial, distill: bool):
 
 
 def main():
+    if MODE == "mirrored":
+        strategies = (("one_device", tf.distribute.get_strategy()),
+                      ("mirrored", distribution_strategy("mirrored")))
+    else:  # before any other TensorFlow op: collective ops are configured at startup
+        strategies = (("multi_worker", distribution_strategy("multi_worker")),)
     keras.utils.set_random_seed(0)
     initial = build_student(CLASSES, SIZE).get_weights()
     teacher_initial = build_student(CLASSES, SIZE).get_weights()
     results = {}
     for distill in (False, True):
-        for name, strategy in (("one_device", tf.distribute.get_strategy()),
-                               ("mirrored", distribution_strategy("mirrored"))):
+        for name, strategy in strategies:
             results[f"{'distill' if distill else 'plain'}/{name}"] = first_step(
                 strategy, initial, teacher_initial, distill)
-    json.dump(results, sys.stdout)
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,14 @@ def stage_parser(doc: str, params: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def add_shards(parser: argparse.ArgumentParser) -> None:
+    """``--shards``, for the training stages: on a cluster, the URL every worker reads them at."""
+    parser.add_argument("--shards", default="data/shards",
+                        help="the shards stage's folder, or a URL of the same files that every "
+                             "worker of a cluster reads (file:///shared/shards, gs://bucket/"
+                             "shards) (default: %(default)s)")
+
+
 def add_max_image_pixels(parser: argparse.ArgumentParser, default: int) -> None:
     """``--max_image_pixels``, for the commands that read images the user names."""
     parser.add_argument("--max_image_pixels", type=int, default=default,

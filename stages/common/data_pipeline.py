@@ -58,7 +58,9 @@ def _parameters(uniforms, config: Augmentation) -> dict:
     }
 
 
-LUMA = tf.constant([0.299, 0.587, 0.114])  # ITU-R BT.601 weights
+# ITU-R BT.601 weights; a list, not a tensor: a module-level tensor would start TensorFlow's
+# runtime at import, before a multi-worker strategy can set it up
+LUMA = (0.299, 0.587, 0.114)
 
 
 def _content_masks(boxes, size: int):
@@ -99,7 +101,7 @@ def augment_views(images, boxes, parameters: dict):
     mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
     contrast = per_image(parameters["contrast"])
     x = tf.clip_by_value(x * contrast + mean * (1.0 - contrast), 0.0, 255.0)
-    gray = tf.reduce_sum(x * LUMA, axis=-1, keepdims=True)
+    gray = tf.reduce_sum(x * tf.constant(LUMA), axis=-1, keepdims=True)
     saturation = per_image(parameters["saturation"])
     x = tf.clip_by_value(x * saturation + gray * (1.0 - saturation), 0.0, 255.0)
     x = x * _content_masks(boxes, size)

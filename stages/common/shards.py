@@ -126,17 +126,23 @@ def _write_shards(dataset: PreparedDataset, out_dir: Path, sizes: dict[str, int]
 class Shards:
     """A shard folder as later stages read it."""
 
-    directory: Path
+    directory: str  # a local folder, or a URL TensorFlow's file systems read (file://, gs://)
     manifest: dict
 
     @classmethod
     def open(cls, directory: str | Path, dataset: PreparedDataset | None = None) -> "Shards":
-        directory = Path(directory)
+        """``directory``: the shards stage's folder, or the same files at a URL that every worker
+        of a cluster can read (``file:///shared/shards``, ``gs://bucket/shards``)."""
+        directory = str(directory).rstrip("/")
+        manifest_path = f"{directory}/{MANIFEST}"
         try:
-            manifest = json.loads((directory / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise UserError(f"{directory / MANIFEST} not found: run the shards stage first "
+            with tf.io.gfile.GFile(manifest_path) as manifest_file:
+                manifest = json.loads(manifest_file.read())
+        except tf.errors.NotFoundError:
+            raise UserError(f"{manifest_path} not found: run the shards stage first "
                             "(dvc repro shards)") from None
+        except tf.errors.OpError as error:  # an unknown URL scheme, a refused permission...
+            raise UserError(f"{manifest_path}: cannot be read ({error.message})") from None
         if dataset is not None and manifest["dataset_fingerprint"] != dataset.fingerprint():
             raise UserError(f"{directory}: written from another version of the prepared data; "
                             "rerun the shards stage (dvc repro shards)")
@@ -158,7 +164,7 @@ class Shards:
         return self.manifest["counts"][split]
 
     def files(self, split: str) -> list[str]:
-        return sorted(str(path) for path in self.directory.glob(f"{split}-*.tfrecord"))
+        return sorted(tf.io.gfile.glob(f"{self.directory}/{split}-*.tfrecord"))
 
     def records(self, split: str, views: list[str], *, shuffle_buffer: int = 0, seed: int = 0,
                 indices: np.ndarray | None = None) -> tf.data.Dataset:

@@ -13,9 +13,11 @@ its unfrozen BatchNormalization layers train.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,8 @@ from .preprocessing import normalize_student
 from .models import (STUDENT_ARCHITECTURE, build_student, build_teacher, load_student_weights,
                      load_trained, save_trained, set_trainable)
 from .hashing import file_sha256, json_sha256
-from .training import (TEACHER_LOGITS, Distiller, Phase, ResumeState, distribution_strategy,
+from .training import (LOST_WORKER_ERRORS, TEACHER_LOGITS, Distiller, Phase, ResumeState,
+                       check_same_progress, distribution_strategy, is_chief, lost_worker_message,
                        predict_logits, run_phase, seed_everything, set_precision)
 
 keras = tf.keras
@@ -42,13 +45,14 @@ keras = tf.keras
 @dataclass
 class StagePaths:
     prepared: Path = Path("data/prepared")
-    shards: Path = Path("data/shards")
+    shards: str = "data/shards"  # or a URL every worker of a cluster reads (file://, gs://)
     out: Path = Path("models/teacher")
     metrics: Path = Path("metrics/teacher.json")
     live: Path | None = Path("dvclive/train_teacher")
     checkpoints: Path = Path("models/checkpoints/train_teacher")
     teacher: Path = Path("models/teacher")  # read by the student and QAT stages
     student: Path = Path("models/student")  # read by the QAT stage
+    worker_scratch: Path | None = None  # set on a multi-worker cluster's non-chief workers
 
 
 def _load_for(directory: Path, dataset: PreparedDataset):
@@ -212,6 +216,7 @@ def _run_schedule(phases: list, model: keras.Model, val_inputs, val_targets: np.
     """Run the phases in order with one dvclive run across them; returns their summaries.
     ``after_phase(name, summary)``, if given, runs when each phase ends."""
     summaries = {}
+    check_same_progress(state, tf.distribute.get_strategy())
     live = _open_live(live_dir, resume=state.has_progress())
     try:
         for phase, (train, validation) in phases:
@@ -225,36 +230,54 @@ def _run_schedule(phases: list, model: keras.Model, val_inputs, val_targets: np.
     return summaries
 
 
-def _on_devices(train_function, params: dict, paths: StagePaths,
+def _on_devices(train_function, params: dict, paths: StagePaths, stage: str,
                 mixed_precision_allowed: bool = True) -> dict:
     """Run a stage's training under ``train.strategy`` and ``train.mixed_precision``: models,
-    optimizers and checkpoints are created inside the strategy's scope."""
+    optimizers and checkpoints are created inside the strategy's scope.
+
+    Under multi_worker every worker runs the whole stage (saving a model reads synchronised
+    variables, a collective op), but only the chief writes the model, metrics, curves and
+    checkpoints; the others write theirs to a temporary folder removed at the end."""
     mixed = params["train"]["mixed_precision"]
     if mixed and not mixed_precision_allowed:
         print("note: QAT runs in float32 (its fake quantisation is float32); "
               "train.mixed_precision applies to the teacher and the student")
-    set_precision(mixed and mixed_precision_allowed)
+    scratch = None
     try:
+        # first: a multi-worker strategy must exist before anything starts TensorFlow's runtime
         strategy = distribution_strategy(params["train"]["strategy"])
+        set_precision(mixed and mixed_precision_allowed)
         if strategy.num_replicas_in_sync > 1:
             print(f"training on {strategy.num_replicas_in_sync} devices "
                   f"({type(strategy).__name__}); batch sizes are global", flush=True)
+        if not is_chief(strategy):
+            scratch = Path(tempfile.mkdtemp(prefix=f"worker_{stage}_"))
+            paths = replace(paths, out=scratch / "model", metrics=scratch / "metrics.json",
+                            live=None, worker_scratch=scratch / "checkpoints")
+            print(f"{stage}: not the chief: this worker's outputs go to {scratch}, removed at "
+                  "the end", flush=True)
         with strategy.scope():
             return train_function(params, paths)
+    except LOST_WORKER_ERRORS as error:
+        if params["train"]["strategy"] != "multi_worker":
+            raise
+        raise UserError(lost_worker_message(error, stage)) from None
     finally:
         set_precision(False)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def train_teacher(params: dict, paths: StagePaths) -> dict:
-    return _on_devices(_train_teacher, params, paths)
+    return _on_devices(_train_teacher, params, paths, "train_teacher")
 
 
 def train_student(params: dict, paths: StagePaths) -> dict:
-    return _on_devices(_train_student, params, paths)
+    return _on_devices(_train_student, params, paths, "train_student")
 
 
 def train_qat(params: dict, paths: StagePaths) -> dict:
-    return _on_devices(_train_qat, params, paths, mixed_precision_allowed=False)
+    return _on_devices(_train_qat, params, paths, "qat", mixed_precision_allowed=False)
 
 
 def _train_teacher(params: dict, paths: StagePaths) -> dict:
@@ -279,7 +302,8 @@ def _train_teacher(params: dict, paths: StagePaths) -> dict:
                           config["architecture"])
     pretrained = config["weights"] is not None
     state = ResumeState(paths.checkpoints, json_sha256((
-        "train_teacher", seed, config, params["augmentation"], dataset.fingerprint())))
+        "train_teacher", seed, config, params["augmentation"], dataset.fingerprint())),
+        paths.worker_scratch)
     phases, trainable = _two_phases(model, config, pretrained, (train, validation),
                                     model, (train, validation))
     summaries = _run_schedule(phases, model, val_inputs, val_targets, state, paths.live,
@@ -315,7 +339,7 @@ def _train_student(params: dict, paths: StagePaths) -> dict:
     teacher_weights_hash = file_sha256(paths.teacher / "weights.h5")
     state = ResumeState(paths.checkpoints, json_sha256((
         "train_student", seed, config, distill, params["augmentation"], dataset.fingerprint(),
-        teacher_weights_hash)))
+        teacher_weights_hash)), paths.worker_scratch)
     distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
     phases, trainable = _two_phases(model, config, pretrained, (data.plain_train, data.plain_val),
                                     distiller, (data.distill_train, data.distill_val),
@@ -376,7 +400,8 @@ def _train_qat(params: dict, paths: StagePaths) -> dict:
         shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
     state = ResumeState(paths.checkpoints, json_sha256((
         "qat", seed, config, distill, batch_size, params["augmentation"], dataset.fingerprint(),
-        file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5"))))
+        file_sha256(paths.student / "weights.h5"), file_sha256(paths.teacher / "weights.h5"))),
+        paths.worker_scratch)
     distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
     phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None,
                   steps_per_epoch=data.distill_steps_per_epoch)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -51,19 +53,67 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
     the machines of the ``TF_CONFIG`` environment variable. Batch sizes are global: each of N
     replicas gets batch_size / N examples of every batch.
     """
+    if name == "multi_worker":  # before any other TensorFlow call: collectives are set up
+        cluster, task = _cluster_from_tf_config()  # when the runtime starts
+        print(f"multi_worker: this is {task['type']} {task['index']} of a cluster of "
+              f"{sum(len(addresses) for addresses in cluster.values())} (TF_CONFIG); waiting "
+              "until every worker has started", flush=True)
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     if name == "auto":
         return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(
             gpus or [device.name for device in tf.config.list_logical_devices("CPU")])
-    if name == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise UserError("train.strategy: multi_worker needs the TF_CONFIG environment variable "
-                            "(cluster and task of every worker); see the README, 'Several GPUs "
-                            "or machines'")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise UserError(f"train.strategy: unknown strategy {name!r}")
+
+
+def _cluster_from_tf_config() -> tuple[dict, dict]:
+    """TF_CONFIG's cluster and task, checked enough to refuse the usual mistakes in words."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise UserError("train.strategy: multi_worker needs the TF_CONFIG environment variable "
+                        "(cluster and task of every worker); see the README, 'Training on "
+                        "several machines'")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        addresses = cluster[task["type"]]
+        if not 0 <= int(task["index"]) < len(addresses):
+            raise IndexError(task["index"])
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise UserError(f"TF_CONFIG: not a cluster and a task in it ({type(error).__name__}: "
+                        f"{error}); expected for example {{\"cluster\": {{\"worker\": "
+                        f"[\"host1:12345\", \"host2:12345\"]}}, \"task\": {{\"type\": "
+                        f"\"worker\", \"index\": 0}}}}") from None
+    return cluster, task
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the stage's outputs: always, except on the workers of a
+    multi-worker cluster other than the chief (task "chief", or worker 0 when there is none)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+# What a collective op raises when another worker died or stopped answering (TensorFlow's
+# heartbeats notice a silent worker within seconds)
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                      tf.errors.AbortedError, tf.errors.CancelledError)
+
+
+def lost_worker_message(error: tf.errors.OpError, stage: str) -> str:
+    # TensorFlow's message: the op's internal name, then what happened and to which task
+    detail = " ".join(re.sub(r"\{\{function_node [^}]*\}\}", "", error.message).split())
+    detail = detail.split(" The error could be from")[0] or type(error).__name__
+    return (f"{stage}: multi_worker training lost contact with another worker ({detail[:300]}). "
+            "Start the stage again on every machine: it continues from the last finished epoch "
+            "when models/checkpoints is on a filesystem all machines share")
 
 
 def set_precision(mixed: bool) -> None:
@@ -190,32 +240,53 @@ class EpochProgress(keras.callbacks.Callback):
 
 
 class ResumeState:
-    """Where a stage keeps what it needs to continue after being killed."""
+    """Where a stage keeps what it needs to continue after being killed.
 
-    def __init__(self, directory: str | Path, key: str):
+    A worker of a multi-worker cluster other than the chief is given a private ``scratch``
+    folder: it reads the chief's checkpoints when it sees them (a shared filesystem) but writes
+    nothing beside them; its own copies go to ``scratch``, which its caller removes.
+    """
+
+    def __init__(self, directory: str | Path, key: str, scratch: Path | None = None):
         self.directory = Path(directory)
+        self.scratch = scratch
         marker = self.directory / "fingerprint.txt"  # also what tells the folder is ours
+        if scratch is not None:
+            if not (marker.is_file() and marker.read_text() == key):
+                self.directory = scratch  # nothing of the chief's to resume from
+            return
         check_replaceable(self.directory, lambda folder: (folder / marker.name).is_file(),
                           "resume checkpoints of this stage")
-        if self.directory.exists() and (not marker.exists() or marker.read_text() != key):
+        if marker.is_file() and marker.read_text() == key:
+            return  # progress of this very training, to resume from
+        if self.directory.exists():
             shutil.rmtree(self.directory)  # params or data changed: old progress is not valid
-        self.directory.mkdir(parents=True, exist_ok=True)
-        marker.write_text(key)
+        self.directory.mkdir(parents=True)
+        # written whole or not at all: other workers may be reading it at this moment
+        partial = marker.with_suffix(".partial")
+        partial.write_text(key)
+        partial.replace(marker)
+
+    def progress(self) -> list[str]:
+        """What an earlier run left: finished phases, and phases with an epoch checkpoint."""
+        done = sorted(path.name for path in self.directory.glob("*_done.json"))
+        backups = sorted(path.name for path in self.directory.glob("*_backup")
+                         if any(item.is_file() for item in path.glob("**/*")))
+        return done + backups
 
     def has_progress(self) -> bool:
         """Whether an earlier run left a finished phase or an epoch checkpoint to resume from."""
-        return any(self.directory.glob("*_done.json")) or any(
-            path.is_file() for path in self.directory.glob("*_backup/**/*"))
+        return bool(self.progress())
 
     def backup_dir(self, phase: str) -> Path:
         return self.directory / f"{phase}_backup"
 
-    def _weights(self, phase: str) -> Path:
+    def _weights(self, phase: str, folder: Path | None = None) -> Path:
         # TensorFlow checkpoint format: HDF5 cannot hold a QAT model (duplicate variable names)
-        return self.directory / f"{phase}_done" / "weights"
+        return (folder or self.directory) / f"{phase}_done" / "weights"
 
-    def _summary(self, phase: str) -> Path:
-        return self.directory / f"{phase}_done.json"
+    def _summary(self, phase: str, folder: Path | None = None) -> Path:
+        return (folder or self.directory) / f"{phase}_done.json"
 
     def finished(self, phase: str) -> dict | None:
         if self._summary(phase).exists() and self._weights(phase).with_suffix(".index").exists():
@@ -226,11 +297,28 @@ class ResumeState:
         model.load_weights(self._weights(phase)).assert_existing_objects_matched()
 
     def finish(self, phase: str, model: keras.Model, summary: dict) -> None:
-        model.save_weights(self._weights(phase))
-        self._summary(phase).write_text(json.dumps(summary))
+        # every worker saves (reading synchronised variables is a collective op); only the
+        # chief's copy lands in the checkpoint folder
+        folder = self.scratch or self.directory
+        model.save_weights(self._weights(phase, folder))
+        self._summary(phase, folder).write_text(json.dumps(summary))
 
     def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if self.scratch is None:  # a worker's scratch is its caller's to remove
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def check_same_progress(state: ResumeState, strategy: tf.distribute.Strategy) -> None:
+    """Workers that see different checkpoints would run different phases and wait for each
+    other forever: refuse, in words, before any training."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    signature = zlib.crc32("|".join(state.progress()).encode()) & 0x7FFFFFFF
+    seen = strategy.gather(strategy.run(lambda: tf.constant([signature], tf.int64)), axis=0)
+    if len(set(seen.numpy().tolist())) > 1:
+        raise UserError(f"{state.directory}: the workers see different resume checkpoints (this "
+                        f"one: {state.progress() or 'none'}). Put models/checkpoints on a "
+                        "filesystem every machine shares, or delete it on the chief to start over")
 
 
 @dataclass
@@ -294,6 +382,11 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         callbacks.append(DVCLiveCallback(live=live))
     callbacks.append(EpochProgress(f"{stage} {phase.name}", phase.epochs))
     callbacks.append(keras.callbacks.BackupAndRestore(str(state.backup_dir(phase.name))))
+    # Under multi_worker, each worker takes its share of every global batch from the same
+    # seeded stream (rather than its own shard files): the same training as on one machine.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    train, validation = train.with_options(options), validation.with_options(options)
     history = phase.fit_model.fit(train, validation_data=validation, epochs=phase.epochs,
                                   steps_per_epoch=phase.steps_per_epoch, callbacks=callbacks,
                                   verbose=0)

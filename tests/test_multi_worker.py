@@ -1,0 +1,193 @@
+"""train.strategy: multi_worker, proven with two worker processes on this machine.
+
+Each worker has its own TF_CONFIG (127.0.0.1, ports picked free) and one CPU device. The
+cluster runs inside a network namespace with only the loopback interface (``unshare -rn``;
+tests/multi_worker_cluster.py), because TensorFlow's servers listen on every interface.
+Every run is bounded in time and its processes are always stopped.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.params import load_params, write_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+HARNESS = REPO / "tests" / "multi_worker_cluster.py"
+STAGE_TIMEOUT_S = 240  # measured about 60 s for the tiny teacher on the 2-core CI machine
+
+
+def _has_private_network() -> bool:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(
+    not _has_private_network(),
+    reason="needs a network namespace (unshare -rn) so the workers are reachable on loopback only")
+
+
+def run_cluster(tmp_path: Path, workers: list[dict], timeout_s: int, kill: dict | None = None):
+    spec = tmp_path / f"cluster_{len(list(tmp_path.glob('cluster_*.json')))}.json"
+    spec.write_text(json.dumps({"workers": workers, "timeout_s": timeout_s, "kill": kill}))
+    result = subprocess.run(["unshare", "-rn", sys.executable, str(HARNESS), str(spec)],
+                            capture_output=True, text=True, timeout=timeout_s + 60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def _last_json_line(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_one_step_on_two_workers_matches_one_process(tmp_path):
+    """One training step of the plain student and of the Distiller, global batch 8: on two
+    workers (4 images each) the loss and the updated weights are those of one process."""
+    helper = [sys.executable, str(REPO / "tests" / "first_step_on_devices.py")]
+    env = {"PYTHONPATH": str(REPO)}
+    single = subprocess.run(helper, cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=300)
+    assert single.returncode == 0, single.stderr[-3000:]
+    one = _last_json_line(single.stdout)
+    report = run_cluster(tmp_path, [{"argv": helper + ["multi_worker"], "cwd": str(REPO),
+                                     "env": env}] * 2, timeout_s=240)
+    assert not report["timed_out"]
+    for worker in report["workers"]:
+        assert worker["returncode"] == 0, worker["stderr"][-3000:]
+        runs = _last_json_line(worker["stdout"])
+        for kind in ("plain", "distill"):
+            reference, distributed = one[f"{kind}/one_device"], runs[f"{kind}/multi_worker"]
+            assert distributed["replicas"] == 2
+            # tolerance: float32 sums in another order (two partial gradients added)
+            assert distributed["loss"] == pytest.approx(reference["loss"], rel=1e-5)
+            assert np.abs(reference["bias_change"]).max() > 1e-3  # a real step was taken
+            np.testing.assert_allclose(distributed["bias_change"], reference["bias_change"],
+                                       rtol=1e-4, atol=1e-7)
+            np.testing.assert_allclose(distributed["kernel_change"], reference["kernel_change"],
+                                       rtol=1e-4, atol=1e-6)
+
+
+TINY_TEACHER = {"architecture": "efficientnet_b0", "weights": None, "input_size": 32,
+                "batch_size": 8, "epochs_head": 1, "epochs_finetune": 1,
+                "early_stopping_patience": 50}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A tiny prepared dataset and its shards, in a folder every worker reads (the shared
+    filesystem of a cluster): (root, prepared dataset.json text, shards folder)."""
+    from stages.common.dataset import validate_dataset
+    from stages.common.demo_data import write_demo_dataset
+    from stages.common.shards import write_shards
+
+    root = tmp_path_factory.mktemp("cluster")
+    write_demo_dataset(root / "demo", {"train": 16, "val": 8, "test": 8}, seed=3)
+    dataset = validate_dataset(root / "demo", max_pixels=10**7)
+    write_shards(dataset, root / "shared" / "shards", {"teacher": TINY_TEACHER["input_size"]})
+    return root, json.dumps(dataset.to_json()), root / "shared" / "shards"
+
+
+def _working_copy(folder: Path, dataset_json: str, teacher: dict) -> Path:
+    """What one machine of the cluster has: params.yaml and the prepared dataset."""
+    (folder / "data" / "prepared").mkdir(parents=True)
+    (folder / "data" / "prepared" / "dataset.json").write_text(dataset_json)
+    params = load_params(REPO / "params.yaml")
+    params["teacher"].update(teacher)
+    params["train"]["strategy"] = "multi_worker"
+    write_yaml(folder / "params.yaml", params)
+    (folder / "tmp").mkdir()
+    return folder
+
+
+def _teacher_worker(copy: Path, shards: Path) -> dict:
+    return {"argv": [sys.executable, str(REPO / "stages" / "train_teacher.py"),
+                     "--shards", shards.as_uri()],
+            "cwd": str(copy), "env": {"TMPDIR": str(copy / "tmp")}}
+
+
+STAGE_OUTPUTS = ("models/teacher", "metrics/teacher.json", "dvclive/train_teacher",
+                 "models/checkpoints")
+
+
+def test_only_the_chief_writes_and_the_shards_are_read_by_url(prepared, tmp_path):
+    """Two machines, each with its own working copy, read the shards at a file:// URL. The
+    chief's copy gets the model, metrics and curves; the other worker's gets nothing, and its
+    temporary folder is empty again at the end."""
+    root, dataset_json, shards = prepared
+    chief = _working_copy(tmp_path / "chief", dataset_json, TINY_TEACHER)
+    other = _working_copy(tmp_path / "other", dataset_json, TINY_TEACHER)
+    report = run_cluster(tmp_path, [_teacher_worker(chief, shards), _teacher_worker(other, shards)],
+                         STAGE_TIMEOUT_S)
+    assert not report["timed_out"]
+    for worker in report["workers"]:
+        assert worker["returncode"] == 0, worker["stderr"][-3000:]
+        assert "training on 2 devices" in worker["stdout"]
+        assert "train_teacher: val macro-F1" in worker["stdout"]
+    for output in STAGE_OUTPUTS[:3]:
+        assert (chief / output).exists(), output
+    assert json.loads((chief / "models" / "teacher" / "model.json").read_text())["input_size"] == 32
+    metrics = json.loads((chief / "metrics" / "teacher.json").read_text())
+    assert metrics["phases"]["head"]["epochs_run"] == 1
+    assert not (chief / "models" / "checkpoints" / "train_teacher").exists()  # cleared at the end
+    assert sorted(path.name for path in other.iterdir()) == ["data", "params.yaml", "tmp"]
+    assert [path.name for path in (other / "data").iterdir()] == ["prepared"]
+    assert list((other / "tmp").iterdir()) == []  # the worker's outputs were removed
+    assert "not the chief" in report["workers"][1]["stdout"]
+
+
+def test_a_dead_worker_stops_the_chief_with_a_message(prepared, tmp_path):
+    """Killed in the middle of training, a worker makes the chief stop within seconds, with a
+    message saying what to do, not a hang and not a traceback."""
+    root, dataset_json, shards = prepared
+    long_run = {**TINY_TEACHER, "epochs_head": 200}
+    chief = _working_copy(tmp_path / "chief", dataset_json, long_run)
+    other = _working_copy(tmp_path / "other", dataset_json, long_run)
+    report = run_cluster(tmp_path, [_teacher_worker(chief, shards), _teacher_worker(other, shards)],
+                         STAGE_TIMEOUT_S, kill={"worker": 1, "signal": "KILL",
+                                                "when": {"worker": 0, "line": r"head: epoch 2/"}})
+    assert report["killed"] and not report["timed_out"]
+    survivor = report["workers"][0]
+    assert survivor["returncode"] == 2, survivor["stderr"][-3000:]  # a user error, not a crash
+    assert survivor["ended_after_kill_s"] < 60  # measured about 1 s; TensorFlow's heartbeat ~10 s
+    assert "lost contact with another worker" in survivor["stderr"]
+    assert "Start the stage again on every machine" in survivor["stderr"]
+    assert "Traceback" not in survivor["stderr"]
+
+
+def test_a_killed_chief_restarted_resumes_on_a_shared_filesystem(prepared, tmp_path):
+    """Both workers share one working copy (as on a shared filesystem). The chief is killed in
+    the fine-tuning phase; the job started again on both reuses the finished head phase and
+    continues fine-tuning from its last epoch checkpoint."""
+    root, dataset_json, shards = prepared
+    schedule = {**TINY_TEACHER, "epochs_head": 1, "epochs_finetune": 4}
+    shared = _working_copy(tmp_path / "shared", dataset_json, schedule)
+    workers = [_teacher_worker(shared, shards), _teacher_worker(shared, shards)]
+    first = run_cluster(tmp_path, workers, STAGE_TIMEOUT_S, kill={
+        "worker": 0, "signal": "KILL", "when": {"worker": 0, "line": r"finetune: epoch 2/4"}})
+    assert first["killed"] and not first["timed_out"]
+    assert "lost contact with another worker" in first["workers"][1]["stderr"]
+    checkpoints = shared / "models" / "checkpoints" / "train_teacher"
+    assert (checkpoints / "head_done.json").is_file()
+    assert not (shared / "models" / "teacher").exists()
+
+    second = run_cluster(tmp_path, workers, STAGE_TIMEOUT_S)
+    assert not second["timed_out"]
+    for worker in second["workers"]:
+        assert worker["returncode"] == 0, worker["stderr"][-3000:]
+        output = worker["stdout"]
+        assert "phase head already finished in an earlier run, reusing it" in output
+        assert "head: epoch 1/1" not in output
+        assert "finetune: epoch 1/4" not in output  # continued from the checkpoint
+        assert "finetune: epoch 4/4" in output
+    metrics = json.loads((shared / "metrics" / "teacher.json").read_text())
+    assert metrics["phases"]["finetune"]["epochs_run"] == 4
+    assert not checkpoints.exists()
+    # the workers' own outputs are gone (a killed process leaves TensorFlow's autograph files)
+    assert not [path for path in (shared / "tmp").iterdir() if path.name.startswith("worker_")]
