@@ -12,6 +12,7 @@ SEED_STYLE_CONFIG = """\
 seed: 1337
 num_classes: 5
 teacher:
+  architecture: efficientnet_b0
   weights: null
   input_size: 64
   batch_size: 8

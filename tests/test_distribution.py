@@ -1,26 +1,14 @@
 """train.strategy: the mirrored strategy on two logical CPU devices gives the same first step as
 one device, for the plain student and for the Distiller (whose loss is scaled per replica)."""
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from stages.common.errors import UserError
 from stages.common.training import distribution_strategy
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def test_mirrored_on_two_cpus_matches_one_device():
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "first_step_on_devices.py")],
-                            cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = json.loads(result.stdout)
+def test_mirrored_on_two_cpus_matches_one_device(first_step_runs):
+    runs = first_step_runs
     for kind in ("plain", "distill"):
         one, mirrored = runs[f"{kind}/one_device"], runs[f"{kind}/mirrored"]
         assert one["replicas"] == 1 and mirrored["replicas"] == 2

@@ -14,7 +14,7 @@ from test_versioning import REPO, dvc, run
 
 TINY = {
     "demo_data": {"train_images": 16, "val_images": 8, "test_images": 8},
-    "teacher": {"weights": None, "input_size": 64, "batch_size": 8, "epochs_head": 1,
+    "teacher": {"architecture": "efficientnet_b0", "weights": None, "input_size": 64, "batch_size": 8, "epochs_head": 1,
                 "epochs_finetune": 1},
     "student": {"weights": None, "input_size": 48, "batch_size": 8, "epochs_head": 1,
                 "epochs_finetune": 1},
@@ -137,3 +137,34 @@ def test_experiments_are_listed_and_compared(project):
     # F1 against threshold: the grid 0.05..0.95 in steps of 0.01, then of 0.05
     assert points_per_revision("metrics/plots/f1_vs_threshold.csv") == {"alpha05": 91, "coarse-grid": 19}
 
+
+
+def test_queued_experiments_run_side_by_side(project):
+    """`dvc exp run --queue` twice, then `dvc queue start -j 2`: each experiment runs in its own
+    temporary copy of the repository, so the two share no scratch path, and each ends with the
+    metrics of its own params."""
+    steps = {"queued-grid-002": 0.02, "queued-grid-005": 0.05}
+    for name, step in steps.items():
+        dvc("exp", "run", "--queue", "-q", "-n", name, "-S", f"threshold_search.grid_step={step}",
+            cwd=project)
+    try:
+        dvc("queue", "start", "-j", "2", cwd=project)
+        deadline = time.monotonic() + 900
+        while True:
+            status = dvc("queue", "status", cwd=project)
+            rows = {line.split()[1]: line.split()[-1] for line in status.splitlines()
+                    if line.split()[1:2] and line.split()[1] in steps}
+            if len(rows) == 2 and not {"Queued", "Running"} & set(rows.values()):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(3)
+    finally:
+        dvc("queue", "stop", "--kill", cwd=project)
+    assert rows == {name: "Success" for name in steps}, status
+    shown = _exp_show(project)
+    for name, step in steps.items():
+        thresholds = shown[name]["metrics"]["metrics/thresholds.json"]
+        assert thresholds["grid"]["step"] == step
+        # the threshold it chose lies on its own grid, which starts at grid_min 0.05
+        assert round((thresholds["global_threshold"] - 0.05) / step, 6).is_integer()
+        assert 0.0 <= shown[name]["metrics"]["metrics/evaluation.json"]["f1_macro"] <= 1.0

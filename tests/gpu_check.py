@@ -1,0 +1,183 @@
+"""The GPU check: the demo pipeline with mixed precision on an NVIDIA GPU, and a table of what it
+cost (run by tests/gpu_check.sh after installing the requirements; see the README).
+
+    python tests/gpu_check.py [--work_dir DIR] [--out FILE.json]
+
+Runs the README's demo settings plus ``train.mixed_precision: true`` through the seed's command
+line (stages/cli.py) in a work folder of its own (the repository's files are not touched),
+polls nvidia-smi every half second, then prints per training stage: epochs, seconds per epoch,
+training images per second and peak GPU memory; and the INT8 test results.
+
+INT8 inference runs on the CPU (LiteRT), never on the GPU. So the check also evaluates the CPU
+run's own INT8 model (models/export of the repository, when `dvc checkout` or `dvc repro` put it
+there) on this machine, on the same regenerated demo test images: its results must equal the
+committed metrics/evaluation.json to the last digit. The GPU-trained model's own test macro-F1
+is shown beside the CPU run's; it is not expected to be equal (float16 training).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# the README's demo command, as a seed-style config, plus float16 training on the GPU
+DEMO = {
+    "teacher": {"architecture": "efficientnet_lite2", "input_size": 260, "lr_head": 0.01,
+                "epochs_head": 3, "epochs_finetune": 6},
+    "student": {"lr_head": 0.01, "lr_finetune": 3e-4, "epochs_head": 3, "epochs_finetune": 10},
+    "distillation": {"teacher_passes": 3},
+    "qat": {"epochs": 2},
+    "export": {"representative_samples": 100},
+    "train": {"mixed_precision": True},
+}
+TRAINING_STAGES = ("train_teacher", "train_student", "qat")
+
+
+class GpuMemory:
+    """Peak used GPU memory (MiB, all GPUs summed) per stage, from nvidia-smi every 0.5 s."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        while not self._stop.is_set():
+            result = subprocess.run(["nvidia-smi", "--query-gpu=memory.used",
+                                     "--format=csv,noheader,nounits"],
+                                    capture_output=True, text=True)
+            if result.returncode == 0:
+                used = sum(int(value) for value in result.stdout.split() if value.isdigit())
+                self.samples.append((time.monotonic(), used))
+            self._stop.wait(0.5)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float) -> int | None:
+        inside = [used for at, used in self.samples if start <= at <= end]
+        return max(inside) if inside else None
+
+
+def run_pipeline(work: Path, config: Path) -> dict[str, tuple[float, float]]:
+    """Runs the pipeline, echoing its output; returns each stage's (start, end) time."""
+    subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"),
+                    "--out", str(work / "data" / "demo")], cwd=work, check=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "stages" / "cli.py"), "train", "--data_dir",
+         str(work / "data" / "demo"), "--out_dir", str(work / "outputs"), "--config", str(config),
+         "--work_dir", str(work)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    windows: dict[str, tuple[float, float]] = {}
+    current = None
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        if line.startswith("== ["):  # "== [4/13] train_teacher"
+            now = time.monotonic()
+            if current:
+                windows[current] = (windows[current][0], now)
+            current = line.split()[-1]
+            windows[current] = (now, now)
+    if current:
+        windows[current] = (windows[current][0], time.monotonic())
+    if process.wait() != 0:
+        raise SystemExit(f"gpu_check: the pipeline failed (exit status {process.returncode})")
+    return windows
+
+
+def cpu_model_here(work: Path) -> dict:
+    """The CPU run's INT8 model evaluated on this machine against its committed results."""
+    model = REPO / "models" / "export" / "model_qat_int8.tflite"
+    if not model.is_file():
+        return {"checked": False, "why": f"{model} absent: run `dvc checkout` (or the demo) first"}
+    out = work / "cpu_model_evaluation.json"
+    subprocess.run([sys.executable, str(REPO / "stages" / "evaluate.py"), "--model", str(model),
+                    "--thresholds", str(REPO / "metrics" / "thresholds.json"), "--out", str(out),
+                    "--curves", str(work / "cpu_model_curves")], cwd=work, check=True)
+    here = json.loads(out.read_text())
+    committed = json.loads((REPO / "metrics" / "evaluation.json").read_text())
+    keys = ("f1_macro", "f1_micro", "precision_macro", "recall_macro", "per_class",
+            "at_threshold_0.5")
+    return {"checked": True, "equal": all(here[key] == committed[key] for key in keys),
+            "f1_macro_here": here["f1_macro"], "f1_macro_committed": committed["f1_macro"]}
+
+
+def table(work: Path, windows: dict, memory: GpuMemory, train_images: int) -> list[dict]:
+    rows = []
+    for stage in TRAINING_STAGES:
+        name = {"train_teacher": "teacher", "train_student": "student"}.get(stage, stage)
+        metrics = json.loads((work / "metrics" / f"{name}.json").read_text())
+        epochs = sum(phase["epochs_run"] for phase in metrics["phases"].values())
+        seconds = sum(phase["wall_time_s"] for phase in metrics["phases"].values())
+        rows.append({"stage": stage, "epochs": epochs,
+                     "s_per_epoch": round(seconds / epochs, 2) if epochs else None,
+                     "train_images_per_s": round(train_images * epochs / seconds, 1)
+                     if seconds else None,
+                     "peak_gpu_mib": memory.peak(*windows[stage]) if stage in windows else None,
+                     "stage_wall_s": round(windows[stage][1] - windows[stage][0], 1)
+                     if stage in windows else None})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work_dir", type=Path, help="default: a new temporary folder")
+    parser.add_argument("--out", type=Path, help="also write the results here as JSON")
+    args = parser.parse_args()
+    if shutil.which("nvidia-smi") is None:
+        raise SystemExit("gpu_check: nvidia-smi not found: this check is for an NVIDIA GPU machine")
+    import stages  # noqa: F401  (Keras 2 before TensorFlow)
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        raise SystemExit("gpu_check: TensorFlow sees no GPU (CUDA libraries missing? "
+                         "tests/gpu_check.sh installs tensorflow[and-cuda])")
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="gpu_check_"))
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "gpu_check_config.yaml"
+    config.write_text(yaml.safe_dump(DEMO))
+    started = time.monotonic()
+    with GpuMemory() as memory:
+        windows = run_pipeline(work, config)
+    train_images = yaml.safe_load((REPO / "params.yaml").read_text())["demo_data"]["train_images"]
+    results = {"gpus": [gpu.name for gpu in gpus], "wall_s": round(time.monotonic() - started, 1),
+               "stages": table(work, windows, memory, train_images),
+               "gpu_run_int8_test_f1_macro": json.loads(
+                   (work / "metrics" / "evaluation.json").read_text())["f1_macro"],
+               "cpu_run_int8_test_f1_macro": json.loads(
+                   (REPO / "metrics" / "evaluation.json").read_text())["f1_macro"],
+               "cpu_run_model_here": cpu_model_here(work)}
+    print("\n| stage | epochs | s/epoch | train img/s | peak GPU MiB | stage wall s |")
+    print("|---|---|---|---|---|---|")
+    for row in results["stages"]:
+        print(f"| {row['stage']} | {row['epochs']} | {row['s_per_epoch']} | "
+              f"{row['train_images_per_s']} | {row['peak_gpu_mib']} | {row['stage_wall_s']} |")
+    check = results["cpu_run_model_here"]
+    print(f"\nwhole pipeline: {results['wall_s']} s; INT8 test macro-F1: GPU-trained model "
+          f"{results['gpu_run_int8_test_f1_macro']:.4f}, CPU run (committed) "
+          f"{results['cpu_run_int8_test_f1_macro']:.4f}")
+    print("the CPU run's INT8 model evaluated here equals its committed results: "
+          + (("yes" if check["equal"] else "NO") if check["checked"] else f"not checked ({check['why']})"))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if not check["checked"] or check["equal"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
