@@ -76,7 +76,8 @@ class GpuMemory:
 def run_pipeline(work: Path, config: Path) -> dict[str, tuple[float, float]]:
     """Runs the pipeline, echoing its output; returns each stage's (start, end) time."""
     subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"),
-                    "--out", str(work / "data" / "demo")], cwd=work, check=True)
+                    "--params", str(REPO / "params.yaml"), "--out", str(work / "data" / "demo")],
+                   cwd=work, check=True)
     process = subprocess.Popen(
         [sys.executable, str(REPO / "stages" / "cli.py"), "train", "--data_dir",
          str(work / "data" / "demo"), "--out_dir", str(work / "outputs"), "--config", str(config),
