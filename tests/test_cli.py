@@ -19,6 +19,7 @@ teacher:
   epochs_head: 1
   epochs_finetune: 1
 student:
+  weights: null
   input_size: 48
   batch_size: 8
   epochs_head: 1
@@ -61,6 +62,8 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     assert set(quantization) >= {"float_student", "ptq_int8", "qat_int8"}
     assert quantization["ptq_export"]["input"]["scale"] == 1 / 128  # PTQ kept the phone's contract
     assert "[13/13] report" in result.stdout
+    # neither model starts from ImageNet Lite weights: their import is skipped
+    assert "import_imagenet_weights" not in result.stdout
     page = (tmp_path / "work" / "reports" / "report.html").read_text()
     for section in ("Summary", "Dataset", "Training", "Teacher check (val, before distillation)",
                     "Thresholds (val, INT8)", "Test metrics (INT8, adopted thresholds)",
@@ -76,10 +79,11 @@ def test_cli_reports_config_problems_with_file_and_line(tmp_path):
     write_demo_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1}, seed=2)
     config = tmp_path / "config.yaml"
     config.write_text(SEED_STYLE_CONFIG.replace("  alpha: 0.7", "  alpha: 7"))
+    line = SEED_STYLE_CONFIG.splitlines().index("  alpha: 0.7") + 1
     result = _cli("train", "--data_dir", tmp_path / "data", "--out_dir", tmp_path / "out",
                   "--config", config, "--work_dir", tmp_path / "work", cwd=REPO)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{config}:15: distillation.alpha must be" in result.stderr
+    assert f"{config}:{line}: distillation.alpha must be" in result.stderr
     missing = _cli("train", "--data_dir", tmp_path / "nowhere", "--out_dir", tmp_path / "out",
                    cwd=REPO)
     assert missing.returncode == 2 and "no images/ folder" in missing.stderr
