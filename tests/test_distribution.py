@@ -47,3 +47,18 @@ def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
     finally:
         set_precision(False)
     assert build_student(3, 32).get_layer("stem_conv").compute_dtype == "float32"
+
+
+@pytest.mark.parametrize("tf_config, problem", [
+    ("{not json", "JSONDecodeError"),
+    ('{"cluster": {"worker": ["a:1"]}}', "KeyError: 'task'"),
+    ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 2}}',
+     "IndexError: 2"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+     "KeyError: 'chief'"),
+])
+def test_a_malformed_tf_config_is_refused_in_words(monkeypatch, tf_config, problem):
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(UserError, match="TF_CONFIG: not a cluster and a task in it") as refused:
+        distribution_strategy("multi_worker")
+    assert problem in str(refused.value)
