@@ -72,9 +72,10 @@ def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
     strong = Augmentation(True, 0.05, 0.2, 0.2, 0.2, 0.2)
 
     def batches(seed):
-        data = make_dataset(in_memory_source([pixels, pixels], [boxes, boxes], targets),
-                            ["teacher", "teacher"], 12, training=True, seed=seed,
-                            augmentation=strong, shuffle_buffer=len(targets))
+        source = in_memory_source([pixels, pixels], [boxes, boxes], targets).shuffle(
+            len(targets), seed=seed, reshuffle_each_iteration=True)  # as Shards.records does
+        data = make_dataset(source, ["teacher", "teacher"], 12, training=True, seed=seed,
+                            augmentation=strong)
         return [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)] + \
                [(a.numpy(), b.numpy()) for (a, b), _ in data.take(1)]
 
@@ -93,9 +94,11 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
     logits = np.arange(len(targets) * 2, dtype=np.float32).reshape(-1, 2)  # row i encodes index i
     strong = Augmentation(True, 0.05, 0.2, 0.2, 0.2, 0.2)
 
-    def by_index(augmentation_pass, shuffle_buffer=0):
-        data = make_dataset(in_memory_source([pixels], [boxes], targets), ["teacher"], 5,
-                            training=True, seed=3, augmentation=strong, shuffle_buffer=shuffle_buffer,
+    def by_index(augmentation_pass, shuffle=False):
+        source = in_memory_source([pixels], [boxes], targets)
+        if shuffle:  # as Shards.records does for training
+            source = source.shuffle(len(targets), seed=3, reshuffle_each_iteration=True)
+        data = make_dataset(source, ["teacher"], 5, training=True, seed=3, augmentation=strong,
                             augmentation_pass=augmentation_pass, teacher_logits=logits)
         images = {}
         for (batch, extra), labels in data:
@@ -105,7 +108,7 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
                 images[index] = image
         return images
 
-    in_order, shuffled = by_index(1), by_index(1, shuffle_buffer=len(targets))
+    in_order, shuffled = by_index(1), by_index(1, shuffle=True)
     assert sorted(in_order) == list(range(len(targets)))
     for index, image in in_order.items():  # the teacher's pass and the student's shuffled pass
         np.testing.assert_array_equal(shuffled[index], image)

@@ -113,12 +113,12 @@ def augment_views(images, boxes, parameters: dict):
 
 def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: int, *,
                  training: bool, seed: int, augmentation: Augmentation | None = None,
-                 shuffle_buffer: int = 0, augmentation_pass: int | None = None,
+                 augmentation_pass: int | None = None,
                  teacher_logits: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of (inputs, targets) from elements ``((pixels per view), (boxes per view),
     targets, index)``; inputs is one tensor per view (a tuple if several), normalised for its
-    model ("student" or "teacher"). ``shuffle_buffer`` shuffles here (sharded sources shuffle
-    before decoding).
+    model ("student" or "teacher"). Shuffling is the source's (Shards.records shuffles the
+    serialised records, before decoding).
 
     Training augments every example, one parameter set shared by its views. The parameters are
     fresh every epoch, or, with ``augmentation_pass`` = k, a fixed function of (seed, k, index):
@@ -143,8 +143,6 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
             num_parallel_calls=tf.data.AUTOTUNE)
         return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    if shuffle_buffer:
-        data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if augmentation_pass is None:
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         data = tf.data.Dataset.zip((data, draws)).map(

@@ -215,16 +215,14 @@ def set_trainable(model: keras.Model, phase: str, unfreeze_fraction: float = 0.0
     ``head``: only the classifier head trains. ``finetune``: the last
     ``ceil(unfreeze_fraction * N)`` of the N weighted backbone layers train too, except
     BatchNormalization layers when ``freeze_batchnorm`` (in Keras 2 a frozen BatchNormalization
-    runs in inference mode, keeping its moving statistics). ``all``: everything trains.
-    Recompile the model after calling this.
+    runs in inference mode, keeping its moving statistics). Recompile the model after calling
+    this.
     """
-    if phase not in ("head", "finetune", "all"):
+    if phase not in ("head", "finetune"):
         raise ValueError(f"unknown phase {phase!r}")
     model.trainable = True
     backbone = weighted_backbone_layers(model)
-    if phase == "all":
-        count = len(backbone)
-    elif phase == "head":
+    if phase == "head":
         count = 0
     else:
         count = math.ceil(unfreeze_fraction * len(backbone))

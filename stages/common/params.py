@@ -165,7 +165,7 @@ def _key_lines(node: Node, prefix: str = "", duplicates: list | None = None) -> 
     return lines
 
 
-def _check_value(path: str, value: Any, rule: Rule) -> str | None:
+def _check_value(value: Any, rule: Rule) -> str | None:
     """Return a problem description, or None if the value is acceptable."""
     if value is None:
         return None if rule.nullable else "is missing a value (null)"
@@ -203,7 +203,7 @@ def _walk(schema: dict, values: Any, prefix: str, problems: list[tuple[str, str]
         elif isinstance(rule, dict):
             _walk(rule, values[key], path + ".", problems)
         else:
-            problem = _check_value(path, values[key], rule)
+            problem = _check_value(values[key], rule)
             if problem:
                 problems.append((path, problem))
 
