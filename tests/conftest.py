@@ -2,7 +2,6 @@
 import stages  # noqa: F401
 
 import json  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -72,15 +71,3 @@ def workspace(tmp_path_factory, tiny_int8):
         assert result.returncode == 0, result.stderr
     return root, dataset
 
-
-@pytest.fixture(scope="session")
-def first_step_runs():
-    """One training step of the student and of the Distiller, on one device and under the
-    mirrored strategy on two logical CPUs, from tests/first_step_on_devices.py in a fresh
-    process: {"plain/one_device": {...}, "plain/mirrored": ..., "distill/...": ...}."""
-    repo = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, str(repo / "tests" / "first_step_on_devices.py")],
-                            cwd=repo, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(repo)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -3,10 +3,11 @@ cost (run by tests/gpu_check.sh after installing the requirements; see the READM
 
     python tests/gpu_check.py [--work_dir DIR] [--out FILE.json]
 
-Runs the README's demo settings plus ``train.mixed_precision: true`` through the seed's command
-line (stages/cli.py) in a work folder of its own (the repository's files are not touched),
-polls nvidia-smi every half second, then prints per training stage: epochs, seconds per epoch,
-training images per second and peak GPU memory; and the INT8 test results.
+Runs the committed CPU run's settings (dvc.lock: the README's demo command) plus
+``train.mixed_precision: true`` through the seed's command line (stages/cli.py) in a work
+folder of its own (the repository's files are not touched), polls nvidia-smi every half second,
+then prints per training stage: epochs, seconds per epoch, training images per second and peak
+GPU memory; and the INT8 test results.
 
 INT8 inference runs on the CPU (LiteRT), never on the GPU. So the check also evaluates the CPU
 run's own INT8 model (models/export of the repository, when `dvc checkout` or `dvc repro` put it
@@ -26,20 +27,33 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
-# the README's demo command, as a seed-style config, plus float16 training on the GPU
-DEMO = {
-    "teacher": {"architecture": "efficientnet_lite2", "input_size": 260, "lr_head": 0.01,
-                "epochs_head": 3, "epochs_finetune": 6},
-    "student": {"lr_head": 0.01, "lr_finetune": 3e-4, "epochs_head": 3, "epochs_finetune": 10},
-    "distillation": {"teacher_passes": 3},
-    "qat": {"epochs": 2},
-    "export": {"representative_samples": 100},
-    "train": {"mixed_precision": True},
-}
 TRAINING_STAGES = ("train_teacher", "train_student", "qat")
+
+
+def committed_run_params(path: Path) -> dict:
+    """params.yaml with the values the committed CPU run used (dvc.lock records every stage's
+    params: the README's demo command), plus float16 training; written to ``path``."""
+    from stages.common.params import load_params_with_overrides, read_yaml, write_yaml
+
+    overlay: dict = {}
+    for stage in read_yaml(REPO / "dvc.lock")[0]["stages"].values():
+        for key, value in (stage.get("params") or {}).get("params.yaml", {}).items():
+            *sections, leaf = key.split(".")
+            node = overlay
+            for section in sections:
+                node = node.setdefault(section, {})
+            if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+                node[leaf].update(value)
+            else:
+                node[leaf] = value
+    for paths_of_this_repository in ("data", "output"):  # the CLI sets them
+        overlay.pop(paths_of_this_repository, None)
+    overlay.setdefault("train", {})["mixed_precision"] = True
+    write_yaml(path, overlay)
+    params = load_params_with_overrides(REPO / "params.yaml", path)
+    write_yaml(path, params)
+    return params
 
 
 class GpuMemory:
@@ -74,9 +88,10 @@ class GpuMemory:
 
 
 def run_pipeline(work: Path, config: Path) -> dict[str, tuple[float, float]]:
-    """Runs the pipeline, echoing its output; returns each stage's (start, end) time."""
+    """Runs the pipeline with the params file ``config``, echoing its output; returns each
+    stage's (start, end) time."""
     subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"),
-                    "--params", str(REPO / "params.yaml"), "--out", str(work / "data" / "demo")],
+                    "--params", str(config), "--out", str(work / "data" / "demo")],
                    cwd=work, check=True)
     process = subprocess.Popen(
         [sys.executable, str(REPO / "stages" / "cli.py"), "train", "--data_dir",
@@ -151,12 +166,12 @@ def main() -> int:
                          "tests/gpu_check.sh installs tensorflow[and-cuda])")
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="gpu_check_"))
     work.mkdir(parents=True, exist_ok=True)
-    config = work / "gpu_check_config.yaml"
-    config.write_text(yaml.safe_dump(DEMO))
+    config = work / "gpu_check_params.yaml"
+    params = committed_run_params(config)
     started = time.monotonic()
     with GpuMemory() as memory:
         windows = run_pipeline(work, config)
-    train_images = yaml.safe_load((REPO / "params.yaml").read_text())["demo_data"]["train_images"]
+    train_images = params["demo_data"]["train_images"]
     results = {"gpus": [gpu.name for gpu in gpus], "wall_s": round(time.monotonic() - started, 1),
                "stages": table(work, windows, memory, train_images),
                "gpu_run_int8_test_f1_macro": json.loads(

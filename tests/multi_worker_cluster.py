@@ -9,18 +9,43 @@ Prints a JSON report: per worker its exit status, output and, when a worker was 
 many seconds after the kill it ended.
 
 The tests run this inside a network namespace of its own (``unshare -rn``) with only the
-loopback interface: TensorFlow's servers listen on every interface of their namespace, so this
-is what keeps them reachable on loopback only.
+loopback interface, through ``run_cluster``: TensorFlow's servers listen on every interface of
+their namespace, so this is what keeps them reachable on loopback only.
 """
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+
+def has_private_network() -> bool:
+    """Whether ``unshare -rn`` (a network namespace of our own, loopback only) works here."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
+
+
+def last_json_line(text: str) -> dict:
+    """The JSON document a helper prints last (TensorFlow may print before it)."""
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def run_cluster(folder: Path, workers: list[dict], timeout_s: int, kill: dict | None = None):
+    """Run this harness in its own network namespace; returns its report. ``folder`` keeps the
+    spec files."""
+    spec = folder / f"cluster_{len(list(folder.glob('cluster_*.json')))}.json"
+    spec.write_text(json.dumps({"workers": workers, "timeout_s": timeout_s, "kill": kill}))
+    result = subprocess.run(["unshare", "-rn", sys.executable, __file__, str(spec)],
+                            capture_output=True, text=True, timeout=timeout_s + 60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return last_json_line(result.stdout)
 
 
 def free_ports(count: int) -> list[int]:

@@ -1,10 +1,31 @@
-"""train.strategy: the mirrored strategy on two logical CPU devices gives the same first step as
-one device, for the plain student and for the Distiller (whose loss is scaled per replica)."""
+"""train.strategy: the mirrored strategy on two logical CPU devices, and two workers under
+multi_worker, give the same first step as one device, for the plain student and for the
+Distiller (whose loss is scaled per replica)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from multi_worker_cluster import has_private_network, last_json_line, run_cluster
 from stages.common.errors import UserError
 from stages.common.training import distribution_strategy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def first_step_runs():
+    """One training step of the student and of the Distiller, on one device and under the
+    mirrored strategy on two logical CPUs, from tests/first_step_on_devices.py in a fresh
+    process: {"plain/one_device": {...}, "plain/mirrored": ..., "distill/...": ...}."""
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "first_step_on_devices.py")],
+                            cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return last_json_line(result.stdout)
 
 
 def test_mirrored_on_two_cpus_matches_one_device(first_step_runs):
@@ -18,6 +39,35 @@ def test_mirrored_on_two_cpus_matches_one_device(first_step_runs):
         np.testing.assert_allclose(mirrored["bias_change"], one["bias_change"], rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(mirrored["kernel_change"], one["kernel_change"], rtol=1e-4,
                                    atol=1e-6)
+
+
+@pytest.mark.skipif(
+    not has_private_network(),
+    reason="needs a network namespace (unshare -rn) so the workers are reachable on loopback only")
+def test_one_step_on_two_workers_matches_one_process(tmp_path, first_step_runs):
+    """train.strategy: multi_worker, two worker processes on this machine (own TF_CONFIG on
+    127.0.0.1, one CPU device each; tests/multi_worker_cluster.py). One training step of the
+    plain student and of the Distiller, global batch 8: on two workers (4 images each) the loss
+    and the updated weights are those of one process."""
+    helper = [sys.executable, str(REPO / "tests" / "first_step_on_devices.py")]
+    env = {"PYTHONPATH": str(REPO)}
+    report = run_cluster(tmp_path, [{"argv": helper + ["multi_worker"], "cwd": str(REPO),
+                                     "env": env}] * 2, timeout_s=240)
+    assert not report["timed_out"]
+    for worker in report["workers"]:
+        assert worker["returncode"] == 0, worker["stderr"][-3000:]
+        runs = last_json_line(worker["stdout"])
+        for kind in ("plain", "distill"):
+            reference = first_step_runs[f"{kind}/one_device"]
+            distributed = runs[f"{kind}/multi_worker"]
+            assert distributed["replicas"] == 2
+            # tolerance: float32 sums in another order (two partial gradients added)
+            assert distributed["loss"] == pytest.approx(reference["loss"], rel=1e-5)
+            assert np.abs(reference["bias_change"]).max() > 1e-3  # a real step was taken
+            np.testing.assert_allclose(distributed["bias_change"], reference["bias_change"],
+                                       rtol=1e-4, atol=1e-7)
+            np.testing.assert_allclose(distributed["kernel_change"], reference["kernel_change"],
+                                       rtol=1e-4, atol=1e-6)
 
 
 def test_multi_worker_needs_tf_config(monkeypatch):

@@ -1,4 +1,5 @@
-"""train.strategy: multi_worker, proven with two worker processes on this machine.
+"""train.strategy: multi_worker, proven with two worker processes on this machine running the
+training stage itself (one training step on two workers: tests/test_distribution.py).
 
 Each worker has its own TF_CONFIG (127.0.0.1, ports picked free) and one CPU device. The
 cluster runs inside a network namespace with only the loopback interface (``unshare -rn``;
@@ -6,68 +7,20 @@ tests/multi_worker_cluster.py), because TensorFlow's servers listen on every int
 Every run is bounded in time and its processes are always stopped.
 """
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from multi_worker_cluster import has_private_network, run_cluster
 from stages.common.params import load_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-HARNESS = REPO / "tests" / "multi_worker_cluster.py"
 STAGE_TIMEOUT_S = 240  # measured about 60 s for the tiny teacher on the 2-core CI machine
 
-
-def _has_private_network() -> bool:
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return False
-    return subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0
-
-
 pytestmark = pytest.mark.skipif(
-    not _has_private_network(),
+    not has_private_network(),
     reason="needs a network namespace (unshare -rn) so the workers are reachable on loopback only")
-
-
-def run_cluster(tmp_path: Path, workers: list[dict], timeout_s: int, kill: dict | None = None):
-    spec = tmp_path / f"cluster_{len(list(tmp_path.glob('cluster_*.json')))}.json"
-    spec.write_text(json.dumps({"workers": workers, "timeout_s": timeout_s, "kill": kill}))
-    result = subprocess.run(["unshare", "-rn", sys.executable, str(HARNESS), str(spec)],
-                            capture_output=True, text=True, timeout=timeout_s + 60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    return report
-
-
-def _last_json_line(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
-
-
-def test_one_step_on_two_workers_matches_one_process(tmp_path, first_step_runs):
-    """One training step of the plain student and of the Distiller, global batch 8: on two
-    workers (4 images each) the loss and the updated weights are those of one process."""
-    helper = [sys.executable, str(REPO / "tests" / "first_step_on_devices.py")]
-    env = {"PYTHONPATH": str(REPO)}
-    report = run_cluster(tmp_path, [{"argv": helper + ["multi_worker"], "cwd": str(REPO),
-                                     "env": env}] * 2, timeout_s=240)
-    assert not report["timed_out"]
-    for worker in report["workers"]:
-        assert worker["returncode"] == 0, worker["stderr"][-3000:]
-        runs = _last_json_line(worker["stdout"])
-        for kind in ("plain", "distill"):
-            reference = first_step_runs[f"{kind}/one_device"]
-            distributed = runs[f"{kind}/multi_worker"]
-            assert distributed["replicas"] == 2
-            # tolerance: float32 sums in another order (two partial gradients added)
-            assert distributed["loss"] == pytest.approx(reference["loss"], rel=1e-5)
-            assert np.abs(reference["bias_change"]).max() > 1e-3  # a real step was taken
-            np.testing.assert_allclose(distributed["bias_change"], reference["bias_change"],
-                                       rtol=1e-4, atol=1e-7)
-            np.testing.assert_allclose(distributed["kernel_change"], reference["kernel_change"],
-                                       rtol=1e-4, atol=1e-6)
 
 
 TINY_TEACHER = {"architecture": "efficientnet_b0", "weights": None, "input_size": 32,
