@@ -1,11 +1,10 @@
-#!/usr/bin/env python
 """Benchmark, with params.yaml's models, sizes, batch and distillation settings: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
 latency and size, the C app against the Python interpreter on the packaged model (when
 output.dir holds one), and `dvc repro` with nothing to do; prints a Markdown table with the targets
 and writes the numbers to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
 a quiet machine. The same command runs on a GPU machine (training parts use the GPU).
 
-    python stages/benchmark.py [--images 192] [--out metrics/benchmark.json]
+    python -m stages.benchmark [--images 192] [--out metrics/benchmark.json]
 """
 import json
 import platform
@@ -14,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import require_positive, stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
+from stages.common.core.command_line import require_positive, stage_parser
+from stages.common.core.errors import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,9 +43,9 @@ def main() -> None:
     require_positive(args, "images", "option_passes")
     import os
 
-    from stages.common.benchmark import run_benchmark, table
-    from stages.common.package import CONFIG_FILE
-    from stages.common.params import load_params
+    from stages.common.evaluation.performance import run_benchmark, table
+    from stages.common.deployment.deliverables import CONFIG_FILE
+    from stages.common.core.params import load_params
 
     params = load_params(args.params)
     packaged = Path(params["output"]["dir"])

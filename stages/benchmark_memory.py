@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Peak memory of prepare, shards and one training epoch on synthetic datasets of several
 sizes: memory must not grow with the number of images beyond the shuffle buffer (bounded) and
 a few hundred bytes of metadata per image (names, labels, hashes).
 
-    python stages/benchmark_memory.py [--images 2500 10000] [--out metrics/memory.json]
+    python -m stages.benchmark_memory [--images 2500 10000] [--out metrics/memory.json]
 
 Each step runs in its own process (the real stage scripts for prepare and shards), and its peak
 resident memory is read from the kernel (getrusage of the finished child). The epoch is the
@@ -16,12 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params, write_yaml  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_OF_CHILD = ("import resource, subprocess, sys; "
@@ -43,9 +39,9 @@ def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
 def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
     """The student's head phase for one epoch on the streamed shards (runs in a child)."""
     import stages  # noqa: F401  (Keras 2)
-    from stages.common.data_pipeline import Augmentation, make_dataset
-    from stages.common.models import build_student, set_trainable
-    from stages.common.shards import Shards
+    from stages.common.data.input_pipeline import Augmentation, make_dataset
+    from stages.common.models.architectures import build_student, set_trainable
+    from stages.common.data.tfrecord_shards import Shards
 
     import tensorflow as tf
 
@@ -61,7 +57,7 @@ def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
 
 
 def measure(images: int, folder: Path) -> dict:
-    from stages.common.demo_data import write_demo_dataset
+    from stages.common.data.demo_data import write_demo_dataset
 
     started = time.monotonic()
     data_dir = folder / "data"

@@ -12,24 +12,36 @@ every stage runs. For caching, experiments and diffs, use `dvc repro` / `dvc exp
 """
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import UserError, run_main  # noqa: E402
-from stages.common.package import check_output_folder  # noqa: E402
-from stages.common.params import load_params_with_overrides, write_yaml  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import UserError, run_main
+from stages.common.deployment.deliverables import check_output_folder
+from stages.common.core.params import load_params_with_overrides, read_yaml, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# (script, whether it takes --params); the order of dvc.yaml without demo_data
-STAGES = (("prepare", True), ("shards", True), ("import_imagenet_weights", False), ("train_teacher", True),
-          ("train_student", True), ("qat", True), ("export", True), ("thresholds", True),
-          ("evaluate", False), ("ptq_baseline", True),
-          ("compare_quantization", True), ("package", True), ("report", True))
+# Stages that only `dvc repro` runs: the CLI is given its dataset, it does not make the demo one.
+NOT_IN_CLI = ("demo_data",)
+
+
+def pipeline_stages(dvc_file: Path = REPO / "dvc.yaml") -> list[tuple[str, list[str], bool]]:
+    """(name, command words, whether it reads params) of each stage, in dvc.yaml's order, which
+    is the pipeline's order."""
+    stages, _ = read_yaml(dvc_file)
+    ordered = []
+    for name, stage in stages["stages"].items():
+        if name in NOT_IN_CLI:
+            continue
+        words = shlex.split(stage["cmd"])
+        if words[:2] != ["python", "-m"]:
+            raise UserError(f"{dvc_file}: stage {name} does not run `python -m stages.<name>`")
+        ordered.append((name, [sys.executable, *words[1:]], "params" in stage))
+    return ordered
 
 
 def needs_imagenet_lite(params: dict) -> bool:
@@ -48,14 +60,17 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
     with tempfile.TemporaryDirectory(prefix="cli_params_") as folder:
         params_file = Path(folder) / "params.yaml"
         write_yaml(params_file, params)
-        for index, (stage, takes_params) in enumerate(STAGES, start=1):
+        stages = pipeline_stages()
+        # the stages run in work_dir, and import this checkout's code
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        for index, (stage, command, reads_params) in enumerate(stages, start=1):
             if stage == "import_imagenet_weights" and not needs_imagenet_lite(params):
                 continue
-            print(f"== [{index}/{len(STAGES)}] {stage}", flush=True)
-            command = [sys.executable, str(REPO / "stages" / f"{stage}.py")]
-            if takes_params:
-                command += ["--params", str(params_file)]
-            result = subprocess.run(command, cwd=work_dir)
+            print(f"== [{index}/{len(stages)}] {stage}", flush=True)
+            if reads_params:  # the merged params, not the checkout's params.yaml
+                command = [*command, "--params", str(params_file)]
+            result = subprocess.run(command, cwd=work_dir, env=env)
             if result.returncode != 0:
                 print(f"stage {stage} failed (exit status {result.returncode})", file=sys.stderr)
                 return result.returncode
@@ -76,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.data_dir / "images").is_dir():
         raise UserError(f"{args.data_dir}: no images/ folder; --data_dir must be a dataset folder "
-                        "(for the demo data: python stages/make_demo_data.py, then --data_dir data/demo)")
+                        "(for the demo data: python -m stages.make_demo_data, then --data_dir data/demo)")
     return train(args.data_dir, args.out_dir, args.config, args.work_dir)
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage compare_quantization: float student, PTQ INT8 and QAT INT8 side by side on test.
 
 The float student (models/student) and the PTQ model (models/ptq) get thresholds tuned on val
@@ -9,14 +8,11 @@ float student's and with its own float model's.
 Reads params: threshold_search.
 """
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -26,12 +22,12 @@ def main() -> None:
     parser.add_argument("--out", default="metrics/quantization.json")
     args = parser.parse_args()
     search = load_params(args.params)["threshold_search"]
-    from stages.common.dataset import load_prepared
-    from stages.common.int8_runtime import Int8Model
-    from stages.common.models import load_trained
-    from stages.common.quantization_comparison import MODELS, comparison, split_outputs
-    from stages.common.shards import Shards
-    from stages.common.thresholds import threshold_grid
+    from stages.common.data.dataset import load_prepared
+    from stages.common.quantization.int8_runtime import Int8Model
+    from stages.common.models.architectures import load_trained
+    from stages.common.quantization.ptq_comparison import MODELS, comparison, split_outputs
+    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.deployment.threshold_search import threshold_grid
 
     dataset = load_prepared("data/prepared")
     shards = Shards.open("data/shards", dataset)

@@ -1,22 +1,16 @@
-#!/usr/bin/env python
 """Decode images as the pipeline does and write them as binary PPM (P6), for the C app.
 
-Example: python stages/decode_to_ppm.py decoded/ photo1.jpg photo2.png
+Example: python -m stages.decode_to_ppm decoded/ photo1.jpg photo2.png
 Writes decoded/photo1.ppm and decoded/photo2.ppm: upright RGB, EXIF orientation applied, exactly
 the pixels the pipeline letterboxes. On the phone, decoding belongs to the platform; this gives
 stages/c_reference/classify the same input the Python side had. An image that cannot be decoded
 gets its own error line and exit status 1; the others are still written.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import (  # noqa: E402
-    add_max_image_pixels, require_positive, stage_parser)
-from stages.common.errors import UserError, run_main  # noqa: E402
-from stages.common.preprocessing import (  # noqa: E402
-    DEFAULT_MAX_IMAGE_PIXELS, encode_ppm, read_image_file)
+from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
+from stages.common.core.errors import UserError, run_main
+from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS, encode_ppm, read_image_file
 
 
 def main() -> int:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage evaluate: the INT8 model on TEST with the adopted thresholds (seed section 7).
 
 Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
@@ -12,10 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
 
 
 def main() -> None:
@@ -25,12 +22,12 @@ def main() -> None:
     parser.add_argument("--out", default="metrics/evaluation.json")
     parser.add_argument("--curves", default="metrics/plots/pr")
     args = parser.parse_args()
-    from stages.common.evaluation import (evaluation_report, kernel_paths_report,
-                                          write_precision_recall_curves)
-    from stages.common.evaluation_data import int8_split_outputs
-    from stages.common.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE, KERNEL_PATHS,
-                                            load_kernel_outputs)
-    from stages.common.thresholds import adopted_thresholds
+    from stages.common.evaluation.int8_evaluation import (evaluation_report, kernel_paths_report,
+                                                          write_precision_recall_curves)
+    from stages.common.quantization.int8_outputs import int8_split_outputs
+    from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
+                                                         KERNEL_PATHS, load_kernel_outputs)
+    from stages.common.deployment.threshold_search import adopted_thresholds
 
     classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "test")
     saved = load_kernel_outputs(Path(args.model).with_name(KERNEL_OUTPUTS_FILE),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage export: full-integer TFLite model from the QAT student (seed section 5).
 
 Representative data: export.representative_samples training images (seeded choice) through the
@@ -11,14 +10,11 @@ adopted path) on the same images; the test outputs of every kernel path go to
 models/export/kernel_outputs_test.npz for evaluate.
 """
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -29,14 +25,15 @@ def main() -> None:
     params = load_params(args.params)
     import numpy as np
 
-    from stages.common.dataset import load_prepared
-    from stages.common.evaluation_data import CHUNK, kernel_outputs
-    from stages.common.export import (export_int8, fidelity, kernel_paths_at_half,
-                                       representative_indices)
-    from stages.common.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE, KERNEL_PATHS,
-                                            Int8Model, save_kernel_outputs)
-    from stages.common.quantization import rebuild_qat_student
-    from stages.common.shards import Shards
+    from stages.common.data.dataset import load_prepared
+    from stages.common.quantization.int8_outputs import CHUNK, kernel_outputs
+    from stages.common.quantization.int8_export import (export_int8, fidelity, kernel_paths_at_half,
+                                                        representative_indices)
+    from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
+                                                         KERNEL_PATHS, Int8Model,
+                                                         save_kernel_outputs)
+    from stages.common.quantization.qat import rebuild_qat_student
+    from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared("data/prepared")
     shards = Shards.open("data/shards", dataset)

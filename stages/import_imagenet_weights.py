@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage import_imagenet_weights: convert the official EfficientNet-Lite1 and Lite2 ImageNet
 weights, once.
 
@@ -8,13 +7,10 @@ strictly, and writes models/pretrained/efficientnet_lite1_imagenet.h5 (used by t
 student.weights is imagenet) and models/pretrained/efficientnet_lite2_imagenet.h5 (used by
 train_teacher when teacher.architecture is efficientnet_lite2 and teacher.weights is imagenet).
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
 
 VARIANTS = ("lite1", "lite2")
 
@@ -24,8 +20,9 @@ def main() -> None:
     parser.add_argument("--out_dir", type=Path, default=Path("models/pretrained"),
                         help="folder of the converted weights files (default: %(default)s)")
     args = parser.parse_args()
-    from stages.common.models import build_student, imagenet_lite_file  # TensorFlow loads here
-    from stages.common.pretrained import installed_weights_file, load_imagenet_lite
+    # TensorFlow loads here
+    from stages.common.models.architectures import build_student, imagenet_lite_file
+    from stages.common.models.pretrained import installed_weights_file, load_imagenet_lite
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for variant in VARIANTS:

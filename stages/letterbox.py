@@ -1,19 +1,14 @@
-#!/usr/bin/env python
 """Letterbox one image exactly as the pipeline and the phone do, and save it as PNG.
 
-Example: python stages/letterbox.py photo.jpg photo_240.png --size 240
+Example: python -m stages.letterbox photo.jpg photo_240.png --size 240
 The PNG holds the RGB bytes the model sees (before normalisation); compare it with the phone's.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import (  # noqa: E402
-    add_max_image_pixels, require_positive, stage_parser)
-from stages.common.errors import UserError, run_main  # noqa: E402
-from stages.common.preprocessing import (  # noqa: E402
-    DEFAULT_MAX_IMAGE_PIXELS, letterbox, letterbox_geometry, read_image_file, save_rgb_png)
+from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
+from stages.common.core.errors import UserError, run_main
+from stages.common.data.preprocessing import (DEFAULT_MAX_IMAGE_PIXELS, letterbox,
+                                              letterbox_geometry, read_image_file, save_rgb_png)
 
 
 def main() -> None:

@@ -1,19 +1,15 @@
-#!/usr/bin/env python
 """Stage demo_data: write the embedded synthetic demo dataset to data/demo.
 
 Reads params: demo_data.*. The default data.dir points at its output, so the pipeline runs on a
 fresh machine without a user dataset.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.demo_data import write_demo_dataset  # noqa: E402
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.output_folders import replaced_folder  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.data.demo_data import write_demo_dataset
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.output_folders import replaced_folder
+from stages.common.core.params import load_params
 
 
 def main() -> None:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage package: write the seed's five mandatory outputs into output.dir.
 
 model_qat_int8.tflite, labels.txt (output order), metrics.json (test, INT8, adopted thresholds),
@@ -7,23 +6,20 @@ input/output tensors and quantisation, the exact letterbox arithmetic, labels, t
 probability and int8 units, provenance). The folder holds exactly these five files.
 """
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
     parser = stage_parser(__doc__)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.hashing import file_sha256
-    from stages.common.package import OUTPUT_FILES, git_state, write_outputs
-    from stages.common.dataset import load_prepared
+    from stages.common.core.hashing import file_sha256
+    from stages.common.deployment.deliverables import OUTPUT_FILES, git_state, write_outputs
+    from stages.common.data.dataset import load_prepared
 
     dataset = load_prepared("data/prepared")
     provenance = {

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Predict labels for images with a packaged model, using only the five outputs (as the phone).
 
-Example: python stages/predict.py outputs/run_001 photo1.jpg photo2.png [--json]
+Example: python -m stages.predict outputs/run_001 photo1.jpg photo2.png [--json]
 Reads inference_config.json (input size, thresholds in int8 units), labels.txt and
 model_qat_int8.tflite, and refuses them unless they are valid and belong together; decodes and
 letterboxes each image with the documented rules, feeds the raw uint8 pixels, and predicts
@@ -9,15 +8,10 @@ class i when its int8 output reaches its int8 threshold. An image that cannot be
 gets its own error line and exit status 1; the other images still get their results.
 """
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import (  # noqa: E402
-    add_max_image_pixels, require_positive, stage_parser)
-from stages.common.errors import UserError, run_main  # noqa: E402
-from stages.common.preprocessing import DEFAULT_MAX_IMAGE_PIXELS  # noqa: E402
+from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
+from stages.common.core.errors import UserError, run_main
+from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS
 
 
 def main() -> int:
@@ -28,7 +22,7 @@ def main() -> int:
     add_max_image_pixels(parser, DEFAULT_MAX_IMAGE_PIXELS)
     args = parser.parse_args()
     require_positive(args, "max_image_pixels")
-    from stages.common.predictor import Predictor
+    from stages.common.deployment.predictor import Predictor
 
     predictor = Predictor.load(args.output_dir, args.max_image_pixels)
     results = []

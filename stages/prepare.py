@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage prepare: parse and validate the dataset, build the vocabulary, report statistics.
 
 Reads params: data.dir, num_classes, prepare.*. Writes data/prepared/ (labels.txt, dataset.json
@@ -9,15 +8,12 @@ reason) if the dataset has any and prepare.on_defect is 'fail'.
 """
 import csv
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.dataset import dataset_report, format_summary, validate_dataset  # noqa: E402
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import check_num_classes, load_params  # noqa: E402
+from stages.common.data.dataset import dataset_report, format_summary, validate_dataset
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import check_num_classes, load_params
 
 
 def main() -> None:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage ptq_baseline: the float student quantised after training, as Model Maker does.
 
 Converts the float student (models/student, before QAT) to full INT8 by post-training
@@ -8,14 +7,11 @@ contract facts). Stage compare_quantization tunes and scores it.
 Reads params: seed, export.representative_samples.
 """
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -25,12 +21,12 @@ def main() -> None:
     params = load_params(args.params)
     import numpy as np
 
-    from stages.common.dataset import load_prepared
-    from stages.common.evaluation_data import CHUNK
-    from stages.common.export import representative_indices
-    from stages.common.models import load_trained
-    from stages.common.quantization_comparison import export_ptq_int8
-    from stages.common.shards import Shards
+    from stages.common.data.dataset import load_prepared
+    from stages.common.quantization.int8_outputs import CHUNK
+    from stages.common.quantization.int8_export import representative_indices
+    from stages.common.models.architectures import load_trained
+    from stages.common.quantization.ptq_comparison import export_ptq_int8
+    from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared("data/prepared")
     shards = Shards.open("data/shards", dataset)

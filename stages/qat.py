@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage qat: quantization-aware training of the whole student (seed section 4).
 
 tfmot quantize_model on the trained student, fine-tuned at qat.lr for qat.epochs with the
@@ -6,14 +5,11 @@ distillation loss still active (same alpha, T and teacher). Reads params: seed, 
 distillation.*, student.batch_size, augmentation.*. Writes models/qat, metrics/qat.json and
 live curves in dvclive/qat. Resumable like the training stages.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import add_shards, stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import add_shards, stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -21,7 +17,7 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.trainers import StagePaths, train_qat  # TensorFlow loads here
+    from stages.common.training.driver import StagePaths, train_qat  # TensorFlow loads here
 
     paths = StagePaths(shards=args.shards, out=Path("models/qat"),
                        metrics=Path("metrics/qat.json"), live=Path("dvclive/qat"),

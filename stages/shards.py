@@ -1,18 +1,14 @@
-#!/usr/bin/env python
 """Stage shards: every image of every split decoded and letterboxed once, at the student's and
 the teacher's input size, into sharded TFRecord files (lossless PNG), data/shards/.
 
 Training, export, threshold tuning and evaluation stream these files, so memory stays bounded
 by the shuffle buffer however large the dataset is.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -23,8 +19,8 @@ def main() -> None:
     params = load_params(args.params)
     import time
 
-    from stages.common.dataset import load_prepared
-    from stages.common.shards import write_shards
+    from stages.common.data.dataset import load_prepared
+    from stages.common.data.tfrecord_shards import write_shards
 
     started = time.monotonic()
     dataset = load_prepared(args.prepared)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage thresholds: tune decision thresholds on VAL with the exported INT8 model (seed section 6).
 
 Runs models/export/model_qat_int8.tflite through the LiteRT interpreter on the val split (what
@@ -8,14 +7,11 @@ Writes metrics/thresholds.json (the recommendation) and metrics/plots/f1_vs_thre
 """
 import csv
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -25,8 +21,8 @@ def main() -> None:
     parser.add_argument("--curve", default="metrics/plots/f1_vs_threshold.csv")
     args = parser.parse_args()
     search = load_params(args.params)["threshold_search"]
-    from stages.common.evaluation_data import int8_split_outputs
-    from stages.common.thresholds import search_thresholds, threshold_grid
+    from stages.common.quantization.int8_outputs import int8_split_outputs
+    from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
     classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "val")
     grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage train_student: EfficientNet-Lite B1 student at student.input_size (240), distilled.
 
 Phase head: classifier warm-up on hard labels. Then the teacher check: the teacher's val
@@ -9,14 +8,11 @@ teacher from models/teacher.
 Reads params: seed, student.*, distillation.*, augmentation.*. Writes models/student,
 metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.
 """
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import add_shards, stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import add_shards, stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -24,7 +20,7 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.trainers import StagePaths, train_student  # TensorFlow loads here
+    from stages.common.training.driver import StagePaths, train_student  # TensorFlow loads here
 
     paths = StagePaths(shards=args.shards, out=Path("models/student"),
                        metrics=Path("metrics/student.json"), live=Path("dvclive/train_student"),

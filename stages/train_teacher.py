@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Stage train_teacher: the teacher (teacher.architecture: EfficientNet-B0..B7, or Lite2 with
 ImageNet weights from models/pretrained) at teacher.input_size, two phases.
 
@@ -6,14 +5,10 @@ Reads params: seed, teacher.*, augmentation.*. Reads data/prepared. Writes model
 (weights.h5, model.json), metrics/teacher.json and live curves in dvclive/train_teacher.
 A killed run started again continues from its last finished epoch.
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stages.common.arguments import add_shards, stage_parser  # noqa: E402
-from stages.common.errors import run_main  # noqa: E402
-from stages.common.params import load_params  # noqa: E402
+from stages.common.core.command_line import add_shards, stage_parser
+from stages.common.core.errors import run_main
+from stages.common.core.params import load_params
 
 
 def main() -> None:
@@ -21,7 +16,7 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.trainers import StagePaths, train_teacher  # TensorFlow loads here
+    from stages.common.training.driver import StagePaths, train_teacher  # TensorFlow loads here
 
     metrics = train_teacher(params, StagePaths(shards=args.shards))
     print(f"train_teacher: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "

@@ -2,6 +2,7 @@
 import stages  # noqa: F401
 
 import json  # noqa: E402
+import os  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -9,6 +10,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# Stages run as modules (python -m stages.<name>), and tests run them from their own work folders,
+# so this checkout must be on the path of every process a test starts; a project copy's own
+# stages/ still comes first, since `python -m` puts the working folder ahead of PYTHONPATH.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +31,10 @@ def tiny_int8(tmp_path_factory):
     """
     import tensorflow as tf
 
-    from stages.common.export import export_int8
-    from stages.common.models import build_student
-    from stages.common.preprocessing import normalize_student
-    from stages.common.quantization import calibrate_activation_ranges, quantize_student
+    from stages.common.quantization.int8_export import export_int8
+    from stages.common.models.architectures import build_student
+    from stages.common.data.preprocessing import normalize_student
+    from stages.common.quantization.qat import calibrate_activation_ranges, quantize_student
 
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -49,8 +56,8 @@ def tiny_int8(tmp_path_factory):
 def workspace(tmp_path_factory, tiny_int8):
     """A folder laid out like the repository after export (data/prepared, data/shards,
     models/export) on which thresholds, evaluate and package have run: (root, dataset)."""
-    from stages.common.dataset import validate_dataset
-    from stages.common.demo_data import write_demo_dataset
+    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.demo_data import write_demo_dataset
 
     repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("workspace")
@@ -59,14 +66,14 @@ def workspace(tmp_path_factory, tiny_int8):
     assert len(dataset.classes) == 5
     (root / "data" / "prepared").mkdir(parents=True)
     (root / "data" / "prepared" / "dataset.json").write_text(json.dumps(dataset.to_json()))
-    from stages.common.shards import write_shards
+    from stages.common.data.tfrecord_shards import write_shards
 
     write_shards(dataset, root / "data" / "shards", {"student": 64})
     (root / "models" / "export").mkdir(parents=True)
     shutil.copyfile(tiny_int8[2], root / "models" / "export" / "model_qat_int8.tflite")
     shutil.copyfile(repo / "params.yaml", root / "params.yaml")
     for stage in ("thresholds", "evaluate", "package"):
-        result = subprocess.run([sys.executable, str(repo / "stages" / f"{stage}.py")], cwd=root,
+        result = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=root,
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
     return root, dataset

@@ -18,8 +18,8 @@ if MODE == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from stages.common.models import build_student, set_trainable  # noqa: E402
-from stages.common.training import Distiller, distribution_strategy  # noqa: E402
+from stages.common.models.architectures import build_student, set_trainable  # noqa: E402
+from stages.common.training.runtime import Distiller, distribution_strategy  # noqa: E402
 
 keras = tf.keras
 SIZE, CLASSES, BATCH = 32, 5, 8

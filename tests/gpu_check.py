@@ -34,7 +34,7 @@ TRAINING_STAGES = ("train_teacher", "train_student", "qat")
 def committed_run_params(path: Path) -> dict:
     """params.yaml with the values the committed CPU run used (dvc.lock records every stage's
     params: the README's demo command), plus float16 training; written to ``path``."""
-    from stages.common.params import load_params_with_overrides, read_yaml, write_yaml
+    from stages.common.core.params import load_params_with_overrides, read_yaml, write_yaml
 
     overlay: dict = {}
     for stage in read_yaml(REPO / "dvc.lock")[0]["stages"].values():
@@ -90,11 +90,11 @@ class GpuMemory:
 def run_pipeline(work: Path, config: Path) -> dict[str, tuple[float, float]]:
     """Runs the pipeline with the params file ``config``, echoing its output; returns each
     stage's (start, end) time."""
-    subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"),
+    subprocess.run([sys.executable, "-m", "stages.make_demo_data",
                     "--params", str(config), "--out", str(work / "data" / "demo")],
                    cwd=work, check=True)
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "stages" / "cli.py"), "train", "--data_dir",
+        [sys.executable, "-m", "stages.cli", "train", "--data_dir",
          str(work / "data" / "demo"), "--out_dir", str(work / "outputs"), "--config", str(config),
          "--work_dir", str(work)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
@@ -121,7 +121,7 @@ def cpu_model_here(work: Path) -> dict:
     if not model.is_file():
         return {"checked": False, "why": f"{model} absent: run `dvc checkout` (or the demo) first"}
     out = work / "cpu_model_evaluation.json"
-    subprocess.run([sys.executable, str(REPO / "stages" / "evaluate.py"), "--model", str(model),
+    subprocess.run([sys.executable, "-m", "stages.evaluate", "--model", str(model),
                     "--thresholds", str(REPO / "metrics" / "thresholds.json"), "--out", str(out),
                     "--curves", str(work / "cpu_model_curves")], cwd=work, check=True)
     here = json.loads(out.read_text())

@@ -7,8 +7,8 @@ import numpy as np
 
 import tensorflow as tf
 
-from stages.common.dataset import IMAGES_FOLDER, Record
-from stages.common.preprocessing import content_box, letterbox, load_image
+from stages.common.data.dataset import IMAGES_FOLDER, Record
+from stages.common.data.preprocessing import content_box, letterbox, load_image
 
 
 def letterbox_split(dataset_dir: str | Path, records: list[Record],

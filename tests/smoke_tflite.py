@@ -3,9 +3,9 @@ known image, fidelity to the float QAT model, and the contract export enforces."
 import numpy as np
 import pytest
 
-from stages.common.export import check_int8_model, fidelity
-from stages.common.int8_runtime import Int8Model
-from stages.common.quantization import ExportError, convert_to_float
+from stages.common.quantization.int8_export import check_int8_model, fidelity
+from stages.common.quantization.int8_runtime import Int8Model
+from stages.common.quantization.qat import ExportError, convert_to_float
 
 import tensorflow as tf  # noqa: E402
 
@@ -22,8 +22,8 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     import json
     from pathlib import Path
 
-    from stages.common.metrics import sigmoid
-    from stages.common.preprocessing import letterbox, load_image, normalize_student
+    from stages.common.evaluation.metrics import sigmoid
+    from stages.common.data.preprocessing import letterbox, load_image, normalize_student
 
     root, dataset = workspace
     out = root / "outputs" / "run_001"

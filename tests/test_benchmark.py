@@ -1,6 +1,6 @@
 """The benchmark's table reports what ships: the params' settings, the shipped default apart from
 the option, and a target the default misses as missed."""
-from stages.common.benchmark import table
+from stages.common.evaluation.performance import table
 
 
 def _results(shipped_passes: int) -> dict:

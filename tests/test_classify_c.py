@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.common.dataset import IMAGES_FOLDER
-from stages.common.evaluation_data import int8_outputs
-from stages.common.int8_runtime import Int8Model, probability_table
-from stages.common.metrics import multilabel_metrics
-from stages.common.predictor import Predictor
-from stages.common.preprocessing import decode_image, encode_ppm, letterbox
-from stages.common.shards import Shards
+from stages.common.data.dataset import IMAGES_FOLDER
+from stages.common.quantization.int8_outputs import int8_outputs
+from stages.common.quantization.int8_runtime import Int8Model, probability_table
+from stages.common.evaluation.metrics import multilabel_metrics
+from stages.common.deployment.predictor import Predictor
+from stages.common.data.preprocessing import decode_image, encode_ppm, letterbox
+from stages.common.data.tfrecord_shards import Shards
 
 REPO = Path(__file__).resolve().parents[1]
 C_DIR = REPO / "stages" / "c_reference"
@@ -126,7 +126,7 @@ def phone_inputs(workspace, tmp_path_factory):
     images = _varied_images(dataset, folder)
     ppm_dir = folder / "ppm"
     ppm_dir.mkdir()
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "decode_to_ppm.py"),
+    result = subprocess.run([sys.executable, "-m", "stages.decode_to_ppm",
                              str(ppm_dir), *map(str, images)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return root / "outputs" / "run_001", images, [ppm_dir / (p.stem + ".ppm") for p in images]
@@ -169,7 +169,7 @@ def test_c_outputs_equal_python_byte_for_byte_at_1_and_4_threads(apps, phone_inp
 
 def test_c_decisions_equal_predict_py(apps, phone_inputs):
     output_dir, images, ppms = phone_inputs
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(output_dir),
+    result = subprocess.run([sys.executable, "-m", "stages.predict", str(output_dir),
                              *map(str, images), "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     python_labels = {Path(r["image"]).stem: [label["class"] for label in r["labels"]]

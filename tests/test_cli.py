@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages.common.demo_data import write_demo_dataset
+from stages.common.data.demo_data import write_demo_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from multi_worker_cluster import has_private_network, last_json_line, run_cluster
-from stages.common.errors import UserError
-from stages.common.training import distribution_strategy
+from stages.common.core.errors import UserError
+from stages.common.training.runtime import distribution_strategy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,8 +79,8 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
     import tensorflow as tf
 
-    from stages.common.models import build_student, set_trainable
-    from stages.common.training import Distiller, set_precision
+    from stages.common.models.architectures import build_student, set_trainable
+    from stages.common.training.runtime import Distiller, set_precision
 
     set_precision(True)
     try:

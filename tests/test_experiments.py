@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from stages.common.params import load_params, read_yaml, write_yaml
+from stages.common.core.params import load_params, read_yaml, write_yaml
 from test_versioning import REPO, dvc, run
 
 TINY = {

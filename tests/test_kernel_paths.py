@@ -1,8 +1,8 @@
 """Other CPU kernels against the adopted one: the agreement figures and the material rule."""
 import numpy as np
 
-from stages.common.evaluation import MATERIAL_LABEL_SET_SHARE, kernel_paths_report
-from stages.common.int8_runtime import Int8Model, kernel_path_agreement
+from stages.common.evaluation.int8_evaluation import MATERIAL_LABEL_SET_SHARE, kernel_paths_report
+from stages.common.quantization.int8_runtime import Int8Model, kernel_path_agreement
 
 
 def test_agreement_counts_outputs_steps_and_label_sets():
@@ -48,7 +48,7 @@ def test_a_few_crossings_are_material_and_small_steps_are_not(tiny_int8):
 
 
 def test_saved_kernel_outputs_are_used_only_for_their_own_model(tmp_path):
-    from stages.common.int8_runtime import load_kernel_outputs, save_kernel_outputs
+    from stages.common.quantization.int8_runtime import load_kernel_outputs, save_kernel_outputs
 
     adopted = np.arange(12, dtype=np.int8).reshape(4, 3)
     outputs = {"xnnpack": adopted, "builtin": adopted + 1, "reference": adopted - 1}

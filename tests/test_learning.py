@@ -77,11 +77,11 @@ def constructed_teacher(knows: bool) -> tf.keras.Model:
 @pytest.fixture(scope="module")
 def colour_data(tmp_path_factory):
     """(root, dataset, prepared dir, shards dir, ImageNet Lite1 weights file, params)."""
-    from stages.common.dataset import validate_dataset
-    from stages.common.models import build_student
-    from stages.common.params import load_params
-    from stages.common.pretrained import load_imagenet_lite
-    from stages.common.shards import write_shards
+    from stages.common.data.dataset import validate_dataset
+    from stages.common.models.architectures import build_student
+    from stages.common.core.params import load_params
+    from stages.common.models.pretrained import load_imagenet_lite
+    from stages.common.data.tfrecord_shards import write_shards
 
     root = tmp_path_factory.mktemp("colours")
     write_colour_dataset(root / "data", {"train": 96, "val": 48, "test": 48}, seed=5)
@@ -110,10 +110,10 @@ def trained(colour_data):
     """Teacher, float student, QAT model and INT8 export, each from the production functions.
     The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
-    from stages.common.export import export_int8
-    from stages.common.quantization import rebuild_qat_student
-    from stages.common.shards import Shards
-    from stages.common.trainers import StagePaths, train_qat, train_student, train_teacher
+    from stages.common.quantization.int8_export import export_int8
+    from stages.common.quantization.qat import rebuild_qat_student
+    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.training.driver import StagePaths, train_qat, train_student, train_teacher
 
     root, dataset, prepared, shards, _, params = colour_data
     params = json.loads(json.dumps(params))
@@ -168,7 +168,7 @@ def test_student_beats_the_trivial_baselines(trained):
 
 
 def test_teacher_check_flags_a_barely_trained_teacher(trained):
-    from stages.common.teacher_check import verdict
+    from stages.common.training.teacher_check import verdict
 
     check = trained["student"]["teacher_check"]
     assert check["teacher_is_better"] is False
@@ -185,8 +185,8 @@ def test_qat_keeps_the_float_students_score(trained):
 
 
 def test_int8_decisions_agree_with_the_float_qat_model(trained, colour_data):
-    from stages.common.export import fidelity
-    from stages.common.int8_runtime import Int8Model
+    from stages.common.quantization.int8_export import fidelity
+    from stages.common.quantization.int8_runtime import Int8Model
 
     qat_model, model_path, shards = trained["qat_model"], trained["int8"], trained["shards"]
     dataset = colour_data[1]
@@ -203,11 +203,12 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     teacher differs. The classifier head trains (as in the head phase: fast, and a random head
     under a moving backbone makes the curves noisy). Learning speed is the mean val macro-F1 over
     the first four epochs (the area under the learning curve)."""
-    from stages.common.data_pipeline import Augmentation, make_dataset
-    from stages.common.metrics import f1_macro
-    from stages.common.models import build_student, load_student_weights, set_trainable
-    from stages.common.shards import Shards
-    from stages.common.training import Distiller, predict_logits
+    from stages.common.data.input_pipeline import Augmentation, make_dataset
+    from stages.common.evaluation.metrics import f1_macro
+    from stages.common.models.architectures import (build_student, load_student_weights,
+                                                    set_trainable)
+    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.training.runtime import Distiller, predict_logits
 
     _, dataset, _, shards_dir, weights, params = colour_data
     shards = Shards.open(shards_dir, dataset)

@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.common.preprocessing import (
-    decode_image,
-    letterbox,
-    letterbox_geometry,
-    normalize_student,
-    normalize_teacher,
-    resize_bilinear,
-)
+from stages.common.data.preprocessing import (decode_image, letterbox, letterbox_geometry,
+                                              normalize_student, normalize_teacher, resize_bilinear)
 
 REPO = Path(__file__).resolve().parents[1]
 C_DIR = REPO / "stages" / "c_reference"
@@ -166,14 +160,14 @@ def test_letterbox_cli_writes_the_exact_pixels(tmp_path):
     source = tmp_path / "in.png"
     source.write_bytes(_encode(image[:, :, ::-1], ".png"))
     out = tmp_path / "out.png"
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(source),
+    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(source),
                              str(out), "--size", "240"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "content 51x240 at top=94, left=0" in result.stdout
     assert np.array_equal(decode_image(out.read_bytes()), letterbox(image, 240))
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"nope")
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(broken),
+    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(broken),
                              str(out)], capture_output=True, text=True)
     assert result.returncode == 2 and "broken.jpg: cannot be decoded" in result.stderr
     assert "Traceback" not in result.stderr

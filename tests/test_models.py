@@ -4,9 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from stages.common.errors import UserError
-from stages.common.models import (build_student, build_teacher, load_trained, save_trained,
-                                  set_trainable, weighted_backbone_layers)
+from stages.common.core.errors import UserError
+from stages.common.models.architectures import (build_student, build_teacher, load_trained,
+                                                save_trained, set_trainable,
+                                                weighted_backbone_layers)
 
 import tensorflow as tf  # noqa: E402  (after stages: Keras 2)
 
@@ -106,7 +107,7 @@ def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
 
 
 def test_qat_activation_ranges_are_calibrated_from_the_float_model():
-    from stages.common.quantization import calibrate_activation_ranges, quantize_student
+    from stages.common.quantization.qat import calibrate_activation_ranges, quantize_student
 
     student = build_student(3, input_size=64)
     qat_model = quantize_student(student)

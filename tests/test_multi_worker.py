@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from multi_worker_cluster import has_private_network, run_cluster
-from stages.common.params import load_params, write_yaml
+from stages.common.core.params import load_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_TIMEOUT_S = 240  # measured about 60 s for the tiny teacher on the 2-core CI machine
@@ -32,9 +32,9 @@ TINY_TEACHER = {"architecture": "efficientnet_b0", "weights": None, "input_size"
 def prepared(tmp_path_factory):
     """A tiny prepared dataset and its shards, in a folder every worker reads (the shared
     filesystem of a cluster): (root, prepared dataset.json text, shards folder)."""
-    from stages.common.dataset import validate_dataset
-    from stages.common.demo_data import write_demo_dataset
-    from stages.common.shards import write_shards
+    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.demo_data import write_demo_dataset
+    from stages.common.data.tfrecord_shards import write_shards
 
     root = tmp_path_factory.mktemp("cluster")
     write_demo_dataset(root / "demo", {"train": 16, "val": 8, "test": 8}, seed=3)
@@ -56,7 +56,7 @@ def _working_copy(folder: Path, dataset_json: str, teacher: dict) -> Path:
 
 
 def _teacher_worker(copy: Path, shards: Path) -> dict:
-    return {"argv": [sys.executable, str(REPO / "stages" / "train_teacher.py"),
+    return {"argv": [sys.executable, "-m", "stages.train_teacher",
                      "--shards", shards.as_uri()],
             "cwd": str(copy), "env": {"TMPDIR": str(copy / "tmp")}}
 

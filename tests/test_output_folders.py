@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.common import output_folders
-from stages.common.errors import UserError
-from stages.common.output_folders import MARKER, check_replaceable, replaced_folder
+from stages.common.core import output_folders
+from stages.common.core.errors import UserError
+from stages.common.core.output_folders import MARKER, check_replaceable, replaced_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_demo_data_stage_refuses_a_users_dataset(tmp_path):
     users = tmp_path / "my_dataset"
     (users / "images").mkdir(parents=True)
     _write(users, {"train.txt": "a.jpg,cat\n"})
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "make_demo_data.py"), "--params",
+    result = subprocess.run([sys.executable, "-m", "stages.make_demo_data", "--params",
                              str(REPO / "params.yaml"), "--out", str(users)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -105,7 +105,7 @@ def test_demo_data_stage_refuses_a_users_dataset(tmp_path):
 
 
 def test_resume_state_refuses_a_folder_that_is_not_its_own(tmp_path):
-    from stages.common.training import ResumeState
+    from stages.common.training.runtime import ResumeState
 
     foreign = tmp_path / "checkpoints"
     foreign.mkdir()
@@ -120,7 +120,7 @@ def test_resume_state_refuses_a_folder_that_is_not_its_own(tmp_path):
 
 
 def test_cli_refuses_an_out_dir_holding_other_files_before_any_stage(tmp_path):
-    from stages.common.demo_data import write_demo_dataset
+    from stages.common.data.demo_data import write_demo_dataset
 
     write_demo_dataset(tmp_path / "data", {"train": 2, "val": 1, "test": 1}, seed=2)
     out = tmp_path / "home"

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.errors import UserError
-from stages.common.int8_runtime import Int8Model
-from stages.common.package import OUTPUT_FILES, write_outputs
-from stages.common.predictor import Predictor
-from stages.common.preprocessing import letterbox, load_image
+from stages.common.core.errors import UserError
+from stages.common.quantization.int8_runtime import Int8Model
+from stages.common.deployment.deliverables import OUTPUT_FILES, write_outputs
+from stages.common.deployment.predictor import Predictor
+from stages.common.data.preprocessing import letterbox, load_image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def _packaged_run(workspace, split: str):
 def test_adopted_thresholds_follow_from_the_val_scores(workspace):
     """The val scores recomputed here from the packaged model decide global or per class
     (more than 0.5 points of macro-F1), and the config carries the adopted values."""
-    from stages.common.metrics import f1_macro
+    from stages.common.evaluation.metrics import f1_macro
 
     out, dataset, config, model, raw, truth = _packaged_run(workspace, "val")
     recommendation = json.loads((out / "threshold_recommendation.json").read_text())
@@ -94,14 +94,14 @@ def test_predict_cli_uses_only_the_outputs(workspace):
     root, dataset = workspace
     out = root / "outputs" / "run_001"
     image = Path(dataset.dataset_dir) / "images" / dataset.splits["test"][0].name
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(out),
+    result = subprocess.run([sys.executable, "-m", "stages.predict", str(out),
                              str(image), "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (prediction,) = json.loads(result.stdout)
     expected = Predictor.load(out).predict_pixels(letterbox(load_image(image), 64)[None])[0]
     assert prediction["labels"] == expected["labels"]
     assert set(prediction["probabilities"]) == set(dataset.classes)
-    missing = subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), str(out),
+    missing = subprocess.run([sys.executable, "-m", "stages.predict", str(out),
                               str(root / "nope.jpg")], capture_output=True, text=True)
     assert missing.returncode == 1 and "nope.jpg: error: cannot be read" in missing.stdout
     assert "Traceback" not in missing.stderr
@@ -169,7 +169,7 @@ def test_a_failure_while_packaging_leaves_the_previous_outputs(workspace, tmp_pa
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("stages.common.package.inference_config", broken)
+    monkeypatch.setattr("stages.common.deployment.deliverables.inference_config", broken)
     with pytest.raises(OSError, match="disk full"):
         write_outputs(out, tiny_int8[2], dataset.classes, _metrics(root), _recommendation(root), {})
     assert _snapshot(out) == before
@@ -180,7 +180,7 @@ KILLED_WHILE_PACKAGING = """
 import os, runpy, signal, sys
 repo = sys.argv[1]
 sys.path.insert(0, repo)
-import stages.common.package as package
+import stages.common.deployment.deliverables as package
 
 
 def killed(*args, **kwargs):  # halfway: four of the five files are written
@@ -188,8 +188,8 @@ def killed(*args, **kwargs):  # halfway: four of the five files are written
 
 
 package.inference_config = killed
-sys.argv = ["package.py"]
-runpy.run_path(os.path.join(repo, "stages", "package.py"), run_name="__main__")
+sys.argv = ["stages.package"]
+runpy.run_module("stages.package", run_name="__main__")
 """
 
 
@@ -203,7 +203,7 @@ def test_package_stage_killed_halfway_leaves_the_previous_outputs(workspace, tmp
     assert _snapshot(out) == before
     leftovers = [p.name for p in out.parent.iterdir() if p.name != "run_001"]
     assert leftovers and all(name.startswith(".run_001.writing-") for name in leftovers)
-    again = subprocess.run([sys.executable, str(REPO / "stages" / "package.py")], cwd=root,
+    again = subprocess.run([sys.executable, "-m", "stages.package"], cwd=root,
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert _snapshot(out) == before  # same inputs, same five files
@@ -217,7 +217,7 @@ def test_package_stage_refuses_an_output_dir_holding_other_files(workspace, tmp_
     (tmp_path / "params.yaml").write_text(params)
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "photo.jpg").write_bytes(b"precious")
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "package.py"), "--params",
+    result = subprocess.run([sys.executable, "-m", "stages.package", "--params",
                              str(tmp_path / "params.yaml")], cwd=root, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'home'}: this folder is not empty" in result.stderr

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from stages.common.errors import UserError
-from stages.common.params import load_params
+from stages.common.core.errors import UserError
+from stages.common.core.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +123,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
 
 
 def test_params_written_back_read_the_same(tmp_path):
-    from stages.common.params import write_yaml
+    from stages.common.core.params import write_yaml
 
     params = load_params(REPO / "params.yaml")
     params["qat"]["lr"] = 1e-05

@@ -10,14 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.common.dataset import (
-    PreparedDataset,
-    dataset_report,
-    parse_split_lines,
-    split_lines,
-    validate_dataset,
-)
-from stages.common.errors import UserError
+from stages.common.data.dataset import (PreparedDataset, dataset_report, parse_split_lines,
+                                        split_lines, validate_dataset)
+from stages.common.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -235,7 +230,7 @@ def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
     (root / "images" / "gone.png").unlink()
     params = _write_params(tmp_path / "params.yaml", root)
     result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+        [sys.executable, "-m", "stages.prepare", "--params", str(params),
          "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
         capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
@@ -249,7 +244,7 @@ def test_prepare_stage_checks_num_classes(tmp_path):
     root = make_dataset(tmp_path / "ds", GOOD)
     params = _write_params(tmp_path / "params.yaml", root, **{"num_classes: null": "num_classes: 3"})
     result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+        [sys.executable, "-m", "stages.prepare", "--params", str(params),
          "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
         capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -260,7 +255,7 @@ def test_prepare_stage_writes_vocabulary_vectors_and_report(tmp_path):
     root = make_dataset(tmp_path / "ds", GOOD)
     params = _write_params(tmp_path / "params.yaml", root)
     result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+        [sys.executable, "-m", "stages.prepare", "--params", str(params),
          "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
         capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -277,7 +272,7 @@ def test_prepare_stage_writes_vocabulary_vectors_and_report(tmp_path):
 def _prepare_stage(tmp_path, root, **overrides):
     params = _write_params(tmp_path / "params.yaml", root, **overrides)
     return subprocess.run(
-        [sys.executable, str(REPO / "stages" / "prepare.py"), "--params", str(params),
+        [sys.executable, "-m", "stages.prepare", "--params", str(params),
          "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
         capture_output=True, text=True, cwd=tmp_path)
 
@@ -339,8 +334,8 @@ def test_labels_differing_only_by_unicode_normalisation_are_one_class(tmp_path):
 
 
 def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
-    from stages.common.dataset import MAX_LABEL_BYTES
-    from stages.common.evaluation import CURVE_FILE, curve_file_name
+    from stages.common.data.dataset import MAX_LABEL_BYTES
+    from stages.common.evaluation.int8_evaluation import CURVE_FILE, curve_file_name
 
     longest = "é" * (MAX_LABEL_BYTES // 2)  # 2 bytes each: exactly the limit
     too_long = "x" * (MAX_LABEL_BYTES + 1)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from stages.common.errors import UserError
-from stages.common.predictor import Predictor
+from stages.common.core.errors import UserError
+from stages.common.deployment.predictor import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _predict(*args):
-    return subprocess.run([sys.executable, str(REPO / "stages" / "predict.py"), *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "stages.predict", *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -154,11 +154,11 @@ def test_letterbox_cli_names_a_missing_output_folder(workspace, tmp_path):
     root, dataset = workspace
     image = Path(dataset.dataset_dir) / "images" / dataset.splits["test"][0].name
     target = tmp_path / "no" / "such" / "folder" / "out.png"
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(image),
+    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(image),
                              str(target)], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{target.parent}: output folder not found" in result.stderr
-    written = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(image),
+    written = subprocess.run([sys.executable, "-m", "stages.letterbox", str(image),
                               str(tmp_path / "out.png"), "--size", "32"], capture_output=True, text=True)
     assert written.returncode == 0 and (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -166,7 +166,7 @@ def test_letterbox_cli_names_a_missing_output_folder(workspace, tmp_path):
 def test_letterbox_cli_refuses_an_oversized_image_by_its_header(tmp_path):
     huge = tmp_path / "huge.png"
     huge.write_bytes(_huge_png_header(60000, 60000))
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "letterbox.py"), str(huge),
+    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(huge),
                              str(tmp_path / "out.png")], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{huge}: 60000x60000 = 3600000000 pixels exceeds the limit" in result.stderr

@@ -4,11 +4,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from stages.common.errors import UserError
-from stages.common.models import build_student, build_teacher, load_student_weights
-from stages.common.preprocessing import letterbox, normalize_student
-from stages.common.pretrained import (installed_weights_file, keras_weights_from_torch,
-                                      load_imagenet_lite, read_legacy_torch_state_dict)
+from stages.common.core.errors import UserError
+from stages.common.models.architectures import build_student, build_teacher, load_student_weights
+from stages.common.data.preprocessing import letterbox, normalize_student
+from stages.common.models.pretrained import (installed_weights_file, keras_weights_from_torch,
+                                             load_imagenet_lite, read_legacy_torch_state_dict)
 
 CATS = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup

@@ -1,7 +1,7 @@
 """Progress lines for long steps: quiet when quick, count, elapsed and remaining time when slow."""
 import time
 
-from stages.common.progress import Heartbeat, Progress
+from stages.common.core.progress import Heartbeat, Progress
 
 
 class FakeClock:

@@ -4,11 +4,11 @@ import itertools
 import numpy as np
 import pytest
 
-from stages.common.evaluation import evaluation_report, precision_recall_curve
-from stages.common.int8_runtime import NEVER, int8_threshold, probability_table
-from stages.common.metrics import f1_macro
-from stages.common.thresholds import (adopted_thresholds, predict, search_thresholds,
-                                      threshold_grid)
+from stages.common.evaluation.int8_evaluation import evaluation_report, precision_recall_curve
+from stages.common.quantization.int8_runtime import NEVER, int8_threshold, probability_table
+from stages.common.evaluation.metrics import f1_macro
+from stages.common.deployment.threshold_search import (adopted_thresholds, predict,
+                                                       search_thresholds, threshold_grid)
 
 CLASSES = ["a", "b", "c"]
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from in_memory import in_memory_source, letterbox_split
-from stages.common.data_pipeline import Augmentation, make_dataset
-from stages.common.demo_data import write_demo_dataset
-from stages.common.metrics import f1_macro, multilabel_metrics, trivial_baselines
-from stages.common.preprocessing import letterbox, normalize_student
-from stages.common.training import Phase, ResumeState, run_phase
+from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.demo_data import write_demo_dataset
+from stages.common.evaluation.metrics import f1_macro, multilabel_metrics, trivial_baselines
+from stages.common.data.preprocessing import letterbox, normalize_student
+from stages.common.training.runtime import Phase, ResumeState, run_phase
 
 import tensorflow as tf  # noqa: E402
 
@@ -38,7 +38,7 @@ def tiny_dataset(tmp_path_factory):
 
 
 def _records(root):
-    from stages.common.dataset import validate_dataset
+    from stages.common.data.dataset import validate_dataset
 
     return validate_dataset(root / "data", max_pixels=10**7)
 
@@ -46,8 +46,8 @@ def _records(root):
 def test_training_input_without_augmentation_is_what_the_phone_feeds(tiny_dataset, tmp_path):
     """Validation and export read the shards through the tf.data pipeline; predict (and the phone)
     decode the file and letterbox it. Both must give the model the same numbers."""
-    from stages.common.preprocessing import read_image_file
-    from stages.common.shards import Shards, write_shards
+    from stages.common.data.preprocessing import read_image_file
+    from stages.common.data.tfrecord_shards import Shards, write_shards
 
     dataset = _records(tiny_dataset)
     write_shards(dataset, tmp_path / "shards", {"student": 48})
@@ -116,7 +116,7 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
 
 
 def test_shards_stream_the_same_pixels_and_shuffle_by_seed(tiny_dataset, tmp_path):
-    from stages.common.shards import Shards, write_shards
+    from stages.common.data.tfrecord_shards import Shards, write_shards
 
     dataset = _records(tiny_dataset)
     write_shards(dataset, tmp_path / "shards", {"student": 48, "teacher": 64}, images_per_shard=5)
@@ -145,7 +145,7 @@ def test_shards_stream_the_same_pixels_and_shuffle_by_seed(tiny_dataset, tmp_pat
 
 
 def test_png_shards_hold_the_same_pixels(tiny_dataset, tmp_path):
-    from stages.common.shards import Shards, write_shards
+    from stages.common.data.tfrecord_shards import Shards, write_shards
 
     dataset = _records(tiny_dataset)
     streamed = {}
@@ -158,9 +158,9 @@ def test_png_shards_hold_the_same_pixels(tiny_dataset, tmp_path):
 
 
 def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
-    from stages.common.dataset import validate_dataset
-    from stages.common.errors import UserError
-    from stages.common.shards import Shards, write_shards
+    from stages.common.data.dataset import validate_dataset
+    from stages.common.core.errors import UserError
+    from stages.common.data.tfrecord_shards import Shards, write_shards
 
     write_shards(_records(tiny_dataset), tmp_path / "shards", {"student": 48})
     write_demo_dataset(tmp_path / "other", {"train": 12, "val": 6, "test": 6}, seed=9)
@@ -205,7 +205,7 @@ class _EpochLog(tf.keras.callbacks.Callback):
 
 @pytest.mark.parametrize("distilled", [False, True])
 def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled):
-    from stages.common.training import Distiller
+    from stages.common.training.runtime import Distiller
 
     tf.keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)

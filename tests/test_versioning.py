@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.demo_data import write_demo_dataset
-from stages.common.params import read_yaml, write_yaml
+from stages.common.data.demo_data import write_demo_dataset
+from stages.common.core.params import read_yaml, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -120,7 +120,7 @@ def test_a_dataset_added_with_links_into_the_dvc_cache_is_accepted(tmp_path, cac
     write_yaml(root / "params.yaml", params)
 
     def prepare():
-        return subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py")], cwd=root,
+        return subprocess.run([sys.executable, "-m", "stages.prepare"], cwd=root,
                               capture_output=True, text=True)
 
     result = prepare()

@@ -342,7 +342,7 @@ static int read_image(const char *path, int raw_width, int raw_height, uint8_t *
         char magic[2];
         if (fread(magic, 1, 2, file) != 2 || magic[0] != 'P' || magic[1] != '6') {
             snprintf(error, MESSAGE_SIZE, "not a binary PPM (P6); decode it first "
-                     "(python stages/decode_to_ppm.py), or give --raw WxH for raw RGB");
+                     "(python -m stages.decode_to_ppm), or give --raw WxH for raw RGB");
             fclose(file);
             return -1;
         }

@@ -28,7 +28,7 @@ def add_max_image_pixels(parser: argparse.ArgumentParser, default: int) -> None:
 
 def require_positive(args: argparse.Namespace, *names: str) -> None:
     """UserError naming the first of these integer options that is below 1."""
-    from .errors import UserError
+    from stages.common.core.errors import UserError
 
     for name in names:
         value = getattr(args, name)

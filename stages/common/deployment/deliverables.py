@@ -6,13 +6,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .hashing import file_sha256
-from .inference_config import (FORMAT_VERSION, check_model_against_config,
-                               validate_inference_config)
-from .int8_runtime import KERNEL_PATHS, NEVER, Int8Model
-from .output_folders import check_replaceable, replaced_folder
-from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
-from .thresholds import adopted_thresholds
+from stages.common.core.hashing import file_sha256
+from stages.common.deployment.inference_config import (FORMAT_VERSION, check_model_against_config,
+                                                       validate_inference_config)
+from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, Int8Model
+from stages.common.core.output_folders import check_replaceable, replaced_folder
+from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
+from stages.common.deployment.threshold_search import adopted_thresholds
 
 MODEL_FILE = "model_qat_int8.tflite"
 LABELS_FILE = "labels.txt"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from stages.common.core.errors import UserError
 
 INT8_VALUES = np.arange(-128, 128)
 NEVER = 128  # an int8 threshold no int8 value reaches

@@ -27,17 +27,17 @@ import numpy as np
 
 import tensorflow as tf
 
-from .data_pipeline import Augmentation, make_dataset
-from .dataset import validate_dataset
-from .demo_data import write_demo_dataset
-from .errors import UserError
-from .inference_config import load_inference_config
-from .models import build_student, build_teacher, set_trainable
-from .preprocessing import encode_ppm, normalize_student
-from .quantization import (calibrate_activation_ranges, convert_to_float, convert_to_int8,
-                           pin_input_range, quantize_student)
-from .shards import Shards, write_shards
-from .training import Distiller
+from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.dataset import validate_dataset
+from stages.common.data.demo_data import write_demo_dataset
+from stages.common.core.errors import UserError
+from stages.common.deployment.inference_config import load_inference_config
+from stages.common.models.architectures import build_student, build_teacher, set_trainable
+from stages.common.data.preprocessing import encode_ppm, normalize_student
+from stages.common.quantization.qat import (calibrate_activation_ranges, convert_to_float,
+                                            convert_to_int8, pin_input_range, quantize_student)
+from stages.common.data.tfrecord_shards import Shards, write_shards
+from stages.common.training.runtime import Distiller
 
 keras = tf.keras
 C_APP_DIR = Path(__file__).resolve().parents[1] / "c_reference"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from stages.common.core.errors import UserError
 
 # variant -> (pip requirement, package, file inside the package's models/ folder)
 WHEELS = {

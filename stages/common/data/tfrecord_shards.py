@@ -24,11 +24,11 @@ import numpy as np
 
 import tensorflow as tf
 
-from .dataset import IMAGES_FOLDER, PreparedDataset
-from .errors import UserError
-from .output_folders import replaced_folder
-from .preprocessing import content_box, letterbox, load_image
-from .progress import Progress
+from stages.common.data.dataset import IMAGES_FOLDER, PreparedDataset
+from stages.common.core.errors import UserError
+from stages.common.core.output_folders import replaced_folder
+from stages.common.data.preprocessing import content_box, letterbox, load_image
+from stages.common.core.progress import Progress
 
 MANIFEST = "manifest.json"
 SHARD_FILE = re.compile(r"(train|val|test)-\d{5}\.tfrecord")

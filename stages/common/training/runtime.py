@@ -25,10 +25,10 @@ import numpy as np
 
 import tensorflow as tf
 
-from .errors import UserError
-from .losses import distillation_terms
-from .metrics import f1_macro
-from .output_folders import check_replaceable
+from stages.common.core.errors import UserError
+from stages.common.training.losses import distillation_terms
+from stages.common.evaluation.metrics import f1_macro
+from stages.common.core.output_folders import check_replaceable
 
 keras = tf.keras
 

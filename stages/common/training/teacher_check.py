@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import f1_macro, sigmoid
-from .thresholds import search_thresholds, threshold_grid
+from stages.common.evaluation.metrics import f1_macro, sigmoid
+from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
 # The seed's grid, fixed here: reading threshold_search from params.yaml would make a threshold
 # experiment retrain the student.

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import UserError
+from stages.common.core.errors import UserError
 
 MARKER = ".written-by-multilabel-pipeline"
 _STAGING = ".writing-"

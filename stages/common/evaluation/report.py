@@ -27,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .errors import UserError  # noqa: E402
+from stages.common.core.errors import UserError  # noqa: E402
 
 TRAINING_STAGES = ("train_teacher", "train_student", "qat")
 DISTILLED = {"train_student": "fine-tune loss: alpha*hard + (1-alpha)*T^2*soft (distillation)",

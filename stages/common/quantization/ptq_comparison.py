@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import evaluation_report
-from .export import check_int8_model
-from .int8_runtime import Int8Model
-from .metrics import f1_macro, sigmoid
-from .preprocessing import normalize_student
-from .quantization import convert_to_int8
-from .thresholds import adopted_thresholds, predict, search_thresholds
+from stages.common.evaluation.int8_evaluation import evaluation_report
+from stages.common.quantization.int8_export import check_int8_model
+from stages.common.quantization.int8_runtime import Int8Model
+from stages.common.evaluation.metrics import f1_macro, sigmoid
+from stages.common.data.preprocessing import normalize_student
+from stages.common.quantization.qat import convert_to_int8
+from stages.common.deployment.threshold_search import adopted_thresholds, predict, search_thresholds
 
 MODELS = ("float_student", "ptq_int8", "qat_int8")
 SOURCES = {
@@ -101,7 +101,7 @@ class SplitOutputs:
 def split_outputs(dataset, shards, float_student, ptq_model: Int8Model,
                   qat_model: Int8Model, splits=("val", "test")) -> SplitOutputs:
     """Every model's outputs on val and test, streamed from the shards."""
-    from .evaluation_data import kernel_outputs
+    from stages.common.quantization.int8_outputs import kernel_outputs
 
     classes = len(dataset.classes)
     targets, float_logits, ptq_raw, qat_raw = {}, {}, {}, {}

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import load_prepared
-from .errors import UserError
-from .int8_runtime import ADOPTED_KERNEL_PATH, Int8Model
-from .progress import Progress
-from .shards import Shards
+from stages.common.data.dataset import load_prepared
+from stages.common.core.errors import UserError
+from stages.common.quantization.int8_runtime import ADOPTED_KERNEL_PATH, Int8Model
+from stages.common.core.progress import Progress
+from stages.common.data.tfrecord_shards import Shards
 
 CHUNK = 256  # images decoded at a time: memory stays bounded on any split size
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from .errors import UserError, read_utf8
-from .int8_runtime import KERNEL_PATHS
+from stages.common.core.errors import UserError, read_utf8
+from stages.common.quantization.int8_runtime import KERNEL_PATHS
 
 FORMAT_VERSION = 1
 

@@ -23,10 +23,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
-from .progress import Heartbeat, Progress
-from .errors import UserError
-from .models import build_student
-from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
+from stages.common.core.progress import Heartbeat, Progress
+from stages.common.core.errors import UserError
+from stages.common.models.architectures import build_student
+from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
 keras = tf.keras
 INPUT_RANGE = (-STUDENT_ZERO_POINT / STUDENT_SCALE, (255.0 - STUDENT_ZERO_POINT) / STUDENT_SCALE)

@@ -24,20 +24,22 @@ import numpy as np
 
 import tensorflow as tf
 
-from .data_pipeline import Augmentation, make_dataset
-from .shards import Shards
-from .teacher_check import teacher_check, verdict
-from .dataset import PreparedDataset, load_prepared
-from .errors import UserError
-from .losses import hard_loss
-from .metrics import f1_macro, trivial_baselines
-from .preprocessing import normalize_student
-from .models import (STUDENT_ARCHITECTURE, build_student, build_teacher, load_student_weights,
-                     load_trained, save_trained, set_trainable)
-from .hashing import file_sha256, json_sha256
-from .training import (LOST_WORKER_ERRORS, TEACHER_LOGITS, Distiller, Phase, ResumeState,
-                       check_same_progress, distribution_strategy, is_chief, lost_worker_message,
-                       predict_logits, run_phase, seed_everything, set_precision)
+from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.tfrecord_shards import Shards
+from stages.common.training.teacher_check import teacher_check, verdict
+from stages.common.data.dataset import PreparedDataset, load_prepared
+from stages.common.core.errors import UserError
+from stages.common.training.losses import hard_loss
+from stages.common.evaluation.metrics import f1_macro, trivial_baselines
+from stages.common.data.preprocessing import normalize_student
+from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student, build_teacher,
+                                                load_student_weights, load_trained, save_trained,
+                                                set_trainable)
+from stages.common.core.hashing import file_sha256, json_sha256
+from stages.common.training.runtime import (LOST_WORKER_ERRORS, TEACHER_LOGITS, Distiller, Phase,
+                                            ResumeState, check_same_progress, distribution_strategy,
+                                            is_chief, lost_worker_message, predict_logits,
+                                            run_phase, seed_everything, set_precision)
 
 keras = tf.keras
 
@@ -376,7 +378,8 @@ def _train_qat(params: dict, paths: StagePaths) -> dict:
     No weight decay: QAT is a short fine-tune at a tiny learning rate whose purpose is to let the
     quantisers settle on the weights the student ended with.
     """
-    from .quantization import calibrate_activation_ranges, quantize_student, save_qat_weights
+    from stages.common.quantization.qat import (calibrate_activation_ranges, quantize_student,
+                                                save_qat_weights)
 
     started = time.monotonic()
     seed = params["seed"]

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import UserError
+from stages.common.core.errors import UserError
 
 # Pillow's decompression-bomb check is replaced by explicit pixel limits, checked from the header
 # (prepare.max_image_pixels, --max_image_pixels): set once here, for every module that reads images.

@@ -43,9 +43,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import UserError
-from .hashing import json_sha256
-from .preprocessing import decode_image
+from stages.common.core.errors import UserError
+from stages.common.core.hashing import json_sha256
+from stages.common.data.preprocessing import decode_image
 
 SPLITS = ("train", "val", "test")
 IMAGES_FOLDER = "images"

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .errors import UserError
-from .preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
+from stages.common.core.errors import UserError
+from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
 keras = tf.keras
 layers = tf.keras.layers
@@ -285,7 +285,7 @@ def load_lite_weights(model: keras.Model, weights: str, variant: str, converted:
     copied strictly layer by layer. Any other value: a local weights file, loaded by layer name.
     """
     if weights == "imagenet":
-        from .pretrained import copy_backbone
+        from stages.common.models.pretrained import copy_backbone
 
         if not Path(converted).is_file():
             raise UserError(f"{key}: imagenet: {converted} not found; run "

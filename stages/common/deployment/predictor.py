@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError, read_utf8
-from .hashing import file_sha256
-from .inference_config import check_model_against_config, load_inference_config
-from .int8_runtime import Int8Model
-from .package import CONFIG_FILE, LABELS_FILE, MODEL_FILE
-from .preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
+from stages.common.core.errors import UserError, read_utf8
+from stages.common.core.hashing import file_sha256
+from stages.common.deployment.inference_config import (check_model_against_config,
+                                                       load_inference_config)
+from stages.common.quantization.int8_runtime import Int8Model
+from stages.common.deployment.deliverables import CONFIG_FILE, LABELS_FILE, MODEL_FILE
+from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
 
 
 def _read_labels(path: Path) -> list[str]:

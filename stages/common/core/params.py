@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from .errors import UserError, read_utf8
+from stages.common.core.errors import UserError, read_utf8
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 import tensorflow as tf
 
-from .preprocessing import NORMALIZERS
+from stages.common.data.preprocessing import NORMALIZERS
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The teacher and student architectures, and their offline ImageNet weights."""
