@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import require_positive, stage_parser
 from stages.common.core.errors import run_main
 
@@ -35,7 +36,7 @@ def repro_nothing_to_do_seconds() -> float | None:
 def main() -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--images", type=int, default=192, help="synthetic training images")
-    parser.add_argument("--out", type=Path, default=Path("metrics/benchmark.json"))
+    parser.add_argument("--out", type=Path, default=layout.BENCHMARK)
     parser.add_argument("--option_passes", type=int, default=4,
                         help="teacher_passes timed as the option when params.yaml ships 0 "
                              "(default: %(default)s)")

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params, write_yaml
@@ -89,7 +90,7 @@ def main() -> None:
         return
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("--images", type=int, nargs="+", default=[2500, 10000])
-    parser.add_argument("--out", type=Path, default=Path("metrics/memory.json"))
+    parser.add_argument("--out", type=Path, default=layout.MEMORY)
     args = parser.parse_args()
     results = []
     for images in args.images:

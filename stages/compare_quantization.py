@@ -10,6 +10,7 @@ Reads params: threshold_search.
 import json
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -17,9 +18,9 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--ptq", default="models/ptq/model_ptq_int8.tflite")
-    parser.add_argument("--qat", default="models/export/model_qat_int8.tflite")
-    parser.add_argument("--out", default="metrics/quantization.json")
+    parser.add_argument("--ptq", default=str(layout.PTQ_MODEL))
+    parser.add_argument("--qat", default=str(layout.EXPORT_MODEL))
+    parser.add_argument("--out", default=str(layout.QUANTIZATION))
     args = parser.parse_args()
     search = load_params(args.params)["threshold_search"]
     from stages.common.data.dataset import load_prepared
@@ -29,16 +30,16 @@ def main() -> None:
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.deployment.threshold_search import threshold_grid
 
-    dataset = load_prepared("data/prepared")
-    shards = Shards.open("data/shards", dataset)
-    student, meta = load_trained("models/student")
+    dataset = load_prepared(layout.PREPARED)
+    shards = Shards.open(layout.SHARDS, dataset)
+    student, meta = load_trained(layout.STUDENT)
     shards.require_size("student", meta["input_size"], "the float student")
     ptq_model, qat_model = Int8Model.load(args.ptq), Int8Model.load(args.qat)
     outputs = split_outputs(dataset, shards, student, ptq_model, qat_model)
     grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
-    report = comparison(outputs, json.loads(Path("metrics/thresholds.json").read_text()), grid,
+    report = comparison(outputs, json.loads(layout.THRESHOLDS.read_text()), grid,
                         dataset.classes,
-                        json.loads(Path("metrics/export.json").read_text())["fidelity_test"])
+                        json.loads(layout.EXPORT_REPORT.read_text())["fidelity_test"])
     report["ptq_export"] = json.loads(Path(args.ptq).with_name("export.json").read_text())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

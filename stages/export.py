@@ -12,6 +12,7 @@ models/export/kernel_outputs_test.npz for evaluate.
 import json
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -19,8 +20,8 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="models/export/model_qat_int8.tflite")
-    parser.add_argument("--report", default="metrics/export.json")
+    parser.add_argument("--out", default=str(layout.EXPORT_MODEL))
+    parser.add_argument("--report", default=str(layout.EXPORT_REPORT))
     args = parser.parse_args()
     params = load_params(args.params)
     import numpy as np
@@ -35,12 +36,12 @@ def main() -> None:
     from stages.common.quantization.qat import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
 
-    dataset = load_prepared("data/prepared")
-    shards = Shards.open("data/shards", dataset)
-    meta = json.loads(Path("models/qat/model.json").read_text())
+    dataset = load_prepared(layout.PREPARED)
+    shards = Shards.open(layout.SHARDS, dataset)
+    meta = json.loads((layout.QAT / "model.json").read_text())
     shards.require_size("student", meta["input_size"], "the QAT model")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
-                                    "models/qat")
+                                    layout.QAT)
     chosen = representative_indices(params["export"]["representative_samples"],
                                     shards.count("train"), params["seed"])
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))

@@ -9,6 +9,7 @@ train_teacher when teacher.architecture is efficientnet_lite2 and teacher.weight
 """
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 
@@ -17,7 +18,7 @@ VARIANTS = ("lite1", "lite2")
 
 def main() -> None:
     parser = stage_parser(__doc__, params=False)
-    parser.add_argument("--out_dir", type=Path, default=Path("models/pretrained"),
+    parser.add_argument("--out_dir", type=Path, default=layout.PRETRAINED,
                         help="folder of the converted weights files (default: %(default)s)")
     args = parser.parse_args()
     # TensorFlow loads here

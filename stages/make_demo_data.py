@@ -6,6 +6,7 @@ fresh machine without a user dataset.
 from pathlib import Path
 
 from stages.common.data.demo_data import write_demo_dataset
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.output_folders import replaced_folder
@@ -14,7 +15,8 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=str(layout.DEMO_DATA),
+                        help="output folder (default: %(default)s)")
     args = parser.parse_args()
     settings = load_params(args.params)["demo_data"]
     out = Path(args.out)

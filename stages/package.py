@@ -8,6 +8,7 @@ probability and int8 units, provenance). The folder holds exactly these five fil
 import json
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -21,7 +22,7 @@ def main() -> None:
     from stages.common.deployment.deliverables import OUTPUT_FILES, git_state, write_outputs
     from stages.common.data.dataset import load_prepared
 
-    dataset = load_prepared("data/prepared")
+    dataset = load_prepared(layout.PREPARED)
     provenance = {
         **git_state(Path(__file__).resolve().parents[1]),
         "params_sha256": file_sha256(args.params),
@@ -30,10 +31,9 @@ def main() -> None:
         "note": "git state when the package stage last ran",
     }
     out = Path(params["output"]["dir"])
-    write_outputs(out, Path("models/export/model_qat_int8.tflite"), dataset.classes,
-                  json.loads(Path("metrics/evaluation.json").read_text()),
-                  json.loads(Path("metrics/thresholds.json").read_text()), provenance)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = json.loads(layout.EVALUATION.read_text())
+    write_outputs(out, layout.EXPORT_MODEL, dataset.classes, metrics,
+                  json.loads(layout.THRESHOLDS.read_text()), provenance)
     print(f"package: wrote {', '.join(OUTPUT_FILES)} to {out}/")
     print(f"test (INT8, adopted thresholds): macro-F1 {metrics['f1_macro']:.4f}, micro-F1 "
           f"{metrics['f1_micro']:.4f}, precision {metrics['precision_macro']:.4f}, recall "

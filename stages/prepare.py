@@ -10,7 +10,9 @@ import csv
 import json
 from pathlib import Path
 
-from stages.common.data.dataset import dataset_report, format_summary, validate_dataset
+from stages.common.data.dataset import (dataset_report, format_summary, validate_dataset,
+                                        write_labels)
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import check_num_classes, load_params
@@ -18,8 +20,9 @@ from stages.common.core.params import check_num_classes, load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="data/prepared", help="output folder (default: %(default)s)")
-    parser.add_argument("--report", default="metrics/data_report.json",
+    parser.add_argument("--out", default=str(layout.PREPARED),
+                        help="output folder (default: %(default)s)")
+    parser.add_argument("--report", default=str(layout.DATA_REPORT),
                         help="statistics file (default: %(default)s)")
     args = parser.parse_args()
     params = load_params(args.params)
@@ -31,7 +34,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "labels.txt").write_text("".join(f"{c}\n" for c in dataset.classes), encoding="utf-8")
+    write_labels(out / "labels.txt", dataset.classes)
     (out / "dataset.json").write_text(
         json.dumps(dataset.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     for split in dataset.splits:  # name and one 0/1 column per class, in output order

@@ -9,6 +9,7 @@ Reads params: seed, export.representative_samples.
 import json
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -16,7 +17,7 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="models/ptq/model_ptq_int8.tflite")
+    parser.add_argument("--out", default=str(layout.PTQ_MODEL))
     args = parser.parse_args()
     params = load_params(args.params)
     import numpy as np
@@ -28,9 +29,9 @@ def main() -> None:
     from stages.common.quantization.ptq_comparison import export_ptq_int8
     from stages.common.data.tfrecord_shards import Shards
 
-    dataset = load_prepared("data/prepared")
-    shards = Shards.open("data/shards", dataset)
-    student, meta = load_trained("models/student")
+    dataset = load_prepared(layout.PREPARED)
+    shards = Shards.open(layout.SHARDS, dataset)
+    student, meta = load_trained(layout.STUDENT)
     shards.require_size("student", meta["input_size"], "the float student")
     chosen = representative_indices(params["export"]["representative_samples"],
                                     shards.count("train"), params["seed"])

@@ -5,8 +5,6 @@ distillation loss still active (same alpha, T and teacher). Reads params: seed, 
 distillation.*, student.batch_size, augmentation.*. Writes models/qat, metrics/qat.json and
 live curves in dvclive/qat. Resumable like the training stages.
 """
-from pathlib import Path
-
 from stages.common.core.command_line import add_shards, stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -17,12 +15,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import StagePaths, train_qat  # TensorFlow loads here
+    from stages.common.training.driver import QAT, train  # TensorFlow loads here
 
-    paths = StagePaths(shards=args.shards, out=Path("models/qat"),
-                       metrics=Path("metrics/qat.json"), live=Path("dvclive/qat"),
-                       checkpoints=Path("models/checkpoints/qat"))
-    metrics = train_qat(params, paths)
+    metrics = train(QAT, params, QAT.paths(args.shards))
     before = metrics["float_student_before_qat"]["val_f1_macro"]
     print(f"qat: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 (float student before QAT "
           f"{before:.4f}); {metrics['wall_time_s']:.0f} s")

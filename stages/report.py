@@ -5,6 +5,7 @@ Ends by printing where the five outputs and the report are, and the headline tes
 """
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -12,7 +13,8 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--out", default="reports", help="folder for report.html and report.png")
+    parser.add_argument("--out", default=str(layout.REPORTS),
+                        help="folder for report.html and report.png")
     args = parser.parse_args()
     output_dir = Path(load_params(args.params)["output"]["dir"])
     from stages.common.evaluation.report import RunFiles, build_report, headline, write_report

@@ -6,6 +6,7 @@ by the shuffle buffer however large the dataset is.
 """
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -13,8 +14,8 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--prepared", default="data/prepared")
-    parser.add_argument("--out", default="data/shards")
+    parser.add_argument("--prepared", default=str(layout.PREPARED))
+    parser.add_argument("--out", default=str(layout.SHARDS))
     args = parser.parse_args()
     params = load_params(args.params)
     import time

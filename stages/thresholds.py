@@ -9,6 +9,7 @@ import csv
 import json
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -16,15 +17,15 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--model", default="models/export/model_qat_int8.tflite")
-    parser.add_argument("--out", default="metrics/thresholds.json")
-    parser.add_argument("--curve", default="metrics/plots/f1_vs_threshold.csv")
+    parser.add_argument("--model", default=str(layout.EXPORT_MODEL))
+    parser.add_argument("--out", default=str(layout.THRESHOLDS))
+    parser.add_argument("--curve", default=str(layout.F1_CURVE))
     args = parser.parse_args()
     search = load_params(args.params)["threshold_search"]
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
-    classes, targets, outputs, model = int8_split_outputs(args.model, "data/prepared", "val")
+    classes, targets, outputs, model = int8_split_outputs(args.model, layout.PREPARED, "val")
     grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
     recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
                                        classes)

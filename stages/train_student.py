@@ -8,8 +8,6 @@ teacher from models/teacher.
 Reads params: seed, student.*, distillation.*, augmentation.*. Writes models/student,
 metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.
 """
-from pathlib import Path
-
 from stages.common.core.command_line import add_shards, stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
@@ -20,12 +18,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import StagePaths, train_student  # TensorFlow loads here
+    from stages.common.training.driver import STUDENT, train  # TensorFlow loads here
 
-    paths = StagePaths(shards=args.shards, out=Path("models/student"),
-                       metrics=Path("metrics/student.json"), live=Path("dvclive/train_student"),
-                       checkpoints=Path("models/checkpoints/train_student"))
-    metrics = train_student(params, paths)
+    metrics = train(STUDENT, params, STUDENT.paths(args.shards))
     check = metrics["teacher_check"]
     warned = not check["teacher_is_better"] and check["distillation_alpha"] < 1.0
     print(f"train_student: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "

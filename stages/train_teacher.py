@@ -16,9 +16,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import StagePaths, train_teacher  # TensorFlow loads here
+    from stages.common.training.driver import TEACHER, train  # TensorFlow loads here
 
-    metrics = train_teacher(params, StagePaths(shards=args.shards))
+    metrics = train(TEACHER, params, TEACHER.paths(args.shards))
     print(f"train_teacher: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
           f"(all-negative {metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
           f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")

@@ -19,7 +19,8 @@ if MODE == "mirrored":
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from stages.common.models.architectures import build_student, set_trainable  # noqa: E402
-from stages.common.training.runtime import Distiller, distribution_strategy  # noqa: E402
+from stages.common.training.devices import distribution_strategy  # noqa: E402
+from stages.common.training.distillation import Distiller  # noqa: E402
 
 keras = tf.keras
 SIZE, CLASSES, BATCH = 32, 5, 8

@@ -11,7 +11,7 @@ import pytest
 
 from multi_worker_cluster import has_private_network, last_json_line, run_cluster
 from stages.common.core.errors import UserError
-from stages.common.training.runtime import distribution_strategy
+from stages.common.training.devices import distribution_strategy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,8 @@ def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
     import tensorflow as tf
 
     from stages.common.models.architectures import build_student, set_trainable
-    from stages.common.training.runtime import Distiller, set_precision
+    from stages.common.training.devices import set_precision
+    from stages.common.training.distillation import Distiller
 
     set_precision(True)
     try:

@@ -113,7 +113,7 @@ def trained(colour_data):
     from stages.common.quantization.int8_export import export_int8
     from stages.common.quantization.qat import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.training.driver import StagePaths, train_qat, train_student, train_teacher
+    from stages.common.training.driver import QAT, STUDENT, TEACHER, StagePaths, train
 
     root, dataset, prepared, shards, _, params = colour_data
     params = json.loads(json.dumps(params))
@@ -121,15 +121,13 @@ def trained(colour_data):
                              epochs_finetune=0, batch_size=16)
     params["distillation"]["alpha"] = 1.0
     common = dict(prepared=prepared, shards=shards, teacher=root / "teacher")
-    teacher = train_teacher(params, StagePaths(out=root / "teacher", metrics=root / "teacher.json",
-                                               live=root / "live_teacher",
-                                               checkpoints=root / "ckpt_teacher", **common))
-    student = train_student(params, StagePaths(out=root / "student", metrics=root / "student.json",
-                                               live=None, checkpoints=root / "ckpt_student",
-                                               **common))
-    qat = train_qat(params, StagePaths(out=root / "qat", metrics=root / "qat.json", live=None,
-                                       checkpoints=root / "ckpt_qat", student=root / "student",
-                                       **common))
+    teacher = train(TEACHER, params, StagePaths(root / "teacher", root / "teacher.json",
+                                                root / "live_teacher", root / "ckpt_teacher",
+                                                **common))
+    student = train(STUDENT, params, StagePaths(root / "student", root / "student.json", None,
+                                                root / "ckpt_student", **common))
+    qat = train(QAT, params, StagePaths(root / "qat", root / "qat.json", None, root / "ckpt_qat",
+                                        student=root / "student", **common))
     qat_model = rebuild_qat_student(len(dataset.classes), SIZE, params["student"]["dropout"],
                                     root / "qat")
     opened = Shards.open(shards, dataset)
@@ -208,7 +206,8 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     from stages.common.models.architectures import (build_student, load_student_weights,
                                                     set_trainable)
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.training.runtime import Distiller, predict_logits
+    from stages.common.training.distillation import Distiller
+    from stages.common.data.input_pipeline import predict_logits
 
     _, dataset, _, shards_dir, weights, params = colour_data
     shards = Shards.open(shards_dir, dataset)

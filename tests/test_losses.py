@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from stages.common.training.losses import distillation_terms, hard_loss, soft_loss
-from stages.common.training.runtime import Distiller
+from stages.common.training.distillation import distillation_terms, hard_loss, soft_loss
+from stages.common.training.distillation import Distiller
 
 import tensorflow as tf  # noqa: E402
 

@@ -10,7 +10,8 @@ from stages.common.data.input_pipeline import Augmentation, make_dataset
 from stages.common.data.demo_data import write_demo_dataset
 from stages.common.evaluation.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.data.preprocessing import letterbox, normalize_student
-from stages.common.training.runtime import Phase, ResumeState, run_phase
+from stages.common.training import phases
+from stages.common.training.phases import EpochProgress, Phase, ResumeState, run_phase
 
 import tensorflow as tf  # noqa: E402
 
@@ -175,37 +176,33 @@ def _tiny_model():
     return tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="logits")(inputs))
 
 
-class _Interrupt(tf.keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
+class _EpochLog(EpochProgress):
+    """run_phase's own progress callback, which also records the epochs begun and the watched
+    model's weights at the start and end of each, and raises KeyboardInterrupt (a kill) at the
+    end of epoch ``interrupt_at``, before that epoch is backed up."""
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-
-
-class _EpochLog(tf.keras.callbacks.Callback):
-    """Records the epochs begun, and the watched model's weights at the start and end of each."""
-
-    def __init__(self, watched=None):
-        super().__init__()
-        self.epochs, self.watched = [], watched
+    def __init__(self, watched=None, interrupt_at=None):
+        super().__init__("t", 5)
+        self.begun, self.watched, self.interrupt_at = [], watched, interrupt_at
         self.at_begin, self.at_end = {}, {}
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
+        super().on_epoch_begin(epoch, logs)
+        self.begun.append(epoch)
         if self.watched is not None:
             self.at_begin[epoch] = [w.numpy().copy() for w in self.watched.weights]
 
     def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
         if self.watched is not None:
             self.at_end[epoch] = [w.numpy().copy() for w in self.watched.weights]
+        if epoch == self.interrupt_at:
+            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("distilled", [False, True])
-def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled):
-    from stages.common.training.runtime import Distiller
+def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled, monkeypatch):
+    from stages.common.training.distillation import Distiller
 
     tf.keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
@@ -219,28 +216,30 @@ def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled):
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
         fit_model, loss = model, tf.keras.losses.BinaryCrossentropy(from_logits=True)
 
-    def phase(extra):
-        return Phase("head", 5, 0.01, 0.0, lambda: None, fit_model, loss, extra_callbacks=extra)
+    phase = Phase("head", 5, 0.01, 0.0, lambda: None, fit_model, loss)
+
+    def watched_by(log):
+        monkeypatch.setattr(phases, "EpochProgress", lambda label, epochs: log)
+        return log
 
     state = ResumeState(tmp_path / "ckpt", "key-1")
-    before_kill = _EpochLog(model)
+    before_kill = watched_by(_EpochLog(model, interrupt_at=2))
     with pytest.raises(KeyboardInterrupt):
-        run_phase(phase([before_kill, _Interrupt(at_epoch=2)]), model, data, data, inputs, y,
-                  state, None, "t")
+        run_phase(phase, model, data, data, inputs, y, state, None, "t")
     assert state.has_progress()
 
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])  # a fresh process
-    log = _EpochLog(model)
+    log = watched_by(_EpochLog(model))
     state = ResumeState(tmp_path / "ckpt", "key-1")
-    summary = run_phase(phase([log]), model, data, data, inputs, y, state, None, "t")
-    assert log.epochs == [2, 3, 4]  # epochs 0 and 1 were finished and backed up before the kill
+    summary = run_phase(phase, model, data, data, inputs, y, state, None, "t")
+    assert log.begun == [2, 3, 4]  # epochs 0 and 1 were finished and backed up before the kill
     for restored, saved in zip(log.at_begin[2], before_kill.at_end[1]):
         np.testing.assert_array_equal(restored, saved)  # it continues from epoch 1's weights
     assert summary["epochs_run"] == 5
 
-    again = _EpochLog()
-    assert run_phase(phase([again]), model, data, data, inputs, y,
+    again = watched_by(_EpochLog())
+    assert run_phase(phase, model, data, data, inputs, y,
                      ResumeState(tmp_path / "ckpt", "key-1"), None, "t") == summary
-    assert again.epochs == []  # a finished phase is not trained again
+    assert again.begun == []  # a finished phase is not trained again
 
     assert not ResumeState(tmp_path / "ckpt", "key-2").has_progress()  # new params: start over

@@ -1,6 +1,8 @@
 """What every stage script's command line shares."""
 import argparse
 
+from stages.common.core import layout
+
 
 def stage_parser(doc: str, params: bool = True) -> argparse.ArgumentParser:
     """A parser whose --help shows the script's docstring; ``--params`` names the params file."""
@@ -14,7 +16,7 @@ def stage_parser(doc: str, params: bool = True) -> argparse.ArgumentParser:
 
 def add_shards(parser: argparse.ArgumentParser) -> None:
     """``--shards``, for the training stages: on a cluster, the URL every worker reads them at."""
-    parser.add_argument("--shards", default="data/shards",
+    parser.add_argument("--shards", default=str(layout.SHARDS),
                         help="the shards stage's folder, or a URL of the same files that every "
                              "worker of a cluster reads (file:///shared/shards, gs://bucket/"
                              "shards) (default: %(default)s)")

@@ -413,6 +413,11 @@ def _require_evaluable(source: str, split: str, records: list[Record], lines: in
                         f"needs at least one positive to {purpose}")
 
 
+def write_labels(path: str | Path, classes: list[str]) -> None:
+    """labels.txt: one class per line, line i + 1 for output i, UTF-8, each line ending in \\n."""
+    Path(path).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+
+
 def load_prepared(directory: str | Path) -> PreparedDataset:
     """The prepare stage's output, as later stages read it."""
     path = Path(directory) / "dataset.json"

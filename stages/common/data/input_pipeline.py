@@ -13,17 +13,27 @@ change, expressed relative to the canvas so they describe the same augmented ima
   by up to ``random_zoom_factor`` in or out, about the canvas centre, bilinear, black fill.
 Randomness is reproducible: the shuffle and the per-example parameters come from ``seed`` and
 change every epoch (``reshuffle_each_iteration`` / ``rerandomize_each_iteration``).
+
+What each training stage is fed is assembled here too: ``view_data`` for one model on its own
+view, ``distillation_data`` for the student beside its teacher (the teacher's logits computed
+online, or once on fixed augmented passes).
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 import tensorflow as tf
 
+from stages.common.data.dataset import PreparedDataset
 from stages.common.data.preprocessing import NORMALIZERS
+from stages.common.data.tfrecord_shards import Shards
+
+# The key under which a batch carries the teacher's logits instead of its images
+TEACHER_LOGITS = "teacher_logits"
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,7 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
         normalised = tuple(norm(image) for norm, image in zip(normalizer_functions, images))
         inputs = normalised if len(normalised) > 1 else normalised[0]
         if table is not None:
-            return (inputs, {"teacher_logits": tf.gather(table, index)})
+            return (inputs, {TEACHER_LOGITS: tf.gather(table, index)})
         return inputs
 
     data = source
@@ -162,3 +172,104 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
 
     return data.batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
+
+
+def split_targets(dataset: PreparedDataset, split: str) -> np.ndarray:
+    """The split's multi-hot labels, one row per image in the shards' order."""
+    return np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
+
+
+def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
+    """A model's logits on every batch of ``inputs`` (images only), in order."""
+    return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
+
+
+@dataclass
+class ViewData:
+    """One model's data on its own view: augmented training batches, validation batches."""
+
+    train: tf.data.Dataset  # images, targets
+    validation: tf.data.Dataset  # images, targets
+    val_inputs: tf.data.Dataset  # images
+    val_targets: np.ndarray
+
+
+def view_data(shards: Shards, dataset: PreparedDataset, view: str, batch_size: int, seed: int,
+              augmentation: dict, shuffle_buffer: int) -> ViewData:
+    train = make_dataset(shards.records("train", [view], seed=seed, shuffle_buffer=shuffle_buffer),
+                         [view], batch_size, training=True, seed=seed,
+                         augmentation=Augmentation.from_params(augmentation))
+    validation = make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
+                              seed=seed)
+    return ViewData(train, validation, validation.map(lambda x, y: x),
+                    split_targets(dataset, "val"))
+
+
+@dataclass
+class DistillationData:
+    plain_train: tf.data.Dataset  # student images, targets
+    plain_val: tf.data.Dataset
+    distill_train: tf.data.Dataset  # student images with teacher images or logits, targets
+    distill_val: tf.data.Dataset  # (student images, {"teacher_logits": ...}), targets
+    val_inputs: tf.data.Dataset  # student images
+    val_targets: np.ndarray
+    teacher_val_logits: np.ndarray
+    distill_steps_per_epoch: int | None  # set when distill_train is endless (cycled passes)
+
+
+def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int, seed: int,
+                           augment: Augmentation, shuffle_buffer: int):
+    """``passes`` fixed augmentations of the training set: the teacher's logits on each are
+    computed once, then the student cycles through the same passes (same augmented images) with
+    those logits, one pass per epoch. Returns the endless dataset and its steps per epoch."""
+    count = shards.count("train")
+    datasets = []
+    started = time.monotonic()
+    for number in range(passes):
+        teacher_images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
+                                      training=True, seed=seed, augmentation=augment,
+                                      augmentation_pass=number)
+        logits = predict_logits(teacher, teacher_images.map(lambda images, targets: images))
+        print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
+              f"{time.monotonic() - started:.0f} s so far)", flush=True)
+        datasets.append(make_dataset(
+            shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=seed + number),
+            ["student"], batch_size, training=True, seed=seed, augmentation=augment,
+            augmentation_pass=number, teacher_logits=logits))
+    cycle = datasets[0]
+    for dataset in datasets[1:]:
+        cycle = cycle.concatenate(dataset)
+    return cycle.repeat(), -(-count // batch_size)
+
+
+def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_size: int,
+                      seed: int, augmentation: dict, shuffle_buffer: int,
+                      teacher_passes: int) -> DistillationData:
+    """Datasets for the student with and without its teacher. Validation images are not
+    augmented, so the teacher's validation logits are computed once, not every epoch. The
+    training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
+    on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes)."""
+    val_targets = split_targets(dataset, "val")
+    augment = Augmentation.from_params(augmentation)
+
+    def training_data(views):
+        source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed)
+        return make_dataset(source, views, batch_size, training=True, seed=seed,
+                            augmentation=augment)
+
+    def validation_data(view):
+        return make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
+                            seed=seed)
+
+    plain_val = validation_data("student")
+    teacher_logits = predict_logits(teacher, validation_data("teacher").map(lambda x, y: x))
+    logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
+    distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
+        lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
+    if teacher_passes:
+        distill_train, steps = _cached_teacher_passes(shards, teacher, teacher_passes, batch_size,
+                                                      seed, augment, shuffle_buffer)
+    else:
+        distill_train, steps = training_data(["student", "teacher"]), None
+    return DistillationData(training_data(["student"]), plain_val, distill_train, distill_val,
+                            plain_val.map(lambda x, y: x), val_targets, teacher_logits, steps)

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from stages.common.data.dataset import write_labels
 from stages.common.core.hashing import file_sha256
 from stages.common.deployment.inference_config import (FORMAT_VERSION, check_model_against_config,
                                                        validate_inference_config)
@@ -119,7 +120,7 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
     outputs as they were, and a folder that holds anything else is refused, never emptied."""
     with replaced_folder(out_dir, is_packaged_output, OUTPUT_KIND, mark=False) as out:
         shutil.copyfile(model_path, out / MODEL_FILE)
-        (out / LABELS_FILE).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
+        write_labels(out / LABELS_FILE, classes)
         (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
         (out / THRESHOLDS_FILE).write_text(

@@ -37,7 +37,7 @@ from stages.common.data.preprocessing import encode_ppm, normalize_student
 from stages.common.quantization.qat import (calibrate_activation_ranges, convert_to_float,
                                             convert_to_int8, pin_input_range, quantize_student)
 from stages.common.data.tfrecord_shards import Shards, write_shards
-from stages.common.training.runtime import Distiller
+from stages.common.training.distillation import Distiller
 
 keras = tf.keras
 C_APP_DIR = Path(__file__).resolve().parents[1] / "c_reference"

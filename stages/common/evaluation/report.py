@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402
 
+from stages.common.core import layout
 from stages.common.core.errors import UserError  # noqa: E402
 
 TRAINING_STAGES = ("train_teacher", "train_student", "qat")
@@ -50,8 +51,8 @@ QUANTIZATION_NAMES = {"float_student": "float student", "ptq_int8": "PTQ INT8",
 class RunFiles:
     """Where a run's tracked results live (the pipeline's defaults)."""
 
-    metrics: Path = Path("metrics")
-    live: Path = Path("dvclive")
+    metrics: Path = layout.METRICS
+    live: Path = layout.LIVE
 
     def json(self, name: str) -> dict:
         path = self.metrics / name

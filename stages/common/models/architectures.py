@@ -28,6 +28,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
@@ -35,7 +36,7 @@ keras = tf.keras
 layers = tf.keras.layers
 
 HEAD_LAYER_NAMES = ("avg_pool", "top_dropout", "logits")
-PRETRAINED_DIR = Path("models/pretrained")
+PRETRAINED_DIR = layout.PRETRAINED
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 

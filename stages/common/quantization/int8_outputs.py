@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stages.common.core import layout
 from stages.common.data.dataset import load_prepared
 from stages.common.core.errors import UserError
 from stages.common.quantization.int8_runtime import ADOPTED_KERNEL_PATH, Int8Model
@@ -32,7 +33,7 @@ def int8_outputs(model: Int8Model, shards: Shards, split: str) -> np.ndarray:
     return kernel_outputs([model], shards, split)[model.kernels]
 
 
-def int8_split_outputs(model_path, prepared_dir, split: str, shards_dir="data/shards",
+def int8_split_outputs(model_path, prepared_dir, split: str, shards_dir=layout.SHARDS,
                        kernels: tuple[str, ...] = (ADOPTED_KERNEL_PATH,)):
     """(classes, N x C targets, {kernel path: N x C int8 outputs}, the first path's model) for
     one split."""

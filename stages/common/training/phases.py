@@ -1,23 +1,21 @@
-"""Training machinery shared by the teacher, student and QAT stages.
+"""Phases of a training schedule, resumable.
 
-- ``seed_everything``: one seed for Python, NumPy and TensorFlow, and deterministic kernels.
-- ``Distiller``: trains a student against a frozen teacher with the distillation loss.
+- ``Phase`` + ``run_phase``: one ``fit`` with its learning rate, trainable layers, early
+  stopping and LR reduction. A killed stage that is started again continues from its last
+  finished epoch (Keras ``BackupAndRestore``) and skips finished phases (``ResumeState``).
+  Checkpoints are keyed by a fingerprint of the stage's params and data; a different
+  fingerprint starts over.
 - ``ValidationF1``, ``EpochProgress``: per-epoch validation macro-F1 (threshold 0.5) in the logs,
   and one readable progress line per epoch with its time and the time left in the phase.
-- ``ResumeState`` + ``run_phase``: a killed stage that is started again continues from its last
-  finished epoch (Keras ``BackupAndRestore``) and skips finished phases. Checkpoints are keyed by
-  a fingerprint of the stage's params and data; a different fingerprint starts over.
 """
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,176 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from stages.common.core.errors import UserError
-from stages.common.training.losses import distillation_terms
-from stages.common.evaluation.metrics import f1_macro
 from stages.common.core.output_folders import check_replaceable
+from stages.common.data.input_pipeline import predict_logits
+from stages.common.evaluation.metrics import f1_macro
 
 keras = tf.keras
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow, and ask TensorFlow for deterministic kernels.
-
-    What remains nondeterministic: thread scheduling of inter-op parallelism can change float
-    summation order in a few CPU kernels, and results differ across machines, CPU instruction
-    sets and TensorFlow versions.
-    """
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def distribution_strategy(name: str) -> tf.distribute.Strategy:
-    """TensorFlow's own engine for several devices (param ``train.strategy``).
-
-    ``auto``: MirroredStrategy over the GPUs when there are several, else the default
-    (one-device) strategy. ``mirrored``: MirroredStrategy over every local GPU, or over every
-    logical CPU device when there is no GPU. ``multi_worker``: MultiWorkerMirroredStrategy over
-    the machines of the ``TF_CONFIG`` environment variable. Batch sizes are global: each of N
-    replicas gets batch_size / N examples of every batch.
-    """
-    if name == "multi_worker":  # before any other TensorFlow call: collectives are set up
-        cluster, task = _cluster_from_tf_config()  # when the runtime starts
-        print(f"multi_worker: this is {task['type']} {task['index']} of a cluster of "
-              f"{sum(len(addresses) for addresses in cluster.values())} (TF_CONFIG); waiting "
-              "until every worker has started", flush=True)
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
-    if name == "auto":
-        return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(
-            gpus or [device.name for device in tf.config.list_logical_devices("CPU")])
-    raise UserError(f"train.strategy: unknown strategy {name!r}")
-
-
-def _cluster_from_tf_config() -> tuple[dict, dict]:
-    """TF_CONFIG's cluster and task, checked enough to refuse the usual mistakes in words."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        raise UserError("train.strategy: multi_worker needs the TF_CONFIG environment variable "
-                        "(cluster and task of every worker); see the README, 'Training on "
-                        "several machines'")
-    try:
-        config = json.loads(text)
-        cluster, task = config["cluster"], config["task"]
-        addresses = cluster[task["type"]]
-        if not 0 <= int(task["index"]) < len(addresses):
-            raise IndexError(task["index"])
-    except (ValueError, TypeError, KeyError, IndexError) as error:
-        raise UserError(f"TF_CONFIG: not a cluster and a task in it ({type(error).__name__}: "
-                        f"{error}); expected for example {{\"cluster\": {{\"worker\": "
-                        f"[\"host1:12345\", \"host2:12345\"]}}, \"task\": {{\"type\": "
-                        f"\"worker\", \"index\": 0}}}}") from None
-    return cluster, task
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the stage's outputs: always, except on the workers of a
-    multi-worker cluster other than the chief (task "chief", or worker 0 when there is none)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
-# What a collective op raises when another worker died or stopped answering (TensorFlow's
-# heartbeats notice a silent worker within seconds)
-LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-                      tf.errors.AbortedError, tf.errors.CancelledError)
-
-
-def lost_worker_message(error: tf.errors.OpError, stage: str) -> str:
-    # TensorFlow's message: the op's internal name, then what happened and to which task
-    detail = " ".join(re.sub(r"\{\{function_node [^}]*\}\}", "", error.message).split())
-    detail = detail.split(" The error could be from")[0] or type(error).__name__
-    return (f"{stage}: multi_worker training lost contact with another worker ({detail[:300]}). "
-            "Start the stage again on every machine: it continues from the last finished epoch "
-            "when models/checkpoints is on a filesystem all machines share")
-
-
-def set_precision(mixed: bool) -> None:
-    """Keras' global dtype policy: ``mixed_float16`` computes in float16 with float32 weights
-    (fast on GPUs with tensor cores; slower on CPUs). Logits stay float32 (see models)."""
-    if mixed and not tf.config.list_logical_devices("GPU"):
-        print("note: train.mixed_precision is on without a GPU: float16 on a CPU is slower, "
-              "not faster", flush=True)
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
-
-
-TEACHER_LOGITS = "teacher_logits"
-
-
-class Distiller(keras.Model):
-    """Student trained on ``alpha * L_hard + (1 - alpha) * T^2 * L_soft`` against a frozen teacher.
-
-    Inputs are ``(student_images, teacher_images)``: the same augmented image through each
-    model's own letterbox size and normalisation. Only the student's variables are updated; the
-    teacher runs in inference mode. ``call`` returns the student's logits. Instead of teacher
-    images, the second input may be ``{"teacher_logits": logits}`` computed beforehand, as for
-    the un-augmented validation images, whose teacher outputs never change.
-    """
-
-    def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float,
-                 temperature: float):
-        super().__init__(name="distiller")
-        self.student = student
-        self.teacher = teacher
-        self.teacher.trainable = False
-        self.alpha = float(alpha)
-        self.temperature = float(temperature)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.hard_tracker = keras.metrics.Mean(name="hard_loss")
-        self.soft_tracker = keras.metrics.Mean(name="soft_loss")
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.hard_tracker, self.soft_tracker]
-
-    def call(self, inputs, training=False):
-        return self.student(inputs[0], training=training)
-
-    def _teacher_logits(self, teacher_input):
-        if isinstance(teacher_input, dict):
-            return teacher_input[TEACHER_LOGITS]
-        return self.teacher(teacher_input, training=False)
-
-    def _update(self, labels, student_logits, teacher_logits):
-        return distillation_terms(labels, student_logits, teacher_logits, self.alpha,
-                                  self.temperature)
-
-    def _record(self, total, hard, soft):
-        self.loss_tracker.update_state(total)
-        self.hard_tracker.update_state(hard)
-        self.soft_tracker.update_state(soft)
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        (student_images, teacher_input), labels = data
-        teacher_logits = self._teacher_logits(teacher_input)
-        with tf.GradientTape() as tape:
-            student_logits = self.student(student_images, training=True)
-            total, hard, soft = self._update(labels, student_logits, teacher_logits)
-            regularised = total + tf.add_n(self.student.losses) if self.student.losses else total
-            # Each replica sees 1/N of the global batch and the gradients are summed across
-            # replicas, so the per-replica mean loss is divided by N (as Keras does for
-            # compiled losses).
-            regularised /= tf.distribute.get_strategy().num_replicas_in_sync
-        # minimize() applies loss scaling when mixed precision wrapped the optimizer
-        self.optimizer.minimize(regularised, self.student.trainable_variables, tape=tape)
-        return self._record(total, hard, soft)
-
-    def test_step(self, data):
-        (student_images, teacher_input), labels = data
-        teacher_logits = self._teacher_logits(teacher_input)
-        student_logits = self.student(student_images, training=False)
-        return self._record(*self._update(labels, student_logits, teacher_logits))
-
-
-def predict_logits(model: keras.Model, inputs: tf.data.Dataset) -> np.ndarray:
-    return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
 
 
 def _val_f1_macro(model: keras.Model, inputs: tf.data.Dataset, targets: np.ndarray) -> float:
@@ -335,7 +168,6 @@ class Phase:
     early_stopping_patience: int | None = None
     reduce_lr_patience: int | None = None
     steps_per_epoch: int | None = None  # for an endless training dataset (cycled passes)
-    extra_callbacks: list = field(default_factory=list)
 
 
 def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
@@ -375,7 +207,6 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     if phase.reduce_lr_patience is not None:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
                                                            patience=phase.reduce_lr_patience))
-    callbacks += phase.extra_callbacks
     if live is not None:
         from dvclive.keras import DVCLiveCallback
 
