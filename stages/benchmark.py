@@ -49,7 +49,7 @@ def main() -> None:
     from stages.common.core.params import load_params
 
     params = load_params(args.params)
-    packaged = Path(params["output"]["dir"])
+    packaged = Path(params.output.dir)
     if not (packaged / CONFIG_FILE).is_file():
         print(f"note: {packaged} holds no packaged model (run the pipeline first), so the C app "
               "is not timed")

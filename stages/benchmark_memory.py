@@ -18,7 +18,7 @@ from pathlib import Path
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
-from stages.common.core.params import load_params, write_yaml
+from stages.common.core.params import read_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_OF_CHILD = ("import resource, subprocess, sys; "
@@ -64,7 +64,7 @@ def measure(images: int, folder: Path) -> dict:
     data_dir = folder / "data"
     write_demo_dataset(data_dir, {"train": images, "val": 64, "test": 64}, seed=1)
     generated = round(time.monotonic() - started, 1)
-    params = load_params(REPO / "params.yaml")
+    params = read_params(REPO / "params.yaml")
     params["data"]["dir"] = str(data_dir)
     params_file = folder / "params.yaml"
     write_yaml(params_file, params)

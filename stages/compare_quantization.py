@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--qat", default=str(layout.EXPORT_MODEL))
     parser.add_argument("--out", default=str(layout.QUANTIZATION))
     args = parser.parse_args()
-    search = load_params(args.params)["threshold_search"]
+    search = load_params(args.params).threshold_search
     from stages.common.data.dataset import load_prepared
     from stages.common.quantization.int8_runtime import Int8Model
     from stages.common.models.architectures import load_trained
@@ -36,7 +36,7 @@ def main() -> None:
     shards.require_size("student", meta["input_size"], "the float student")
     ptq_model, qat_model = Int8Model.load(args.ptq), Int8Model.load(args.qat)
     outputs = split_outputs(dataset, shards, student, ptq_model, qat_model)
-    grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
+    grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     report = comparison(outputs, json.loads(layout.THRESHOLDS.read_text()), grid,
                         dataset.classes,
                         json.loads(layout.EXPORT_REPORT.read_text())["fidelity_test"])

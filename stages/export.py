@@ -42,8 +42,8 @@ def main() -> None:
     shards.require_size("student", meta["input_size"], "the QAT model")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
                                     layout.QAT)
-    chosen = representative_indices(params["export"]["representative_samples"],
-                                    shards.count("train"), params["seed"])
+    chosen = representative_indices(params.export.representative_samples,
+                                    shards.count("train"), params.seed)
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))
     print(f"export: converting with {len(pixels)} representative images (about a minute)...",
           flush=True)

@@ -18,12 +18,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(layout.DEMO_DATA),
                         help="output folder (default: %(default)s)")
     args = parser.parse_args()
-    settings = load_params(args.params)["demo_data"]
+    settings = load_params(args.params).demo_data
     out = Path(args.out)
     counts = {split: settings[f"{split}_images"] for split in ("train", "val", "test")}
     # replaced whole: a stale image from a larger earlier run must not linger
     with replaced_folder(out, what="a demo dataset written by this stage") as staging:
-        written = write_demo_dataset(staging, counts, settings["seed"])
+        written = write_demo_dataset(staging, counts, settings.seed)
     print(f"demo dataset written to {out}: " + ", ".join(f"{n} {s}" for s, n in written.items()))
 
 

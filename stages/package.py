@@ -30,7 +30,7 @@ def main() -> None:
         "dataset_dir": dataset.dataset_dir,
         "note": "git state when the package stage last ran",
     }
-    out = Path(params["output"]["dir"])
+    out = Path(params.output.dir)
     metrics = json.loads(layout.EVALUATION.read_text())
     write_outputs(out, layout.EXPORT_MODEL, dataset.classes, metrics,
                   json.loads(layout.THRESHOLDS.read_text()), provenance)

@@ -10,8 +10,9 @@ import csv
 import json
 from pathlib import Path
 
-from stages.common.data.dataset import (dataset_report, format_summary, validate_dataset,
-                                        write_labels)
+from stages.common.data.dataset import write_labels
+from stages.common.data.dataset_statistics import dataset_report, format_summary
+from stages.common.data.dataset_validation import validate_dataset
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
@@ -26,9 +27,9 @@ def main() -> None:
                         help="statistics file (default: %(default)s)")
     args = parser.parse_args()
     params = load_params(args.params)
-    settings = params["prepare"]
-    dataset = validate_dataset(params["data"]["dir"], settings["max_image_pixels"],
-                               settings["on_defect"], settings["workers"])
+    settings = params.prepare
+    dataset = validate_dataset(params.data.dir, settings.max_image_pixels,
+                               settings.on_defect, settings.workers)
     check_num_classes(params, len(dataset.classes), args.params)
     report = dataset_report(dataset)
 

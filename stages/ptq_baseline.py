@@ -33,8 +33,8 @@ def main() -> None:
     shards = Shards.open(layout.SHARDS, dataset)
     student, meta = load_trained(layout.STUDENT)
     shards.require_size("student", meta["input_size"], "the float student")
-    chosen = representative_indices(params["export"]["representative_samples"],
-                                    shards.count("train"), params["seed"])
+    chosen = representative_indices(params.export.representative_samples,
+                                    shards.count("train"), params.seed)
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))
     print(f"ptq_baseline: converting the float student with {len(pixels)} representative images "
           "(about a minute)...", flush=True)

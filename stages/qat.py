@@ -15,7 +15,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import QAT, train  # TensorFlow loads here
+    # TensorFlow loads here
+    from stages.common.training.driver import train
+    from stages.common.training.recipes.qat import QAT
 
     metrics = train(QAT, params, QAT.paths(args.shards))
     before = metrics["float_student_before_qat"]["val_f1_macro"]

@@ -16,8 +16,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(layout.REPORTS),
                         help="folder for report.html and report.png")
     args = parser.parse_args()
-    output_dir = Path(load_params(args.params)["output"]["dir"])
-    from stages.common.evaluation.report import RunFiles, build_report, headline, write_report
+    output_dir = Path(load_params(args.params).output.dir)
+    from stages.common.evaluation.report import build_report, headline, write_report
+    from stages.common.evaluation.run_results import RunFiles
 
     report = build_report(RunFiles(), title=f"Run report: {output_dir}")
     write_report(report, Path(args.out))

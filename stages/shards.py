@@ -25,9 +25,9 @@ def main() -> None:
 
     started = time.monotonic()
     dataset = load_prepared(args.prepared)
-    sizes = {"student": params["student"]["input_size"], "teacher": params["teacher"]["input_size"]}
-    manifest = write_shards(dataset, args.out, sizes, params["shards"]["images_per_shard"],
-                            params["prepare"]["workers"], params["shards"]["encoding"])
+    sizes = {"student": params.student.input_size, "teacher": params.teacher.input_size}
+    manifest = write_shards(dataset, args.out, sizes, params.shards.images_per_shard,
+                            params.prepare.workers, params.shards.encoding)
     total_bytes = sum(path.stat().st_size for path in Path(args.out).glob("*.tfrecord"))
     print(f"shards: {sum(manifest['counts'].values())} images at {sizes} px in {args.out}/ "
           f"({total_bytes / 1e6:.1f} MB, {time.monotonic() - started:.1f} s)")

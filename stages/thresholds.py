@@ -21,17 +21,17 @@ def main() -> None:
     parser.add_argument("--out", default=str(layout.THRESHOLDS))
     parser.add_argument("--curve", default=str(layout.F1_CURVE))
     args = parser.parse_args()
-    search = load_params(args.params)["threshold_search"]
+    search = load_params(args.params).threshold_search
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
     classes, targets, outputs, model = int8_split_outputs(args.model, layout.PREPARED, "val")
-    grid = threshold_grid(search["grid_min"], search["grid_max"], search["grid_step"])
+    grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
                                        classes)
-    recommendation["grid"] = {"min": search["grid_min"], "max": search["grid_max"],
-                              "step": search["grid_step"], "values": len(grid),
-                              "objective": search["objective"], "split": "val",
+    recommendation["grid"] = {"min": search.grid_min, "max": search.grid_max,
+                              "step": search.grid_step, "values": len(grid),
+                              "objective": search.objective, "split": "val",
                               "model": "INT8 TFLite (LiteRT interpreter)"}
     curve = recommendation.pop("f1_vs_threshold")
     Path(args.curve).parent.mkdir(parents=True, exist_ok=True)

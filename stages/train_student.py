@@ -18,7 +18,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import STUDENT, train  # TensorFlow loads here
+    # TensorFlow loads here
+    from stages.common.training.driver import train
+    from stages.common.training.recipes.student import STUDENT
 
     metrics = train(STUDENT, params, STUDENT.paths(args.shards))
     check = metrics["teacher_check"]

@@ -16,7 +16,9 @@ def main() -> None:
     add_shards(parser)
     args = parser.parse_args()
     params = load_params(args.params)
-    from stages.common.training.driver import TEACHER, train  # TensorFlow loads here
+    # TensorFlow loads here
+    from stages.common.training.driver import train
+    from stages.common.training.recipes.teacher import TEACHER
 
     metrics = train(TEACHER, params, TEACHER.paths(args.shards))
     print(f"train_teacher: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "

@@ -56,7 +56,7 @@ def tiny_int8(tmp_path_factory):
 def workspace(tmp_path_factory, tiny_int8):
     """A folder laid out like the repository after export (data/prepared, data/shards,
     models/export) on which thresholds, evaluate and package have run: (root, dataset)."""
-    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.data.demo_data import write_demo_dataset
 
     repo = Path(__file__).resolve().parents[1]

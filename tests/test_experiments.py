@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from stages.common.core.params import load_params, read_yaml, write_yaml
+from stages.common.core.params import read_params, read_yaml, write_yaml
 from test_versioning import REPO, dvc, run
 
 TINY = {
@@ -64,7 +64,7 @@ def _check_values_read_back(project):
     text = (project / "params.yaml").read_text()
     assert "  lr: 1e-05\n" in text  # DVC's spelling ...
     assert yaml.safe_load(text)["qat"]["lr"] == "1e-05"  # ... which PyYAML reads as a string
-    params = load_params(project / "params.yaml")
+    params = read_params(project / "params.yaml")
     assert params["qat"]["lr"] == 1e-05 and params["qat"]["epochs"] == 1
     assert params["train"]["mixed_precision"] is False
     assert params["num_classes"] is None and params["output"]["dir"] == "outputs/override"

@@ -77,9 +77,9 @@ def constructed_teacher(knows: bool) -> tf.keras.Model:
 @pytest.fixture(scope="module")
 def colour_data(tmp_path_factory):
     """(root, dataset, prepared dir, shards dir, ImageNet Lite1 weights file, params)."""
-    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.models.architectures import build_student
-    from stages.common.core.params import load_params
+    from stages.common.core.params import read_params
     from stages.common.models.pretrained import load_imagenet_lite
     from stages.common.data.tfrecord_shards import write_shards
 
@@ -95,7 +95,7 @@ def colour_data(tmp_path_factory):
     load_imagenet_lite(imagenet)
     weights = root / "efficientnet_lite1_imagenet.h5"
     imagenet.save_weights(weights)
-    params = load_params(REPO / "params.yaml")
+    params = read_params(REPO / "params.yaml")
     params["data"]["dir"] = str(root / "data")
     params["student"].update(input_size=SIZE, batch_size=16, epochs_head=5, epochs_finetune=2,
                              lr_head=5e-3, weights=str(weights))
@@ -113,13 +113,18 @@ def trained(colour_data):
     from stages.common.quantization.int8_export import export_int8
     from stages.common.quantization.qat import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.training.driver import QAT, STUDENT, TEACHER, StagePaths, train
+    from stages.common.core.params import Params
+    from stages.common.training.driver import StagePaths, train
+    from stages.common.training.recipes.qat import QAT
+    from stages.common.training.recipes.student import STUDENT
+    from stages.common.training.recipes.teacher import TEACHER
 
     root, dataset, prepared, shards, _, params = colour_data
     params = json.loads(json.dumps(params))
     params["teacher"].update(architecture="efficientnet_lite2", weights=None, epochs_head=1,
                              epochs_finetune=0, batch_size=16)
     params["distillation"]["alpha"] = 1.0
+    params = Params.from_dict(params)
     common = dict(prepared=prepared, shards=shards, teacher=root / "teacher")
     teacher = train(TEACHER, params, StagePaths(root / "teacher", root / "teacher.json",
                                                 root / "live_teacher", root / "ckpt_teacher",
@@ -128,7 +133,7 @@ def trained(colour_data):
                                                 root / "ckpt_student", **common))
     qat = train(QAT, params, StagePaths(root / "qat", root / "qat.json", None, root / "ckpt_qat",
                                         student=root / "student", **common))
-    qat_model = rebuild_qat_student(len(dataset.classes), SIZE, params["student"]["dropout"],
+    qat_model = rebuild_qat_student(len(dataset.classes), SIZE, params.student.dropout,
                                     root / "qat")
     opened = Shards.open(shards, dataset)
     representative = np.concatenate(list(opened.pixel_chunks("train", "student", 64, limit=64)))
@@ -201,13 +206,13 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     teacher differs. The classifier head trains (as in the head phase: fast, and a random head
     under a moving backbone makes the curves noisy). Learning speed is the mean val macro-F1 over
     the first four epochs (the area under the learning curve)."""
-    from stages.common.data.input_pipeline import Augmentation, make_dataset
+    from stages.common.core.params import Params
+    from stages.common.data.input_pipeline import Augmentation, make_dataset, predict_logits
     from stages.common.evaluation.metrics import f1_macro
     from stages.common.models.architectures import (build_student, load_student_weights,
                                                     set_trainable)
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.training.distillation import Distiller
-    from stages.common.data.input_pipeline import predict_logits
 
     _, dataset, _, shards_dir, weights, params = colour_data
     shards = Shards.open(shards_dir, dataset)
@@ -218,7 +223,8 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     assert f1_macro(targets, not_knowing(teacher_pixels).numpy() > 0) <= 0.6
     train = make_dataset(shards.records("train", ["student", "teacher"], shuffle_buffer=96, seed=0),
                          ["student", "teacher"], 16, training=True, seed=0,
-                         augmentation=Augmentation.from_params(params["augmentation"]))
+                         augmentation=Augmentation.from_params(
+                             Params.from_dict(params).augmentation))
     val = make_dataset(shards.records("val", ["student"]), ["student"], 16, training=False,
                        seed=0).map(lambda images, labels: images)
     curves = {}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from multi_worker_cluster import has_private_network, run_cluster
-from stages.common.core.params import load_params, write_yaml
+from stages.common.core.params import read_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_TIMEOUT_S = 240  # measured about 60 s for the tiny teacher on the 2-core CI machine
@@ -32,7 +32,7 @@ TINY_TEACHER = {"architecture": "efficientnet_b0", "weights": None, "input_size"
 def prepared(tmp_path_factory):
     """A tiny prepared dataset and its shards, in a folder every worker reads (the shared
     filesystem of a cluster): (root, prepared dataset.json text, shards folder)."""
-    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.data.demo_data import write_demo_dataset
     from stages.common.data.tfrecord_shards import write_shards
 
@@ -47,7 +47,7 @@ def _working_copy(folder: Path, dataset_json: str, teacher: dict) -> Path:
     """What one machine of the cluster has: params.yaml and the prepared dataset."""
     (folder / "data" / "prepared").mkdir(parents=True)
     (folder / "data" / "prepared" / "dataset.json").write_text(dataset_json)
-    params = load_params(REPO / "params.yaml")
+    params = read_params(REPO / "params.yaml")
     params["teacher"].update(teacher)
     params["train"]["strategy"] = "multi_worker"
     write_yaml(folder / "params.yaml", params)

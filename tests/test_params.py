@@ -1,10 +1,12 @@
 """params.yaml validation: the shipped file is valid; every problem names its key and line."""
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.core.params import load_params
+from stages.common.core.params import (SCHEMA, DistillationParams, Params, load_params,
+                                       read_params, section_type)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,12 +25,46 @@ def _line_of(path, fragment):
 
 def test_shipped_params_are_valid_and_hold_the_seed_values():
     params = load_params(REPO / "params.yaml")
-    assert params["seed"] == 1337
-    assert params["teacher"]["input_size"] == 300 and params["student"]["input_size"] == 240
-    assert params["distillation"] == {"alpha": 0.7, "temperature": 2.0, "teacher_passes": 0}
-    assert params["qat"] == {"epochs": 10, "lr": 1e-5}
-    assert params["threshold_search"] == {"grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01,
-                                          "objective": "f1_macro"}
+    assert params.seed == 1337
+    assert params.teacher.input_size == 300 and params.student.input_size == 240
+    assert params.distillation == DistillationParams(alpha=0.7, temperature=2.0, teacher_passes=0)
+    assert params.teacher.architecture == "efficientnet_b3"
+    assert params.augmentation.color_jitter.brightness == 0.15
+    assert params.to_dict() == read_params(REPO / "params.yaml")
+    assert read_params(REPO / "params.yaml")["qat"] == {"epochs": 10, "lr": 1e-5}
+    assert read_params(REPO / "params.yaml")["threshold_search"] == {
+        "grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01, "objective": "f1_macro"}
+
+
+def _schema_problems(schema: dict, path: tuple = ()) -> list[str]:
+    """Where the params dataclasses and SCHEMA disagree (a key on one side only, or a section
+    that is a plain value on the other)."""
+    fields = {field.name: field for field in dataclasses.fields(section_type(path))}
+    where = ".".join(path) or "(top level)"
+    problems = [f"{where}: {key} is in SCHEMA only" for key in schema if key not in fields]
+    problems += [f"{where}: {name} is a dataclass field only" for name in fields
+                 if name not in schema]
+    for key, rule in schema.items():
+        if key not in fields:
+            continue
+        if isinstance(rule, dict) != dataclasses.is_dataclass(section_type((*path, key))):
+            problems.append(f"{where}: {key} is a section on one side only")
+        elif isinstance(rule, dict):
+            problems += _schema_problems(rule, (*path, key))
+    return problems
+
+
+def test_params_dataclasses_have_exactly_the_schema_keys():
+    assert _schema_problems(SCHEMA) == []
+    broken = {**SCHEMA, "qat": {**SCHEMA["qat"], "warmup_epochs": SCHEMA["qat"]["epochs"]}}
+    assert _schema_problems(broken) == ["qat: warmup_epochs is in SCHEMA only"]
+
+
+def test_params_are_frozen():
+    params = load_params(REPO / "params.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.student.input_size = 64
+    assert isinstance(params, Params)
 
 
 @pytest.mark.parametrize("old, new, key, expected", [
@@ -66,7 +102,7 @@ def test_unknown_and_missing_keys(tmp_path):
 
 
 def test_num_classes_may_be_null_or_positive(tmp_path):
-    assert load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 7"))["num_classes"] == 7
+    assert load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 7")).num_classes == 7
     with pytest.raises(UserError, match="num_classes must be a positive integer"):
         load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 0"))
 
@@ -87,8 +123,8 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 ])
 def test_numbers_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, old, new, key, value):
     params = load_params(_params_with(tmp_path, old, new))
-    section, name = key
-    assert params[section][name] == value and type(params[section][name]) is type(value)
+    read = getattr(getattr(params, key[0]), key[1])
+    assert read == value and type(read) is type(value)
 
 
 @pytest.mark.parametrize("old, new, key", [
@@ -125,11 +161,12 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
 def test_params_written_back_read_the_same(tmp_path):
     from stages.common.core.params import write_yaml
 
-    params = load_params(REPO / "params.yaml")
+    params = read_params(REPO / "params.yaml")
     params["qat"]["lr"] = 1e-05
     params["num_classes"] = None
     write_yaml(tmp_path / "params.yaml", params)
-    assert load_params(tmp_path / "params.yaml") == params
+    assert read_params(tmp_path / "params.yaml") == params
+    assert load_params(tmp_path / "params.yaml") == Params.from_dict(params)
 
 
 def test_non_utf8_params_name_the_line(tmp_path):

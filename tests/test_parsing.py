@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.common.data.dataset import (PreparedDataset, dataset_report, parse_split_lines,
-                                        split_lines, validate_dataset)
+from stages.common.data.dataset import PreparedDataset
+from stages.common.data.dataset_statistics import dataset_report
+from stages.common.data.dataset_validation import parse_split_lines, split_lines, validate_dataset
 from stages.common.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -334,7 +335,7 @@ def test_labels_differing_only_by_unicode_normalisation_are_one_class(tmp_path):
 
 
 def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
-    from stages.common.data.dataset import MAX_LABEL_BYTES
+    from stages.common.data.dataset_validation import MAX_LABEL_BYTES
     from stages.common.evaluation.int8_evaluation import CURVE_FILE, curve_file_name
 
     longest = "é" * (MAX_LABEL_BYTES // 2)  # 2 bytes each: exactly the limit

@@ -3,7 +3,8 @@
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.evaluation.report import RunFiles, build_report, pr_curves, training_curves
+from stages.common.evaluation.report import build_report
+from stages.common.evaluation.run_results import RunFiles, pr_curves, training_curves
 
 
 def test_missing_metrics_name_the_file_and_the_stage(tmp_path):

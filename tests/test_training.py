@@ -39,7 +39,7 @@ def tiny_dataset(tmp_path_factory):
 
 
 def _records(root):
-    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.dataset_validation import validate_dataset
 
     return validate_dataset(root / "data", max_pixels=10**7)
 
@@ -159,7 +159,7 @@ def test_png_shards_hold_the_same_pixels(tiny_dataset, tmp_path):
 
 
 def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
-    from stages.common.data.dataset import validate_dataset
+    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.core.errors import UserError
     from stages.common.data.tfrecord_shards import Shards, write_shards
 

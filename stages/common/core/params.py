@@ -4,6 +4,9 @@ Every stage validates the whole file before doing anything, so a typo in ``qat.l
 by the first stage that runs, not after an hour of training. Unknown keys are errors too: a
 misspelt key would otherwise be ignored silently and its default used.
 
+Stages read the params as frozen dataclasses (``Params``: ``params.student.input_size``), built
+from the validated file; tests/test_params.py checks that their fields are exactly SCHEMA's keys.
+
 The file is read as YAML 1.2, the version DVC writes: ``dvc exp run -S qat.lr=1e-5`` stores
 ``lr: 1e-05``, a number in YAML 1.2 but a string for a YAML 1.1 reader such as PyYAML. ruamel.yaml
 (DVC's own YAML library) reads it, so any value DVC writes comes back as the same value. A key
@@ -12,7 +15,9 @@ given twice is an error naming both lines (YAML 1.1 readers keep the last one si
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -140,6 +145,154 @@ SCHEMA: dict[str, Any] = {
         "objective": Rule("choice", choices=("f1_macro",)),
     },
 }
+
+
+@dataclass(frozen=True)
+class DataParams:
+    dir: str
+
+
+@dataclass(frozen=True)
+class OutputParams:
+    dir: str
+
+
+@dataclass(frozen=True)
+class DemoDataParams:
+    train_images: int
+    val_images: int
+    test_images: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    on_defect: str
+    max_image_pixels: int
+    workers: int
+
+
+@dataclass(frozen=True)
+class ShardsParams:
+    images_per_shard: int
+    encoding: str
+    shuffle_buffer: int
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    strategy: str
+    mixed_precision: bool
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The student's section; the teacher's adds its architecture."""
+
+    weights: str | None
+    input_size: int
+    batch_size: int
+    epochs_head: int
+    epochs_finetune: int
+    lr_head: float
+    lr_finetune: float
+    dropout: float
+    unfreeze_fraction: float
+    weight_decay: float
+    early_stopping_patience: int
+    reduce_lr_patience: int
+
+
+@dataclass(frozen=True)
+class TeacherParams(ModelParams):
+    architecture: str
+
+
+@dataclass(frozen=True)
+class DistillationParams:
+    alpha: float
+    temperature: float
+    teacher_passes: int
+
+
+@dataclass(frozen=True)
+class QatParams:
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    representative_samples: int
+
+
+@dataclass(frozen=True)
+class ColorJitterParams:
+    brightness: float
+    contrast: float
+    saturation: float
+
+
+@dataclass(frozen=True)
+class AugmentationParams:
+    random_flip_horizontal: bool
+    random_rotation_factor: float
+    random_zoom_factor: float
+    color_jitter: ColorJitterParams
+
+
+@dataclass(frozen=True)
+class ThresholdSearchParams:
+    grid_min: float
+    grid_max: float
+    grid_step: float
+    objective: str
+
+
+@dataclass(frozen=True)
+class Params:
+    """params.yaml, validated, as attributes."""
+
+    seed: int
+    num_classes: int | None
+    data: DataParams
+    output: OutputParams
+    demo_data: DemoDataParams
+    prepare: PrepareParams
+    shards: ShardsParams
+    train: TrainParams
+    teacher: TeacherParams
+    student: ModelParams
+    distillation: DistillationParams
+    qat: QatParams
+    export: ExportParams
+    augmentation: AugmentationParams
+    threshold_search: ThresholdSearchParams
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Params":
+        """From validated params (``read_params``); values are kept as the file gave them."""
+        return _typed(cls, values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _typed(cls, values: dict):
+    hints = typing.get_type_hints(cls)
+    fields = {field.name for field in dataclasses.fields(cls)}
+    if set(values) != fields:  # validation makes them equal; a mismatch is a bug here
+        raise ValueError(f"{cls.__name__}: keys {sorted(values)} are not its fields {sorted(fields)}")
+    return cls(**{name: _typed(hints[name], value) if dataclasses.is_dataclass(hints[name])
+                  else value for name, value in values.items()})
+
+
+def section_type(path: tuple[str, ...]) -> type:
+    """The dataclass of a section of SCHEMA (``()``: Params itself), for the schema check."""
+    cls = Params
+    for name in path:
+        cls = typing.get_type_hints(cls)[name]
+    return cls
 
 
 def _yaml() -> YAML:
@@ -270,10 +423,17 @@ def write_yaml(path: str | Path, data: dict) -> None:
         writer.dump(data, handle)
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
-    """Read and validate a params file; every problem is a UserError naming file and line."""
+def read_params(path: str | Path = DEFAULT_PARAMS_FILE) -> dict:
+    """Read and validate a params file, as a mapping (for tools that change and write params);
+    every problem is a UserError naming file and line."""
     params, lines = read_yaml(path)
     return validate_params(params, str(path), lines)
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE) -> Params:
+    """Read and validate a params file, as attributes; every problem is a UserError naming file
+    and line."""
+    return Params.from_dict(read_params(path))
 
 
 def _overlay(base: dict, override: dict) -> dict:
@@ -289,7 +449,7 @@ def _overlay(base: dict, override: dict) -> dict:
 def load_params_with_overrides(base_path: str | Path, override_path: str | Path) -> dict:
     """The base params with a partial file laid over them (a seed-style config); problems are
     reported against the override file and its lines."""
-    base = load_params(base_path)
+    base = read_params(base_path)
     override, lines = read_yaml(override_path)
     if override is None:
         override = {}
@@ -298,9 +458,9 @@ def load_params_with_overrides(base_path: str | Path, override_path: str | Path)
     return validate_params(_overlay(base, override), str(override_path), lines)
 
 
-def check_num_classes(params: dict, vocabulary_size: int, source: str = "params.yaml") -> None:
+def check_num_classes(params: Params, vocabulary_size: int, source: str = "params.yaml") -> None:
     """``num_classes`` may be null (derived); if set it must match the dataset's vocabulary."""
-    expected = params.get("num_classes")
+    expected = params.num_classes
     if expected is not None and expected != vocabulary_size:
         raise UserError(
             f"{source}: num_classes is {expected} but the dataset has {vocabulary_size} classes; "

@@ -28,6 +28,7 @@ import numpy as np
 
 import tensorflow as tf
 
+from stages.common.core.params import AugmentationParams
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.preprocessing import NORMALIZERS
 from stages.common.data.tfrecord_shards import Shards
@@ -46,11 +47,11 @@ class Augmentation:
     saturation: float = 0.0
 
     @classmethod
-    def from_params(cls, params: dict) -> "Augmentation":
-        jitter = params["color_jitter"]
-        return cls(params["random_flip_horizontal"], params["random_rotation_factor"],
-                   params["random_zoom_factor"], jitter["brightness"], jitter["contrast"],
-                   jitter["saturation"])
+    def from_params(cls, params: AugmentationParams) -> "Augmentation":
+        jitter = params.color_jitter
+        return cls(params.random_flip_horizontal, params.random_rotation_factor,
+                   params.random_zoom_factor, jitter.brightness, jitter.contrast,
+                   jitter.saturation)
 
 
 def _parameters(uniforms, config: Augmentation) -> dict:
@@ -195,7 +196,7 @@ class ViewData:
 
 
 def view_data(shards: Shards, dataset: PreparedDataset, view: str, batch_size: int, seed: int,
-              augmentation: dict, shuffle_buffer: int) -> ViewData:
+              augmentation: AugmentationParams, shuffle_buffer: int) -> ViewData:
     train = make_dataset(shards.records("train", [view], seed=seed, shuffle_buffer=shuffle_buffer),
                          [view], batch_size, training=True, seed=seed,
                          augmentation=Augmentation.from_params(augmentation))
@@ -243,7 +244,7 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
 
 
 def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_size: int,
-                      seed: int, augmentation: dict, shuffle_buffer: int,
+                      seed: int, augmentation: AugmentationParams, shuffle_buffer: int,
                       teacher_passes: int) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
     augmented, so the teacher's validation logits are computed once, not every epoch. The

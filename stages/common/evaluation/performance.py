@@ -28,9 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from stages.common.data.input_pipeline import Augmentation, make_dataset
-from stages.common.data.dataset import validate_dataset
+from stages.common.data.dataset_validation import validate_dataset
 from stages.common.data.demo_data import write_demo_dataset
 from stages.common.core.errors import UserError
+from stages.common.core.params import Params
 from stages.common.deployment.inference_config import load_inference_config
 from stages.common.models.architectures import build_student, build_teacher, set_trainable
 from stages.common.data.preprocessing import encode_ppm, normalize_student
@@ -77,15 +78,15 @@ def _student_for_finetune(size: int, unfreeze_fraction: float) -> keras.Model:
     return student
 
 
-def distillation_vs_plain_epoch(shards: Shards, params: dict, option_passes: int) -> dict:
+def distillation_vs_plain_epoch(shards: Shards, params: Params, option_passes: int) -> dict:
     """Seconds per epoch on the same shards, same trainable layers, one warm-up epoch each:
     plain student (hard labels); Distiller with the teacher online; Distiller reading teacher
     logits computed beforehand (``distillation.teacher_passes``). Also the teacher's forward
     pass alone over the epoch's images: the one-off cost of each cached pass. Models, sizes,
     batch, alpha, T and the fine-tune schedule are params.yaml's; the teacher is random (its
     speed does not depend on its weights)."""
-    student, distill = params["student"], params["distillation"]
-    batch_size, fraction = student["batch_size"], student["unfreeze_fraction"]
+    student, distill = params.student, params.distillation
+    batch_size, fraction = student.batch_size, student.unfreeze_fraction
     student_size, teacher_size = shards.size("student"), shards.size("teacher")
     source = shards.records("train", ["student", "teacher"], shuffle_buffer=1024, seed=0)
     both = make_dataset(source, ["student", "teacher"], batch_size, training=True, seed=0,
@@ -95,7 +96,7 @@ def distillation_vs_plain_epoch(shards: Shards, params: dict, option_passes: int
     for _ in both:  # decoded and augmented once (cache), so the epochs time the models only
         pass
     teacher = build_teacher(CLASSES, teacher_size, weights=None,
-                            architecture=params["teacher"]["architecture"])
+                            architecture=params.teacher.architecture)
     forward = tf.function(lambda images: teacher(images, training=False))
     for images in teacher_only.take(1):
         forward(images)
@@ -115,14 +116,14 @@ def distillation_vs_plain_epoch(shards: Shards, params: dict, option_passes: int
 
     def distiller():
         return Distiller(_student_for_finetune(student_size, fraction), teacher,
-                         distill["alpha"], distill["temperature"])
+                         distill.alpha, distill.temperature)
 
     plain = epoch_seconds(_student_for_finetune(student_size, fraction), student_only,
                           keras.losses.BinaryCrossentropy(from_logits=True))
     online = epoch_seconds(distiller(), both, None)
     cached = epoch_seconds(distiller(), with_logits, None)
-    epochs = max(1, student["epochs_finetune"])
-    shipped = distill["teacher_passes"]
+    epochs = max(1, student.epochs_finetune)
+    shipped = distill.teacher_passes
     passes = min(shipped or option_passes, epochs)
 
     def amortised(count):
@@ -206,12 +207,12 @@ def c_app_vs_python_latency(output_dir: Path, runs: int = 50) -> dict:
     return {"output_dir": str(output_dir), **result}
 
 
-def run_benchmark(params: dict, images: int = 192, packaged_dir: Path | None = None,
+def run_benchmark(params: Params, images: int = 192, packaged_dir: Path | None = None,
                   option_passes: int = 4) -> dict:
     """Everything measured with params.yaml's sizes, batch, teacher and distillation settings."""
-    student_size = params["student"]["input_size"]
-    teacher_size = params["teacher"]["input_size"]
-    batch_size = params["student"]["batch_size"]
+    student_size = params.student.input_size
+    teacher_size = params.teacher.input_size
+    batch_size = params.student.batch_size
     devices = [device.name for device in tf.config.list_logical_devices()]
     with tempfile.TemporaryDirectory(prefix="benchmark_") as folder:
         shards = synthetic_shards(Path(folder), images, student_size, teacher_size)
@@ -224,9 +225,9 @@ def run_benchmark(params: dict, images: int = 192, packaged_dir: Path | None = N
     return {
         "devices": devices,
         "settings": {"images": images, "student_size": student_size, "teacher_size": teacher_size,
-                     "teacher_architecture": params["teacher"]["architecture"],
-                     "batch_size": batch_size, "alpha": params["distillation"]["alpha"],
-                     "temperature": params["distillation"]["temperature"]},
+                     "teacher_architecture": params.teacher.architecture,
+                     "batch_size": batch_size, "alpha": params.distillation.alpha,
+                     "temperature": params.distillation.temperature},
         "input_pipeline": {
             "student_view_images_per_s": round(pipeline_student, 1),
             "both_views_images_per_s": round(pipeline_both, 1),

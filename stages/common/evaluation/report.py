@@ -10,205 +10,37 @@ the PR and F1-vs-threshold tables), so the report shows exactly the numbers DVC 
 - INT8-vs-float fidelity (metrics/export.json);
 - the other CPU kernels against XNNPACK (metrics/export.json, metrics/evaluation.json);
 - the final metrics table (metrics/evaluation.json).
-A missing input is a user error naming the file and the stage that writes it.
+A missing input is a user error naming the file and the stage that writes it (run_results).
+The charts are drawn once each (report_charts): the page shows them one by one, the overview
+lays the same images out on one page with the metrics table and a summary.
 """
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+from stages.common.core.errors import UserError
+from stages.common.evaluation import report_charts as charts
+from stages.common.evaluation.report_charts import plt
+from stages.common.evaluation.run_results import (TRAINING_STAGES, RunFiles, pr_curves,
+                                                  read_table, training_curves)
 
-matplotlib.use("Agg")  # no display: files only
-import matplotlib.pyplot as plt  # noqa: E402
-
-from stages.common.core import layout
-from stages.common.core.errors import UserError  # noqa: E402
-
-TRAINING_STAGES = ("train_teacher", "train_student", "qat")
-DISTILLED = {"train_student": "fine-tune loss: alpha*hard + (1-alpha)*T^2*soft (distillation)",
-             "qat": "loss: alpha*hard + (1-alpha)*T^2*soft (distillation)"}
-WRITTEN_BY = {
-    "data_report.json": "prepare",
-    "teacher.json": "train_teacher",
-    "student.json": "train_student",
-    "qat.json": "qat",
-    "export.json": "export",
-    "thresholds.json": "thresholds",
-    "evaluation.json": "evaluate",
-    "quantization.json": "compare_quantization",
-}
 QUANTIZATION_NAMES = {"float_student": "float student", "ptq_int8": "PTQ INT8",
                       "qat_int8": "QAT INT8 (shipped)"}
-
-
-@dataclass
-class RunFiles:
-    """Where a run's tracked results live (the pipeline's defaults)."""
-
-    metrics: Path = layout.METRICS
-    live: Path = layout.LIVE
-
-    def json(self, name: str) -> dict:
-        path = self.metrics / name
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: missing; it is written by the stage "
-                            f"{WRITTEN_BY.get(name, '?')} (dvc repro)") from None
-        except json.JSONDecodeError as error:
-            raise UserError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
-
-
-def _read_table(path: Path, delimiter: str) -> dict[str, list[float]]:
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter=delimiter))
-    if not rows:
-        return {}
-    return {key: [float(row[key]) for row in rows] for key in rows[0]}
-
-
-def training_curves(live_dir: Path) -> dict[str, dict[str, list[float]]]:
-    """{"train/loss": [...], "eval/f1_macro": [...], ...} indexed by epoch (dvclive step)."""
-    curves = {}
-    root = live_dir / "plots" / "metrics"
-    for path in sorted(root.glob("*/*.tsv")):
-        table = _read_table(path, "\t")
-        if table:
-            curves[f"{path.parent.name}/{path.stem}"] = {"step": table["step"],
-                                                         "value": table[path.stem]}
-    return curves
-
-
-def pr_curves(curves_dir: Path, classes: list[str]) -> dict[str, dict[str, list[float]]]:
-    """The evaluate stage's per-class tables; files are named NNN_<class>.csv in class order."""
-    files = sorted(curves_dir.glob("*.csv"))
-    if len(files) != len(classes):
-        raise UserError(f"{curves_dir}: {len(files)} PR tables for {len(classes)} classes; "
-                        "rerun the evaluate stage (dvc repro evaluate)")
-    return {name: _read_table(path, ",") for name, path in zip(classes, files)}
-
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
-def _plot_dataset(axis, data_report: dict) -> None:
-    classes = list(data_report["class_frequency"])
-    splits = list(data_report["splits"])
-    width = 0.8 / len(splits)
-    for offset, split in enumerate(splits):
-        counts = [data_report["class_frequency"][name][split] for name in classes]
-        positions = [i + (offset - (len(splits) - 1) / 2) * width for i in range(len(classes))]
-        axis.bar(positions, counts, width, label=f"{split} ({data_report['splits'][split]['images']} images)")
-    axis.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-    axis.set_ylabel("images with the label")
-    axis.set_title("Dataset: label frequency per split")
-    axis.legend(fontsize=8)
-
-
-def _plot_training(axis, stage: str, curves: dict, phases: dict) -> None:
-    for key, style in (("train/loss", "-"), ("eval/loss", "--")):
-        if key in curves:
-            axis.plot(curves[key]["step"], curves[key]["value"], style, label=key.replace("eval", "val"))
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    if "eval/f1_macro" in curves:
-        f1_axis = axis.twinx()
-        f1_axis.plot(curves["eval/f1_macro"]["step"], curves["eval/f1_macro"]["value"], ":",
-                     color="tab:green", label="val macro-F1 @0.5")
-        f1_axis.set_ylim(0, 1.02)
-        f1_axis.set_ylabel("macro-F1")
-        f1_axis.legend(loc="lower right", fontsize=8)
-    if "head" in phases and len(phases) > 1:
-        axis.axvline(phases["head"]["epochs_run"] - 0.5, color="gray", linewidth=0.8)
-    axis.set_title(f"{stage}: " + " -> ".join(f"{name} {summary['epochs_run']} ep"
-                                               for name, summary in phases.items()))
-    if stage in DISTILLED:
-        # The loss changes meaning where distillation starts; say so rather than leave a jump.
-        axis.text(0.02, 0.02, DISTILLED[stage], transform=axis.transAxes, fontsize=7, color="gray")
-    axis.legend(loc="upper right", fontsize=8)
-
-
-def _plot_pr(axis, curves: dict, per_class: list[dict]) -> None:
-    for entry in per_class:
-        table = curves[entry["class"]]
-        if not table:
-            continue
-        line, = axis.plot(table["recall"], table["precision"], label=f"{entry['class']} "
-                          f"(t={entry['threshold']:.2f}, F1 {entry['f1']:.3f})")
-        axis.plot([entry["recall"]], [entry["precision"]], "o", color=line.get_color())
-    axis.set_xlabel("recall")
-    axis.set_ylabel("precision")
-    axis.set_xlim(0, 1.02)
-    axis.set_ylim(0, 1.02)
-    axis.set_title("Test PR curves (INT8); dots: adopted thresholds")
-    axis.legend(fontsize=7, loc="lower left")
-
-
-def _plot_f1_threshold(axis, table: dict, recommendation: dict) -> None:
-    axis.plot(table["threshold"], table["f1_macro"])
-    axis.axvline(recommendation["global_threshold"], color="tab:red", linestyle="--",
-                 label=f"global {recommendation['global_threshold']:.2f} "
-                       f"(F1 {recommendation['val_f1_macro_global']:.3f})")
-    axis.set_xlabel("threshold (same for every class)")
-    axis.set_ylabel("val macro-F1 (INT8)")
-    axis.set_ylim(0, 1.02)
-    axis.set_title(f"F1 vs threshold; adopted: {recommendation['adopted']}")
-    axis.legend(fontsize=8)
-
-
-def _plot_fidelity(axis, export: dict) -> None:
-    splits = [key.removeprefix("fidelity_") for key in export if key.startswith("fidelity_")]
-    measures = (("max_abs_probability_difference", "max |dp|"),
-                ("mean_abs_probability_difference", "mean |dp|"),
-                ("identical_decisions_at_0.5", "same decisions @0.5"))
-    width = 0.8 / max(1, len(splits))
-    for offset, split in enumerate(splits):
-        values = [export[f"fidelity_{split}"][key] for key, _ in measures]
-        positions = [i + (offset - (len(splits) - 1) / 2) * width for i in range(len(measures))]
-        bars = axis.bar(positions, values, width, label=split)
-        axis.bar_label(bars, fmt="%.3f", fontsize=7)
-    axis.set_xticks(range(len(measures)), [label for _, label in measures])
-    axis.set_ylim(0, 1.1)
-    axis.set_title(f"INT8 vs float QAT ({export['file_bytes'] / 1e6:.1f} MB model)")
-    axis.legend(fontsize=8)
-
-
-def _metrics_rows(evaluation: dict) -> list[list[str]]:
-    rows = [[entry["class"], f"{entry['threshold']:.2f}", f"{entry['precision']:.3f}",
-             f"{entry['recall']:.3f}", f"{entry['f1']:.3f}", str(entry["support"])]
-            for entry in evaluation["per_class"]]
-    rows.append(["macro", "", f"{evaluation['precision_macro']:.3f}",
-                 f"{evaluation['recall_macro']:.3f}", f"{evaluation['f1_macro']:.3f}", ""])
-    rows.append(["micro-F1", "", "", "", f"{evaluation['f1_micro']:.3f}", ""])
-    return rows
-
-
-METRIC_COLUMNS = ["class", "threshold", "precision", "recall", "F1", "support"]
-
-
-def _plot_metrics_table(axis, evaluation: dict) -> None:
-    axis.axis("off")
-    table = axis.table(cellText=_metrics_rows(evaluation), colLabels=METRIC_COLUMNS, loc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    table.scale(1, 1.3)
-    axis.set_title(f"Test, INT8, adopted thresholds ({evaluation['images']} images)")
 
 
 @dataclass
 class Report:
     html: str
     overview_png: bytes
+
+
+# The overview's 3 x 3 grid, row by row: the panels, then the metrics table and the summary
+OVERVIEW_PANELS = ("dataset", *TRAINING_STAGES, "pr", "f1_vs_threshold", "fidelity")
 
 
 def build_report(files: RunFiles, title: str = "Run report") -> Report:
@@ -222,43 +54,39 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
     classes = [entry["class"] for entry in evaluation["per_class"]]
     f1_table_path = files.metrics / "plots" / "f1_vs_threshold.csv"
     if not f1_table_path.exists():
-        raise UserError(f"{f1_table_path}: missing; it is written by the stage thresholds (dvc repro)")
-    f1_table = _read_table(f1_table_path, ",")
+        raise UserError(f"{f1_table_path}: missing; it is written by the stage thresholds "
+                        "(dvc repro)")
+    f1_table = read_table(f1_table_path, ",")
     pr = pr_curves(files.metrics / "plots" / "pr", classes)
     curves = {stage: training_curves(files.live / stage) for stage in TRAINING_STAGES}
 
-    def panel(draw, *args, size=(6.4, 4.0)):
-        figure, axis = plt.subplots(figsize=size)
-        draw(axis, *args)
-        return _png(figure)
-
     panels = {
-        "dataset": panel(_plot_dataset, data_report),
-        **{stage: panel(_plot_training, stage, curves[stage], stage_metrics[stage]["phases"])
+        "dataset": charts.panel_png(charts.plot_dataset, data_report),
+        **{stage: charts.panel_png(charts.plot_training, stage, curves[stage],
+                                   stage_metrics[stage]["phases"])
            for stage in TRAINING_STAGES},
-        "pr": panel(_plot_pr, pr, evaluation["per_class"], size=(6.4, 5.0)),
-        "f1_vs_threshold": panel(_plot_f1_threshold, f1_table, recommendation),
-        "fidelity": panel(_plot_fidelity, export),
+        "pr": charts.panel_png(charts.plot_pr, pr, evaluation["per_class"], size=(6.4, 5.0)),
+        "f1_vs_threshold": charts.panel_png(charts.plot_f1_threshold, f1_table, recommendation),
+        "fidelity": charts.panel_png(charts.plot_fidelity, export),
     }
+    summary = _summary_text(data_report, stage_metrics, export, recommendation, evaluation,
+                            quantization)
+    return Report(_html(title, panels, data_report, stage_metrics, export, recommendation,
+                        evaluation, quantization), _overview(title, panels, evaluation, summary))
 
+
+def _overview(title: str, panels: dict[str, bytes], evaluation: dict, summary: str) -> bytes:
+    """One page: the panels as drawn for the HTML page, the metrics table and the summary."""
     figure, axes = plt.subplots(3, 3, figsize=(19, 14))
-    _plot_dataset(axes[0, 0], data_report)
-    for axis, stage in zip(axes[0, 1:], TRAINING_STAGES[:2]):
-        _plot_training(axis, stage, curves[stage], stage_metrics[stage]["phases"])
-    _plot_training(axes[1, 0], "qat", curves["qat"], stage_metrics["qat"]["phases"])
-    _plot_pr(axes[1, 1], pr, evaluation["per_class"])
-    _plot_f1_threshold(axes[1, 2], f1_table, recommendation)
-    _plot_fidelity(axes[2, 0], export)
-    _plot_metrics_table(axes[2, 1], evaluation)
+    for axis, name in zip(axes.flat, OVERVIEW_PANELS):
+        axis.imshow(plt.imread(io.BytesIO(panels[name]), format="png"))
+        axis.axis("off")
+    charts.plot_metrics_table(axes[2, 1], evaluation)
     axes[2, 2].axis("off")
-    axes[2, 2].text(0, 0.5, _summary_text(data_report, stage_metrics, export, recommendation,
-                                          evaluation, quantization),
-                    fontsize=10, family="monospace", va="center")
+    axes[2, 2].text(0, 0.5, summary, fontsize=10, family="monospace", va="center")
     figure.suptitle(title, fontsize=16)
     figure.tight_layout()
-    overview = _png(figure)
-    return Report(_html(title, panels, data_report, stage_metrics, export, recommendation,
-                        evaluation, quantization), overview)
+    return charts.figure_png(figure)
 
 
 def teacher_rows(student_metrics: dict) -> list[list[str]]:
@@ -387,7 +215,8 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
         ("Thresholds (val, INT8)", _image(panels["f1_vs_threshold"], "F1 vs threshold")
          + _table(["class", "adopted threshold"],
                   [[entry["class"], f"{entry['threshold']:.2f}"] for entry in evaluation["per_class"]])),
-        ("Test metrics (INT8, adopted thresholds)", _table(METRIC_COLUMNS, _metrics_rows(evaluation))
+        ("Test metrics (INT8, adopted thresholds)",
+         _table(charts.METRIC_COLUMNS, charts.metrics_rows(evaluation))
          + _image(panels["pr"], "PR curves")),
         ("Quantisation: float student, PTQ and QAT (test)",
          _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))

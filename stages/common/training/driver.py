@@ -1,17 +1,11 @@
-"""One driver for the three training stages, and the recipes that say how they differ.
+"""One driver for the three training stages; what differs is a Recipe (training/recipes/).
 
 The driver (``train``): on the devices of ``train.strategy``, seed, read the prepared data, ask
 the recipe for its plan, run the plan's phases with one dvclive run and resumable checkpoints,
-save the model, and write the metrics. A recipe (``Recipe``) says what differs: the model, the
-views it sees, the loss, the phases and what is saved. ``TEACHER``, ``STUDENT`` and ``QAT`` are
-the seed's sections 2, 3 and 4:
-
-- teacher: phase "head" trains the classifier on a frozen backbone; phase "finetune" unfreezes
-  the top ``teacher.unfreeze_fraction`` of it at a low learning rate;
-- student: phase "head" trains the classifier of EfficientNet-Lite1 on the hard labels; then
-  the teacher check; phase "finetune" unfreezes the top ``student.unfreeze_fraction`` and trains
-  with the distillation loss against the frozen teacher, both seeing the same augmented image;
-- QAT: the whole student, fake-quantised, fine-tuned with the distillation loss still active.
+save the model, and write the metrics. A recipe's plan says what differs: the model, the views
+it sees, the loss, the phases and what is saved. The helpers recipes share are here too: the
+seed's two-phase schedule, opening the shards for given image sizes, loading a trained model
+for the prepared data.
 
 BatchNormalization layers stay frozen (inference mode) when the backbone starts from pretrained
 weights, to keep their statistics; a randomly initialised backbone has none worth keeping, so
@@ -21,10 +15,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,20 +27,17 @@ import tensorflow as tf
 
 from stages.common.core import layout
 from stages.common.core.errors import UserError
-from stages.common.core.hashing import file_sha256, json_sha256
+from stages.common.core.hashing import json_sha256
+from stages.common.core.params import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
-from stages.common.data.input_pipeline import distillation_data, predict_logits, view_data
-from stages.common.data.preprocessing import normalize_student
+from stages.common.data.input_pipeline import predict_logits
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.evaluation.metrics import f1_macro, trivial_baselines
-from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student,
-                                                build_teacher, load_student_weights, load_trained,
-                                                save_trained, set_trainable)
+from stages.common.models.architectures import load_trained, set_trainable
 from stages.common.training.devices import (LOST_WORKER_ERRORS, distribution_strategy, is_chief,
                                             lost_worker_message, seed_everything, set_precision)
-from stages.common.training.distillation import Distiller, hard_loss
+from stages.common.training.distillation import hard_loss
 from stages.common.training.phases import Phase, ResumeState, check_same_progress, run_phase
-from stages.common.training.teacher_check import teacher_check, verdict
 
 keras = tf.keras
 
@@ -97,23 +87,24 @@ class Recipe:
                           layout.checkpoints(self.stage), shards)
 
 
-def train(recipe: Recipe, params: dict, paths: StagePaths) -> dict:
+def train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
     """Run a training stage end to end; returns the metrics it wrote."""
     return _on_devices(lambda on_device_paths: _train(recipe, params, on_device_paths), params,
                        paths, recipe.stage, recipe.mixed_precision_allowed)
 
 
-def _train(recipe: Recipe, params: dict, paths: StagePaths) -> dict:
+def _train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
     started = time.monotonic()
-    seed_everything(params["seed"])
+    seed_everything(params.seed)
     dataset = load_prepared(paths.prepared)
     plan = recipe.plan(params, paths, dataset)
     state = ResumeState(paths.checkpoints, json_sha256(
-        (recipe.stage, params["seed"], *plan.fingerprint, dataset.fingerprint())),
+        (recipe.stage, params.seed, *(asdict(part) if is_dataclass(part) else part
+                                      for part in plan.fingerprint), dataset.fingerprint())),
         paths.worker_scratch)
     summaries = _run_schedule(plan, state, paths.live, recipe.stage)
     plan.save(paths.out)
-    metrics = {**_final_scores(plan.model, plan.val_inputs, plan.val_targets),
+    metrics = {**final_scores(plan.model, plan.val_inputs, plan.val_targets),
                "phases": summaries, **plan.metrics(),
                "wall_time_s": round(time.monotonic() - started, 1)}
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +113,7 @@ def _train(recipe: Recipe, params: dict, paths: StagePaths) -> dict:
     return metrics
 
 
-def _on_devices(train_function: Callable[[StagePaths], dict], params: dict, paths: StagePaths,
+def _on_devices(train_function: Callable[[StagePaths], dict], params: Params, paths: StagePaths,
                 stage: str, mixed_precision_allowed: bool) -> dict:
     """Run a stage's training under ``train.strategy`` and ``train.mixed_precision``: models,
     optimizers and checkpoints are created inside the strategy's scope.
@@ -130,14 +121,14 @@ def _on_devices(train_function: Callable[[StagePaths], dict], params: dict, path
     Under multi_worker every worker runs the whole stage (saving a model reads synchronised
     variables, a collective op), but only the chief writes the model, metrics, curves and
     checkpoints; the others write theirs to a temporary folder removed at the end."""
-    mixed = params["train"]["mixed_precision"]
+    mixed = params.train.mixed_precision
     if mixed and not mixed_precision_allowed:
         print("note: QAT runs in float32 (its fake quantisation is float32); "
               "train.mixed_precision applies to the teacher and the student")
     scratch = None
     try:
         # first: a multi-worker strategy must exist before anything starts TensorFlow's runtime
-        strategy = distribution_strategy(params["train"]["strategy"])
+        strategy = distribution_strategy(params.train.strategy)
         set_precision(mixed and mixed_precision_allowed)
         if strategy.num_replicas_in_sync > 1:
             print(f"training on {strategy.num_replicas_in_sync} devices "
@@ -151,7 +142,7 @@ def _on_devices(train_function: Callable[[StagePaths], dict], params: dict, path
         with strategy.scope():
             return train_function(paths)
     except LOST_WORKER_ERRORS as error:
-        if params["train"]["strategy"] != "multi_worker":
+        if params.train.strategy != "multi_worker":
             raise
         raise UserError(lost_worker_message(error, stage)) from None
     finally:
@@ -193,7 +184,7 @@ def _run_schedule(plan: Plan, state: ResumeState, live_dir: Path | None, stage: 
     return summaries
 
 
-def _final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> dict:
+def final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> dict:
     logits = predict_logits(model, val_inputs)
     return {
         "val_loss": float(hard_loss(tf.constant(val_targets), tf.constant(logits))),
@@ -202,7 +193,7 @@ def _final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> di
     }
 
 
-def _load_for(directory: Path, dataset: PreparedDataset):
+def load_for_dataset(directory: Path, dataset: PreparedDataset):
     """A trained model and its facts; it must have been trained on the prepared data's classes."""
     model, meta = load_trained(directory)
     if meta["classes"] != dataset.classes:
@@ -211,7 +202,7 @@ def _load_for(directory: Path, dataset: PreparedDataset):
     return model, meta
 
 
-def _open_shards(location: str | Path, dataset: PreparedDataset, sizes: dict[str, int]) -> Shards:
+def open_shards(location: str | Path, dataset: PreparedDataset, sizes: dict[str, int]) -> Shards:
     """The shards stage's output; its image sizes must be the ones the models are built for."""
     shards = Shards.open(location, dataset)
     for view, size in sizes.items():
@@ -219,7 +210,7 @@ def _open_shards(location: str | Path, dataset: PreparedDataset, sizes: dict[str
     return shards
 
 
-def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
+def check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
     if not dataset.splits["val"]:
         raise UserError("the val split is empty after prepare: validation and early stopping "
                         "need it")
@@ -229,7 +220,7 @@ def _check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
 
 
 @dataclass
-class _TwoPhases:
+class TwoPhases:
     """The seed's schedule: head warm-up, then the top of the backbone (early stopping, LR
     reduction); ``finetune_model`` is the model itself or a Distiller around it. ``trainable``
     records how many backbone layers each phase trained, once it has run."""
@@ -238,11 +229,11 @@ class _TwoPhases:
     trainable: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, model: keras.Model, config: dict, head_data: tuple,
+    def of(cls, model: keras.Model, config: ModelParams, head_data: tuple,
            finetune_model: keras.Model, finetune_data: tuple,
-           finetune_steps: int | None = None) -> "_TwoPhases":
+           finetune_steps: int | None = None) -> "TwoPhases":
         schedule = cls()
-        pretrained = config["weights"] is not None
+        pretrained = config.weights is not None
 
         def configure(phase_name, fraction=0.0):
             def apply():
@@ -252,122 +243,13 @@ class _TwoPhases:
 
         head_loss = keras.losses.BinaryCrossentropy(from_logits=True)
         schedule.phases = [
-            (Phase("head", config["epochs_head"], config["lr_head"], config["weight_decay"],
+            (Phase("head", config.epochs_head, config.lr_head, config.weight_decay,
                    configure("head"), model, head_loss), head_data),
-            (Phase("finetune", config["epochs_finetune"], config["lr_finetune"],
-                   config["weight_decay"], configure("finetune", config["unfreeze_fraction"]),
+            (Phase("finetune", config.epochs_finetune, config.lr_finetune,
+                   config.weight_decay, configure("finetune", config.unfreeze_fraction),
                    finetune_model, head_loss if finetune_model is model else None,
-                   early_stopping_patience=config["early_stopping_patience"],
-                   reduce_lr_patience=config["reduce_lr_patience"],
+                   early_stopping_patience=config.early_stopping_patience,
+                   reduce_lr_patience=config.reduce_lr_patience,
                    steps_per_epoch=finetune_steps), finetune_data),
         ]
         return schedule
-
-
-def _teacher_plan(params: dict, paths: StagePaths, dataset: PreparedDataset) -> Plan:
-    config = params["teacher"]
-    _check_batch(dataset, config["batch_size"], "teacher.batch_size")
-    size, classes = config["input_size"], dataset.classes
-    shards = _open_shards(paths.shards, dataset, {"teacher": size})
-    data = view_data(shards, dataset, "teacher", config["batch_size"], params["seed"],
-                     params["augmentation"], params["shards"]["shuffle_buffer"])
-    model = build_teacher(len(classes), size, config["dropout"], config["weights"],
-                          config["architecture"])
-    schedule = _TwoPhases.of(model, config, (data.train, data.validation),
-                             model, (data.train, data.validation))
-    return Plan(
-        model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=(config, params["augmentation"]),
-        save=lambda out: save_trained(model, out, config["architecture"], classes, size,
-                                      config["dropout"]),
-        metrics=lambda: {"weights": config["weights"] or "random",
-                         "trainable_backbone_layers": schedule.trainable})
-
-
-def _student_plan(params: dict, paths: StagePaths, dataset: PreparedDataset) -> Plan:
-    config, distill = params["student"], params["distillation"]
-    _check_batch(dataset, config["batch_size"], "student.batch_size")
-    teacher, teacher_meta = _load_for(paths.teacher, dataset)
-    size, classes = config["input_size"], dataset.classes
-    shards = _open_shards(paths.shards, dataset,
-                         {"student": size, "teacher": teacher_meta["input_size"]})
-    data = distillation_data(dataset, shards, teacher, config["batch_size"], params["seed"],
-                             params["augmentation"], params["shards"]["shuffle_buffer"],
-                             min(distill["teacher_passes"], config["epochs_finetune"]))
-    model = build_student(len(classes), size, config["dropout"])
-    if config["weights"] is not None:
-        load_student_weights(model, config["weights"])
-    distiller = Distiller(model, teacher, distill["alpha"], distill["temperature"])
-    schedule = _TwoPhases.of(model, config, (data.plain_train, data.plain_val),
-                             distiller, (data.distill_train, data.distill_val),
-                             data.distill_steps_per_epoch)
-    checks: dict = {}
-
-    def check_teacher(phase_name: str, summary: dict) -> None:
-        if phase_name == "head":  # before the distillation phase: warn while it can be stopped
-            checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
-                                              summary["val_f1_macro"], distill["alpha"])
-            warn, sentence = verdict(checks["teacher"])
-            print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
-
-    return Plan(
-        model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=(config, distill, params["augmentation"],
-                     file_sha256(paths.teacher / "weights.h5")),
-        save=lambda out: save_trained(model, out, STUDENT_ARCHITECTURE, classes, size,
-                                      config["dropout"]),
-        metrics=lambda: {"weights": config["weights"] or "random",
-                         "trainable_backbone_layers": schedule.trainable,
-                         "teacher_check": checks["teacher"],
-                         "distillation": {"alpha": distill["alpha"],
-                                          "temperature": distill["temperature"]}},
-        after_phase=check_teacher)
-
-
-CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
-
-
-def _qat_plan(params: dict, paths: StagePaths, dataset: PreparedDataset) -> Plan:
-    """No weight decay: QAT is a short fine-tune at a tiny learning rate whose purpose is to let
-    the quantisers settle on the weights the student ended with."""
-    from stages.common.quantization.qat import (calibrate_activation_ranges, quantize_student,
-                                                save_qat_weights)
-
-    config, distill = params["qat"], params["distillation"]
-    batch_size = params["student"]["batch_size"]
-    student, meta = _load_for(paths.student, dataset)
-    teacher, teacher_meta = _load_for(paths.teacher, dataset)
-    shards = _open_shards(paths.shards, dataset, {"student": meta["input_size"],
-                                                 "teacher": teacher_meta["input_size"]})
-    data = distillation_data(dataset, shards, teacher, batch_size, params["seed"],
-                             params["augmentation"], params["shards"]["shuffle_buffer"],
-                             min(distill["teacher_passes"], config["epochs"]))
-    before = _final_scores(student, data.val_inputs, data.val_targets)
-    qat_model = quantize_student(student)
-    calibrate_activation_ranges(student, qat_model, (
-        normalize_student(chunk) for chunk in
-        shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
-    distiller = Distiller(qat_model, teacher, distill["alpha"], distill["temperature"])
-    phase = Phase("qat", config["epochs"], config["lr"], 0.0, lambda: None, distiller, None,
-                  steps_per_epoch=data.distill_steps_per_epoch)
-
-    def save(out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        save_qat_weights(qat_model, out)
-        (out / "model.json").write_text(json.dumps({**meta, "quantization": "qat"}, indent=2)
-                                        + "\n")
-
-    return Plan(
-        qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
-        data.val_targets,
-        fingerprint=(config, distill, batch_size, params["augmentation"],
-                     file_sha256(paths.student / "weights.h5"),
-                     file_sha256(paths.teacher / "weights.h5")),
-        save=save,
-        metrics=lambda: {"float_student_before_qat": {k: before[k]
-                                                      for k in ("val_loss", "val_f1_macro")}})
-
-
-TEACHER = Recipe("train_teacher", layout.TEACHER, layout.TEACHER_METRICS, _teacher_plan)
-STUDENT = Recipe("train_student", layout.STUDENT, layout.STUDENT_METRICS, _student_plan)
-QAT = Recipe("qat", layout.QAT, layout.QAT_METRICS, _qat_plan, mixed_precision_allowed=False)

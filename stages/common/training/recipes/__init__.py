@@ -1,0 +1,1 @@
+"""What each training stage trains: a Recipe the driver runs (training/driver.py)."""

@@ -1,0 +1,64 @@
+"""The QAT recipe (seed section 4): the whole trained student, fake-quantised (tfmot), its
+activation ranges calibrated, then fine-tuned at qat.lr with the distillation loss still active
+(same alpha, T and teacher). Always float32: fake quantisation is float32."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stages.common.core import layout
+from stages.common.core.hashing import file_sha256
+from stages.common.core.params import Params
+from stages.common.data.dataset import PreparedDataset
+from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.preprocessing import normalize_student
+from stages.common.quantization.qat import (calibrate_activation_ranges, quantize_student,
+                                            save_qat_weights)
+from stages.common.training.distillation import Distiller
+from stages.common.training.driver import (Plan, Recipe, StagePaths, final_scores,
+                                           load_for_dataset, open_shards)
+from stages.common.training.phases import Phase
+
+
+CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
+
+
+def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
+    """No weight decay: QAT is a short fine-tune at a tiny learning rate whose purpose is to let
+    the quantisers settle on the weights the student ended with."""
+    config, distill = params.qat, params.distillation
+    batch_size = params.student.batch_size
+    student, meta = load_for_dataset(paths.student, dataset)
+    teacher, teacher_meta = load_for_dataset(paths.teacher, dataset)
+    shards = open_shards(paths.shards, dataset, {"student": meta["input_size"],
+                                                 "teacher": teacher_meta["input_size"]})
+    data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
+                             params.augmentation, params.shards.shuffle_buffer,
+                             min(distill.teacher_passes, config.epochs))
+    before = final_scores(student, data.val_inputs, data.val_targets)
+    qat_model = quantize_student(student)
+    calibrate_activation_ranges(student, qat_model, (
+        normalize_student(chunk) for chunk in
+        shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
+    distiller = Distiller(qat_model, teacher, distill.alpha, distill.temperature)
+    phase = Phase("qat", config.epochs, config.lr, 0.0, lambda: None, distiller, None,
+                  steps_per_epoch=data.distill_steps_per_epoch)
+
+    def save(out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        save_qat_weights(qat_model, out)
+        (out / "model.json").write_text(json.dumps({**meta, "quantization": "qat"}, indent=2)
+                                        + "\n")
+
+    return Plan(
+        qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
+        data.val_targets,
+        fingerprint=(config, distill, batch_size, params.augmentation,
+                     file_sha256(paths.student / "weights.h5"),
+                     file_sha256(paths.teacher / "weights.h5")),
+        save=save,
+        metrics=lambda: {"float_student_before_qat": {k: before[k]
+                                                      for k in ("val_loss", "val_f1_macro")}})
+
+
+QAT = Recipe("qat", layout.QAT, layout.QAT_METRICS, qat_plan, mixed_precision_allowed=False)

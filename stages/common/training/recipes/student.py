@@ -1,0 +1,62 @@
+"""The student's recipe (seed section 3): phase "head" trains the classifier of
+EfficientNet-Lite1 on the hard labels; then the teacher check; phase "finetune" unfreezes the top
+student.unfreeze_fraction and trains with the distillation loss against the frozen teacher, both
+seeing the same augmented image."""
+from __future__ import annotations
+
+import sys
+
+from stages.common.core import layout
+from stages.common.core.hashing import file_sha256
+from stages.common.core.params import Params
+from stages.common.data.dataset import PreparedDataset
+from stages.common.data.input_pipeline import distillation_data
+from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student,
+                                                load_student_weights, save_trained)
+from stages.common.training.distillation import Distiller
+from stages.common.training.driver import (Plan, Recipe, StagePaths, TwoPhases, check_batch,
+                                           load_for_dataset, open_shards)
+from stages.common.training.teacher_check import teacher_check, verdict
+
+
+def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
+    config, distill = params.student, params.distillation
+    check_batch(dataset, config.batch_size, "student.batch_size")
+    teacher, teacher_meta = load_for_dataset(paths.teacher, dataset)
+    size, classes = config.input_size, dataset.classes
+    shards = open_shards(paths.shards, dataset,
+                         {"student": size, "teacher": teacher_meta["input_size"]})
+    data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
+                             params.augmentation, params.shards.shuffle_buffer,
+                             min(distill.teacher_passes, config.epochs_finetune))
+    model = build_student(len(classes), size, config.dropout)
+    if config.weights is not None:
+        load_student_weights(model, config.weights)
+    distiller = Distiller(model, teacher, distill.alpha, distill.temperature)
+    schedule = TwoPhases.of(model, config, (data.plain_train, data.plain_val),
+                             distiller, (data.distill_train, data.distill_val),
+                             data.distill_steps_per_epoch)
+    checks: dict = {}
+
+    def check_teacher(phase_name: str, summary: dict) -> None:
+        if phase_name == "head":  # before the distillation phase: warn while it can be stopped
+            checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
+                                              summary["val_f1_macro"], distill.alpha)
+            warn, sentence = verdict(checks["teacher"])
+            print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
+
+    return Plan(
+        model, schedule.phases, data.val_inputs, data.val_targets,
+        fingerprint=(config, distill, params.augmentation,
+                     file_sha256(paths.teacher / "weights.h5")),
+        save=lambda out: save_trained(model, out, STUDENT_ARCHITECTURE, classes, size,
+                                      config.dropout),
+        metrics=lambda: {"weights": config.weights or "random",
+                         "trainable_backbone_layers": schedule.trainable,
+                         "teacher_check": checks["teacher"],
+                         "distillation": {"alpha": distill.alpha,
+                                          "temperature": distill.temperature}},
+        after_phase=check_teacher)
+
+
+STUDENT = Recipe("train_student", layout.STUDENT, layout.STUDENT_METRICS, student_plan)
