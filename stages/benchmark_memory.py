@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from stages.common.core import layout
-from stages.common.core.command_line import stage_parser
+from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
 from stages.common.core.params import read_params, write_yaml
 
@@ -30,7 +30,7 @@ def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
     """(peak resident MB, seconds) of a command run in a fresh process."""
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *command], cwd=cwd,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=stage_process_env())
     if result.returncode != 0:
         raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     peak_kb = int(result.stdout.strip().splitlines()[-1])
@@ -68,13 +68,13 @@ def measure(images: int, folder: Path) -> dict:
     params["data"]["dir"] = str(data_dir)
     params_file = folder / "params.yaml"
     write_yaml(params_file, params)
-    prepare = peak_memory([sys.executable, str(REPO / "stages" / "prepare.py"), "--params",
+    prepare = peak_memory([sys.executable, "-m", "stages.prepare", "--params",
                            str(params_file), "--out", str(folder / "prepared"), "--report",
                            str(folder / "report.json")], folder)
-    shards = peak_memory([sys.executable, str(REPO / "stages" / "shards.py"), "--params",
+    shards = peak_memory([sys.executable, "-m", "stages.shards", "--params",
                           str(params_file), "--prepared", str(folder / "prepared"), "--out",
                           str(folder / "shards")], folder)
-    epoch = peak_memory([sys.executable, str(Path(__file__).resolve()), "epoch",
+    epoch = peak_memory([sys.executable, "-m", "stages.benchmark_memory", "epoch",
                          str(folder / "shards"), str(params["shards"]["shuffle_buffer"])], folder)
     disk = sum(path.stat().st_size for path in (folder / "shards").glob("*.tfrecord"))
     return {"train_images": images, "generate_s": generated,

@@ -12,14 +12,13 @@ every stage runs. For caching, experiments and diffs, use `dvc repro` / `dvc exp
 """
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from stages.common.core.command_line import stage_parser
+from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import UserError, run_main
 from stages.common.deployment.deliverables import check_output_folder
 from stages.common.core.params import load_params_with_overrides, read_yaml, write_yaml
@@ -61,9 +60,7 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
         params_file = Path(folder) / "params.yaml"
         write_yaml(params_file, params)
         stages = pipeline_stages()
-        # the stages run in work_dir, and import this checkout's code
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env = stage_process_env()  # the stages run in work_dir, and import this checkout's code
         for index, (stage, command, reads_params) in enumerate(stages, start=1):
             if stage == "import_imagenet_weights" and not needs_imagenet_lite(params):
                 continue

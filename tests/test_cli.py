@@ -87,3 +87,45 @@ def test_cli_reports_config_problems_with_file_and_line(tmp_path):
     missing = _cli("train", "--data_dir", tmp_path / "nowhere", "--out_dir", tmp_path / "out",
                    cwd=REPO)
     assert missing.returncode == 2 and "no images/ folder" in missing.stderr
+
+
+def _order_problems(dvc_file: Path) -> list[str]:
+    """Stages the CLI would run before a stage whose outputs they read (it runs them in
+    dvc.yaml's order, as listed by stages.cli.pipeline_stages)."""
+    import yaml
+
+    from stages.cli import pipeline_stages
+
+    stages = yaml.safe_load(dvc_file.read_text())["stages"]
+
+    def paths(stage, keys):
+        return {Path(entry if isinstance(entry, str) else next(iter(entry)))
+                for key in keys for entry in stages[stage].get(key, [])
+                if "${" not in str(entry) and not str(entry).endswith(".py")}
+
+    problems, written = [], {}
+    for name, command, _ in pipeline_stages(dvc_file):
+        if not (REPO / Path(*command[2].split("."))).with_suffix(".py").is_file():
+            problems.append(f"{name}: no module {command[2]}")
+        for needed in paths(name, ("deps",)):
+            producers = [stage for stage in stages if stage != name and any(
+                needed == out or out in needed.parents or needed in out.parents
+                for out in paths(stage, ("outs", "metrics", "plots")))]
+            late = [stage for stage in producers if stage not in written and stage != "demo_data"]
+            problems += [f"{name} runs before {stage}, which writes its dep {needed}"
+                         for stage in late]
+        written[name] = True
+    return problems
+
+
+def test_cli_runs_dvc_yaml_stages_in_an_order_that_respects_their_deps(tmp_path):
+    import yaml
+
+    assert _order_problems(REPO / "dvc.yaml") == []
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    names = list(pipeline["stages"])
+    names.insert(names.index("export"), names.pop(names.index("thresholds")))
+    pipeline["stages"] = {name: pipeline["stages"][name] for name in names}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    assert _order_problems(tmp_path / "dvc.yaml") == [
+        "thresholds runs before export, which writes its dep models/export"]

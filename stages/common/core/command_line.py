@@ -1,5 +1,7 @@
 """What every stage script's command line shares."""
 import argparse
+import os
+from pathlib import Path
 
 from stages.common.core import layout
 
@@ -36,3 +38,11 @@ def require_positive(args: argparse.Namespace, *names: str) -> None:
         value = getattr(args, name)
         if value < 1:
             raise UserError(f"--{name} must be a positive integer, got {value}")
+
+
+def stage_process_env() -> dict[str, str]:
+    """The environment for a child process that runs ``python -m stages.<name>`` from another
+    folder (a work folder, a temporary one): this checkout on its PYTHONPATH."""
+    checkout = str(Path(__file__).resolve().parents[3])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [checkout, *filter(None, [os.environ.get("PYTHONPATH")])])}

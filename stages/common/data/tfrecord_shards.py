@@ -130,9 +130,12 @@ class Shards:
     manifest: dict
 
     @classmethod
-    def open(cls, directory: str | Path, dataset: PreparedDataset | None = None) -> "Shards":
+    def open(cls, directory: str | Path, dataset: PreparedDataset | None = None,
+             sizes: dict[str, int] | None = None) -> "Shards":
         """``directory``: the shards stage's folder, or the same files at a URL that every worker
-        of a cluster can read (``file:///shared/shards``, ``gs://bucket/shards``)."""
+        of a cluster can read (``file:///shared/shards``, ``gs://bucket/shards``). ``dataset``:
+        the shards must have been written from it. ``sizes``: the image size of each view the
+        caller's models take ({"student": 240}), which the shards must have."""
         directory = str(directory).rstrip("/")
         manifest_path = f"{directory}/{MANIFEST}"
         try:
@@ -146,7 +149,10 @@ class Shards:
         if dataset is not None and manifest["dataset_fingerprint"] != dataset.fingerprint():
             raise UserError(f"{directory}: written from another version of the prepared data; "
                             "rerun the shards stage (dvc repro shards)")
-        return cls(directory, manifest)
+        shards = cls(directory, manifest)
+        for view, size in (sizes or {}).items():
+            shards.require_size(view, size, f"the {view} model")
+        return shards
 
     def size(self, view: str) -> int:
         if view not in self.manifest["views"]:

@@ -259,13 +259,19 @@ def save_trained(model: keras.Model, directory: str | Path, architecture: str, c
     (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_trained(directory: str | Path) -> tuple[keras.Model, dict]:
+def load_trained(directory: str | Path, classes: list[str] | None = None
+                 ) -> tuple[keras.Model, dict]:
+    """A trained model and its facts (model.json); with ``classes``, it must have been trained
+    on exactly those (the prepared data's)."""
     directory = Path(directory)
     try:
         meta = json.loads((directory / "model.json").read_text())
     except FileNotFoundError:
         raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
                         "(dvc repro)") from None
+    if classes is not None and meta["classes"] != classes:
+        raise UserError(f"{directory}: trained on classes {meta['classes']}, the prepared data "
+                        f"has {classes}; rerun the training stages (dvc repro)")
     architecture = meta.get("architecture")
     if architecture == STUDENT_ARCHITECTURE:
         model = build_student(len(meta["classes"]), meta["input_size"], meta["dropout"])

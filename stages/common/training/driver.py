@@ -4,8 +4,7 @@ The driver (``train``): on the devices of ``train.strategy``, seed, read the pre
 the recipe for its plan, run the plan's phases with one dvclive run and resumable checkpoints,
 save the model, and write the metrics. A recipe's plan says what differs: the model, the views
 it sees, the loss, the phases and what is saved. The helpers recipes share are here too: the
-seed's two-phase schedule, opening the shards for given image sizes, loading a trained model
-for the prepared data.
+seed's two-phase schedule and the check of the batch size against the data.
 
 BatchNormalization layers stay frozen (inference mode) when the backbone starts from pretrained
 weights, to keep their statistics; a randomly initialised backbone has none worth keeping, so
@@ -31,9 +30,8 @@ from stages.common.core.hashing import json_sha256
 from stages.common.core.params import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
-from stages.common.data.tfrecord_shards import Shards
 from stages.common.evaluation.metrics import f1_macro, trivial_baselines
-from stages.common.models.architectures import load_trained, set_trainable
+from stages.common.models.architectures import set_trainable
 from stages.common.training.devices import (LOST_WORKER_ERRORS, distribution_strategy, is_chief,
                                             lost_worker_message, seed_everything, set_precision)
 from stages.common.training.distillation import hard_loss
@@ -191,23 +189,6 @@ def final_scores(model: keras.Model, val_inputs, val_targets: np.ndarray) -> dic
         "val_f1_macro": f1_macro(val_targets, logits > 0),
         "baselines": trivial_baselines(val_targets),
     }
-
-
-def load_for_dataset(directory: Path, dataset: PreparedDataset):
-    """A trained model and its facts; it must have been trained on the prepared data's classes."""
-    model, meta = load_trained(directory)
-    if meta["classes"] != dataset.classes:
-        raise UserError(f"{directory}: trained on classes {meta['classes']}, the prepared data "
-                        f"has {dataset.classes}; rerun the training stages (dvc repro)")
-    return model, meta
-
-
-def open_shards(location: str | Path, dataset: PreparedDataset, sizes: dict[str, int]) -> Shards:
-    """The shards stage's output; its image sizes must be the ones the models are built for."""
-    shards = Shards.open(location, dataset)
-    for view, size in sizes.items():
-        shards.require_size(view, size, f"the {view} model")
-    return shards
 
 
 def check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:

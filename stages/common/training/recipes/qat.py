@@ -12,11 +12,12 @@ from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import distillation_data
 from stages.common.data.preprocessing import normalize_student
+from stages.common.data.tfrecord_shards import Shards
+from stages.common.models.architectures import load_trained
 from stages.common.quantization.qat import (calibrate_activation_ranges, quantize_student,
                                             save_qat_weights)
 from stages.common.training.distillation import Distiller
-from stages.common.training.driver import (Plan, Recipe, StagePaths, final_scores,
-                                           load_for_dataset, open_shards)
+from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
 from stages.common.training.phases import Phase
 
 
@@ -28,10 +29,10 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     the quantisers settle on the weights the student ended with."""
     config, distill = params.qat, params.distillation
     batch_size = params.student.batch_size
-    student, meta = load_for_dataset(paths.student, dataset)
-    teacher, teacher_meta = load_for_dataset(paths.teacher, dataset)
-    shards = open_shards(paths.shards, dataset, {"student": meta["input_size"],
-                                                 "teacher": teacher_meta["input_size"]})
+    student, meta = load_trained(paths.student, dataset.classes)
+    teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
+    shards = Shards.open(paths.shards, dataset, {"student": meta["input_size"],
+                                                "teacher": teacher_meta["input_size"]})
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs))

@@ -11,20 +11,20 @@ from stages.common.core.hashing import file_sha256
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student,
-                                                load_student_weights, save_trained)
+                                                load_student_weights, load_trained, save_trained)
 from stages.common.training.distillation import Distiller
-from stages.common.training.driver import (Plan, Recipe, StagePaths, TwoPhases, check_batch,
-                                           load_for_dataset, open_shards)
+from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
 from stages.common.training.teacher_check import teacher_check, verdict
 
 
 def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
     config, distill = params.student, params.distillation
     check_batch(dataset, config.batch_size, "student.batch_size")
-    teacher, teacher_meta = load_for_dataset(paths.teacher, dataset)
+    teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
     size, classes = config.input_size, dataset.classes
-    shards = open_shards(paths.shards, dataset,
+    shards = Shards.open(paths.shards, dataset,
                          {"student": size, "teacher": teacher_meta["input_size"]})
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,

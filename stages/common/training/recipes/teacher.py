@@ -7,16 +7,16 @@ from stages.common.core import layout
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import view_data
+from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import build_teacher, save_trained
-from stages.common.training.driver import (Plan, Recipe, StagePaths, TwoPhases, check_batch,
-                                           open_shards)
+from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
 
 
 def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
     config = params.teacher
     check_batch(dataset, config.batch_size, "teacher.batch_size")
     size, classes = config.input_size, dataset.classes
-    shards = open_shards(paths.shards, dataset, {"teacher": size})
+    shards = Shards.open(paths.shards, dataset, {"teacher": size})
     data = view_data(shards, dataset, "teacher", config.batch_size, params.seed,
                      params.augmentation, params.shards.shuffle_buffer)
     model = build_teacher(len(classes), size, config.dropout, config.weights,
