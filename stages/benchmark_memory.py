@@ -18,7 +18,7 @@ from pathlib import Path
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
-from stages.common.core.params import read_params, write_yaml
+from stages.common.core.params import Params, read_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_OF_CHILD = ("import resource, subprocess, sys; "
@@ -64,8 +64,9 @@ def measure(images: int, folder: Path) -> dict:
     data_dir = folder / "data"
     write_demo_dataset(data_dir, {"train": images, "val": 64, "test": 64}, seed=1)
     generated = round(time.monotonic() - started, 1)
-    params = read_params(REPO / "params.yaml")
+    params = read_params(REPO / "params.yaml")  # a mapping: changed and written for the stages
     params["data"]["dir"] = str(data_dir)
+    shuffle_buffer = Params.from_dict(params).shards.shuffle_buffer
     params_file = folder / "params.yaml"
     write_yaml(params_file, params)
     prepare = peak_memory([sys.executable, "-m", "stages.prepare", "--params",
@@ -75,13 +76,13 @@ def measure(images: int, folder: Path) -> dict:
                           str(params_file), "--prepared", str(folder / "prepared"), "--out",
                           str(folder / "shards")], folder)
     epoch = peak_memory([sys.executable, "-m", "stages.benchmark_memory", "epoch",
-                         str(folder / "shards"), str(params["shards"]["shuffle_buffer"])], folder)
+                         str(folder / "shards"), str(shuffle_buffer)], folder)
     disk = sum(path.stat().st_size for path in (folder / "shards").glob("*.tfrecord"))
     return {"train_images": images, "generate_s": generated,
             "prepare": {"peak_mb": prepare[0], "seconds": prepare[1]},
             "shards": {"peak_mb": shards[0], "seconds": shards[1], "disk_mb": round(disk / 1e6, 1)},
             "student_epoch": {"peak_mb": epoch[0], "seconds": epoch[1]},
-            "shuffle_buffer": params["shards"]["shuffle_buffer"]}
+            "shuffle_buffer": shuffle_buffer}
 
 
 def main() -> None:

@@ -18,10 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import UserError, run_main
 from stages.common.deployment.deliverables import check_output_folder
-from stages.common.core.params import load_params_with_overrides, read_yaml, write_yaml
+from stages.common.core.params import (Params, load_params_with_overrides, read_yaml,
+                                       write_yaml)
 
 REPO = Path(__file__).resolve().parents[1]
 # Stages that only `dvc repro` runs: the CLI is given its dataset, it does not make the demo one.
@@ -43,11 +45,11 @@ def pipeline_stages(dvc_file: Path = REPO / "dvc.yaml") -> list[tuple[str, list[
     return ordered
 
 
-def needs_imagenet_lite(params: dict) -> bool:
+def needs_imagenet_lite(params: Params) -> bool:
     """Whether the student or the teacher starts from converted ImageNet Lite weights."""
-    return params["student"]["weights"] == "imagenet" or (
-        params["teacher"]["architecture"] == "efficientnet_lite2"
-        and params["teacher"]["weights"] == "imagenet")
+    return params.student.weights == "imagenet" or (
+        params.teacher.architecture == "efficientnet_lite2"
+        and params.teacher.weights == "imagenet")
 
 
 def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) -> int:
@@ -62,7 +64,8 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
         stages = pipeline_stages()
         env = stage_process_env()  # the stages run in work_dir, and import this checkout's code
         for index, (stage, command, reads_params) in enumerate(stages, start=1):
-            if stage == "import_imagenet_weights" and not needs_imagenet_lite(params):
+            if stage == "import_imagenet_weights" and not needs_imagenet_lite(
+                    Params.from_dict(params)):
                 continue
             print(f"== [{index}/{len(stages)}] {stage}", flush=True)
             if reads_params:  # the merged params, not the checkout's params.yaml
@@ -84,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out_dir", required=True, type=Path, help="where the five outputs go")
     run.add_argument("--config", type=Path, help="seed-style YAML config (default: params.yaml)")
     run.add_argument("--work_dir", type=Path, default=REPO,
-                     help="where intermediate data, models and metrics go (default: the repository)")
+                     help="where intermediate data, models and metrics go "
+                          "(default: the repository)")
     args = parser.parse_args(argv)
     if not (args.data_dir / "images").is_dir():
         raise UserError(f"{args.data_dir}: no images/ folder; --data_dir must be a dataset folder "
-                        "(for the demo data: python -m stages.make_demo_data, then --data_dir data/demo)")
+                        "(for the demo data: python -m stages.make_demo_data, then --data_dir "
+                        f"{layout.DEMO_DATA})")
     return train(args.data_dir, args.out_dir, args.config, args.work_dir)
 
 

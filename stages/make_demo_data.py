@@ -20,7 +20,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_params(args.params).demo_data
     out = Path(args.out)
-    counts = {split: settings[f"{split}_images"] for split in ("train", "val", "test")}
+    counts = {"train": settings.train_images, "val": settings.val_images,
+              "test": settings.test_images}
     # replaced whole: a stale image from a larger earlier run must not linger
     with replaced_folder(out, what="a demo dataset written by this stage") as staging:
         written = write_demo_dataset(staging, counts, settings.seed)
