@@ -73,10 +73,13 @@ class Plan:
 
 @dataclass(frozen=True)
 class Recipe:
+    """One training stage: its name (its dvclive and checkpoint folders), the model folder and
+    metrics file it writes, and how it plans its training."""
+
     stage: str
     out: Path
     metrics: Path
-    plan: Callable[[dict, StagePaths, PreparedDataset], Plan]
+    plan: Callable[[Params, StagePaths, PreparedDataset], Plan]
     mixed_precision_allowed: bool = True
 
     def paths(self, shards: str | Path = layout.SHARDS) -> StagePaths:

@@ -32,7 +32,7 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     student, meta = load_trained(paths.student, dataset.classes)
     teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
     shards = Shards.open(paths.shards, dataset, {"student": meta["input_size"],
-                                                "teacher": teacher_meta["input_size"]})
+                                                 "teacher": teacher_meta["input_size"]})
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs))

@@ -34,8 +34,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
         load_student_weights(model, config.weights)
     distiller = Distiller(model, teacher, distill.alpha, distill.temperature)
     schedule = TwoPhases.of(model, config, (data.plain_train, data.plain_val),
-                             distiller, (data.distill_train, data.distill_val),
-                             data.distill_steps_per_epoch)
+                            distiller, (data.distill_train, data.distill_val),
+                            data.distill_steps_per_epoch)
     checks: dict = {}
 
     def check_teacher(phase_name: str, summary: dict) -> None:

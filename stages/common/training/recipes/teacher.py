@@ -22,7 +22,7 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     model = build_teacher(len(classes), size, config.dropout, config.weights,
                           config.architecture)
     schedule = TwoPhases.of(model, config, (data.train, data.validation),
-                             model, (data.train, data.validation))
+                            model, (data.train, data.validation))
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
         fingerprint=(config, params.augmentation),
