@@ -11,11 +11,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from stages.common.core.command_line import stage_process_env  # noqa: E402
+
 # Stages run as modules (python -m stages.<name>), and tests run them from their own work folders,
 # so this checkout must be on the path of every process a test starts; a project copy's own
 # stages/ still comes first, since `python -m` puts the working folder ahead of PYTHONPATH.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])
+os.environ["PYTHONPATH"] = stage_process_env()["PYTHONPATH"]
 
 
 @pytest.fixture(scope="session")
