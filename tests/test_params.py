@@ -102,7 +102,8 @@ def test_unknown_and_missing_keys(tmp_path):
 
 
 def test_num_classes_may_be_null_or_positive(tmp_path):
-    assert load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 7")).num_classes == 7
+    params = load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 7"))
+    assert params.num_classes == 7
     with pytest.raises(UserError, match="num_classes must be a positive integer"):
         load_params(_params_with(tmp_path, "num_classes: null", "num_classes: 0"))
 

@@ -136,7 +136,8 @@ def test_closure_follows_lazy_and_relative_imports(tmp_path):
             problems = stage_deps_problems(broken)
             assert problems == [f"stage {name}: deps lack {dropped}"], (name, dropped, problems)
     # `package` imports its shared module only inside main(): the closure must still hold it
-    assert REPO / "stages/common/deployment/deliverables.py" in import_closure(script_of(stages["package"]["cmd"]))
+    package_closure = import_closure(script_of(stages["package"]["cmd"]))
+    assert REPO / "stages/common/deployment/deliverables.py" in package_closure
 
 
 @pytest.mark.parametrize("command, expected", [

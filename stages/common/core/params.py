@@ -282,7 +282,8 @@ def _typed(cls, values: dict):
     hints = typing.get_type_hints(cls)
     fields = {field.name for field in dataclasses.fields(cls)}
     if set(values) != fields:  # validation makes them equal; a mismatch is a bug here
-        raise ValueError(f"{cls.__name__}: keys {sorted(values)} are not its fields {sorted(fields)}")
+        raise ValueError(f"{cls.__name__}: keys {sorted(values)} are not its fields "
+                         f"{sorted(fields)}")
     return cls(**{name: _typed(hints[name], value) if dataclasses.is_dataclass(hints[name])
                   else value for name, value in values.items()})
 
