@@ -33,7 +33,7 @@ def main() -> None:
     from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
                                                          KERNEL_PATHS, Int8Model,
                                                          save_kernel_outputs)
-    from stages.common.quantization.qat import rebuild_qat_student
+    from stages.common.quantization.fake_quant import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared(layout.PREPARED)

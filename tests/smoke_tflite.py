@@ -5,7 +5,7 @@ import pytest
 
 from stages.common.quantization.int8_export import check_int8_model, fidelity
 from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.quantization.qat import ExportError, convert_to_float
+from stages.common.quantization.fake_quant import ExportError, convert_to_float
 
 import tensorflow as tf  # noqa: E402
 

@@ -111,7 +111,7 @@ def trained(colour_data):
     The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
     from stages.common.quantization.int8_export import export_int8
-    from stages.common.quantization.qat import rebuild_qat_student
+    from stages.common.quantization.fake_quant import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.core.params import Params
     from stages.common.training.driver import StagePaths, train

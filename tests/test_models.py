@@ -107,7 +107,7 @@ def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
 
 
 def test_qat_activation_ranges_are_calibrated_from_the_float_model():
-    from stages.common.quantization.qat import calibrate_activation_ranges, quantize_student
+    from stages.common.quantization.fake_quant import calibrate_activation_ranges, quantize_student
 
     student = build_student(3, input_size=64)
     qat_model = quantize_student(student)

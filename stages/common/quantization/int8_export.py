@@ -11,8 +11,8 @@ from stages.common.quantization.int8_runtime import Int8Model, kernel_path_agree
 from stages.common.evaluation.metrics import f1_macro, sigmoid
 from stages.common.data.preprocessing import normalize_student
 from stages.common.core.progress import Progress
-from stages.common.quantization.qat import (EXPECTED_INPUT_SCALE, EXPECTED_INPUT_ZERO_POINT,
-                                            ExportError, convert_to_int8, pin_input_range)
+from stages.common.quantization.fake_quant import (EXPECTED_INPUT_SCALE, EXPECTED_INPUT_ZERO_POINT,
+                                                   ExportError, convert_to_int8, pin_input_range)
 
 
 def representative_indices(count: int, available: int, seed: int) -> np.ndarray:

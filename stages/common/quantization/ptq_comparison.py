@@ -25,7 +25,7 @@ from stages.common.quantization.int8_export import check_int8_model
 from stages.common.quantization.int8_runtime import Int8Model
 from stages.common.evaluation.metrics import f1_macro, sigmoid
 from stages.common.data.preprocessing import normalize_student
-from stages.common.quantization.qat import convert_to_int8
+from stages.common.quantization.fake_quant import convert_to_int8
 from stages.common.deployment.threshold_search import adopted_thresholds, predict, search_thresholds
 
 MODELS = ("float_student", "ptq_int8", "qat_int8")

@@ -14,8 +14,8 @@ from stages.common.data.input_pipeline import distillation_data
 from stages.common.data.preprocessing import normalize_student
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import load_trained
-from stages.common.quantization.qat import (calibrate_activation_ranges, quantize_student,
-                                            save_qat_weights)
+from stages.common.quantization.fake_quant import (calibrate_activation_ranges, quantize_student,
+                                                   save_qat_weights)
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
 from stages.common.training.phases import Phase
