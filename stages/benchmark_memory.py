@@ -39,7 +39,6 @@ def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
 
 def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
     """The student's head phase for one epoch on the streamed shards (runs in a child)."""
-    import stages  # noqa: F401  (Keras 2)
     from stages.common.data.input_pipeline import Augmentation, make_dataset
     from stages.common.models.architectures import build_student, set_trainable
     from stages.common.data.tfrecord_shards import Shards

@@ -50,9 +50,9 @@ def main() -> None:
     report = export_int8(qat_model, pixels, args.out)
     int8_model = Int8Model.load(args.out)
     for split in ("val", "test"):
-        targets = np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
         report[f"fidelity_{split}"] = fidelity(int8_model, qat_model,
-                                               shards.pixel_chunks(split, "student", CHUNK), targets)
+                                               shards.pixel_chunks(split, "student", CHUNK),
+                                               dataset.target_matrix(split))
     kernel_models = [int8_model, *(Int8Model.load(args.out, kernels=name) for name in KERNEL_PATHS
                                    if name != ADOPTED_KERNEL_PATH)]
     outputs = {split: kernel_outputs(kernel_models, shards, split) for split in ("val", "test")}

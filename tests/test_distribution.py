@@ -1,7 +1,6 @@
 """train.strategy: the mirrored strategy on two logical CPU devices, and two workers under
 multi_worker, give the same first step as one device, for the plain student and for the
 Distiller (whose loss is scaled per replica)."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +21,7 @@ def first_step_runs():
     mirrored strategy on two logical CPUs, from tests/first_step_on_devices.py in a fresh
     process: {"plain/one_device": {...}, "plain/mirrored": ..., "distill/...": ...}."""
     result = subprocess.run([sys.executable, str(REPO / "tests" / "first_step_on_devices.py")],
-                            cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return last_json_line(result.stdout)
 
@@ -50,9 +48,8 @@ def test_one_step_on_two_workers_matches_one_process(tmp_path, first_step_runs):
     plain student and of the Distiller, global batch 8: on two workers (4 images each) the loss
     and the updated weights are those of one process."""
     helper = [sys.executable, str(REPO / "tests" / "first_step_on_devices.py")]
-    env = {"PYTHONPATH": str(REPO)}
-    report = run_cluster(tmp_path, [{"argv": helper + ["multi_worker"], "cwd": str(REPO),
-                                     "env": env}] * 2, timeout_s=240)
+    report = run_cluster(tmp_path, [{"argv": helper + ["multi_worker"], "cwd": str(REPO)}] * 2,
+                         timeout_s=240)
     assert not report["timed_out"]
     for worker in report["workers"]:
         assert worker["returncode"] == 0, worker["stderr"][-3000:]

@@ -1,12 +1,13 @@
 """params.yaml validation: the shipped file is valid; every problem names its key and line."""
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 
 from stages.common.core.errors import UserError
 from stages.common.core.params import (SCHEMA, DistillationParams, Params, load_params,
-                                       read_params, section_type)
+                                       read_params)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,10 +31,18 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
     assert params.distillation == DistillationParams(alpha=0.7, temperature=2.0, teacher_passes=0)
     assert params.teacher.architecture == "efficientnet_b3"
     assert params.augmentation.color_jitter.brightness == 0.15
-    assert params.to_dict() == read_params(REPO / "params.yaml")
+    assert dataclasses.asdict(params) == read_params(REPO / "params.yaml")
     assert read_params(REPO / "params.yaml")["qat"] == {"epochs": 10, "lr": 1e-5}
     assert read_params(REPO / "params.yaml")["threshold_search"] == {
         "grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01, "objective": "f1_macro"}
+
+
+def section_type(path: tuple[str, ...]) -> type:
+    """The dataclass of a section of SCHEMA (``()``: Params itself)."""
+    cls = Params
+    for name in path:
+        cls = typing.get_type_hints(cls)[name]
+    return cls
 
 
 def _schema_problems(schema: dict, path: tuple = ()) -> list[str]:

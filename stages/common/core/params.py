@@ -274,9 +274,6 @@ class Params:
         """From validated params (``read_params``); values are kept as the file gave them."""
         return _typed(cls, values)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 def _typed(cls, values: dict):
     hints = typing.get_type_hints(cls)
@@ -286,14 +283,6 @@ def _typed(cls, values: dict):
                          f"{sorted(fields)}")
     return cls(**{name: _typed(hints[name], value) if dataclasses.is_dataclass(hints[name])
                   else value for name, value in values.items()})
-
-
-def section_type(path: tuple[str, ...]) -> type:
-    """The dataclass of a section of SCHEMA (``()``: Params itself), for the schema check."""
-    cls = Params
-    for name in path:
-        cls = typing.get_type_hints(cls)[name]
-    return cls
 
 
 def _yaml() -> YAML:

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import json_sha256
 
@@ -55,6 +57,10 @@ class PreparedDataset:
                 row[index[label]] = 1
             rows.append(row)
         return rows
+
+    def target_matrix(self, split: str, dtype=np.float32) -> np.ndarray:
+        """``targets`` as an N x C array (N x C even for an empty split)."""
+        return np.array(self.targets(split), dtype=dtype).reshape(-1, len(self.classes))
 
     def fingerprint(self) -> str:
         """sha256 of the classes and every split's (name, content hash, labels): the exact data."""

@@ -175,14 +175,20 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
         tf.data.AUTOTUNE)
 
 
-def split_targets(dataset: PreparedDataset, split: str) -> np.ndarray:
-    """The split's multi-hot labels, one row per image in the shards' order."""
-    return np.array(dataset.targets(split), dtype=np.float32).reshape(-1, len(dataset.classes))
-
-
 def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
     """A model's logits on every batch of ``inputs`` (images only), in order."""
     return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
+
+
+def _training_batches(shards: Shards, views: list[str], batch_size: int, seed: int,
+                      augment: Augmentation, shuffle_buffer: int) -> tf.data.Dataset:
+    source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed)
+    return make_dataset(source, views, batch_size, training=True, seed=seed, augmentation=augment)
+
+
+def _validation_batches(shards: Shards, view: str, batch_size: int, seed: int) -> tf.data.Dataset:
+    return make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
+                        seed=seed)
 
 
 @dataclass
@@ -197,13 +203,11 @@ class ViewData:
 
 def view_data(shards: Shards, dataset: PreparedDataset, view: str, batch_size: int, seed: int,
               augmentation: AugmentationParams, shuffle_buffer: int) -> ViewData:
-    train = make_dataset(shards.records("train", [view], seed=seed, shuffle_buffer=shuffle_buffer),
-                         [view], batch_size, training=True, seed=seed,
-                         augmentation=Augmentation.from_params(augmentation))
-    validation = make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
-                              seed=seed)
+    train = _training_batches(shards, [view], batch_size, seed,
+                              Augmentation.from_params(augmentation), shuffle_buffer)
+    validation = _validation_batches(shards, view, batch_size, seed)
     return ViewData(train, validation, validation.map(lambda x, y: x),
-                    split_targets(dataset, "val"))
+                    dataset.target_matrix("val"))
 
 
 @dataclass
@@ -250,20 +254,11 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
     augmented, so the teacher's validation logits are computed once, not every epoch. The
     training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
     on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes)."""
-    val_targets = split_targets(dataset, "val")
+    val_targets = dataset.target_matrix("val")
     augment = Augmentation.from_params(augmentation)
-
-    def training_data(views):
-        source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed)
-        return make_dataset(source, views, batch_size, training=True, seed=seed,
-                            augmentation=augment)
-
-    def validation_data(view):
-        return make_dataset(shards.records("val", [view]), [view], batch_size, training=False,
-                            seed=seed)
-
-    plain_val = validation_data("student")
-    teacher_logits = predict_logits(teacher, validation_data("teacher").map(lambda x, y: x))
+    plain_val = _validation_batches(shards, "student", batch_size, seed)
+    teacher_logits = predict_logits(
+        teacher, _validation_batches(shards, "teacher", batch_size, seed).map(lambda x, y: x))
     logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
     distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
         lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
@@ -271,6 +266,8 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
         distill_train, steps = _cached_teacher_passes(shards, teacher, teacher_passes, batch_size,
                                                       seed, augment, shuffle_buffer)
     else:
-        distill_train, steps = training_data(["student", "teacher"]), None
-    return DistillationData(training_data(["student"]), plain_val, distill_train, distill_val,
+        distill_train, steps = _training_batches(shards, ["student", "teacher"], batch_size,
+                                                 seed, augment, shuffle_buffer), None
+    plain_train = _training_batches(shards, ["student"], batch_size, seed, augment, shuffle_buffer)
+    return DistillationData(plain_train, plain_val, distill_train, distill_val,
                             plain_val.map(lambda x, y: x), val_targets, teacher_logits, steps)

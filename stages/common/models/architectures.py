@@ -36,7 +36,6 @@ keras = tf.keras
 layers = tf.keras.layers
 
 HEAD_LAYER_NAMES = ("avg_pool", "top_dropout", "logits")
-PRETRAINED_DIR = layout.PRETRAINED
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 
@@ -153,7 +152,7 @@ TEACHER_ARCHITECTURES = KERAS_TEACHERS + LITE_TEACHERS
 
 def imagenet_lite_file(variant: str) -> Path:
     """Where stage import_imagenet_weights writes a Lite variant's converted 1000-class weights."""
-    return PRETRAINED_DIR / f"efficientnet_{variant}_imagenet.h5"
+    return layout.PRETRAINED / f"efficientnet_{variant}_imagenet.h5"
 
 
 def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
@@ -178,7 +177,7 @@ def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
         logits = _classifier_head(_lite_backbone(scaled, variant), num_classes, dropout)
         model = keras.Model(inputs, logits, name=f"{architecture}_teacher")
         if weights is not None:
-            converted = (pretrained_dir or PRETRAINED_DIR) / imagenet_lite_file(variant).name
+            converted = (pretrained_dir or layout.PRETRAINED) / imagenet_lite_file(variant).name
             load_lite_weights(model, weights, variant, converted, "teacher.weights")
         return model
     application = getattr(keras.applications, "EfficientNet" + architecture[-2:].upper())

@@ -43,5 +43,5 @@ def int8_split_outputs(model_path, prepared_dir, split: str, shards_dir=layout.S
         raise UserError(f"{model_path} has {models[0].num_classes} outputs but the prepared data "
                         f"has {len(dataset.classes)} classes; rerun the pipeline (dvc repro)")
     shards = Shards.open(shards_dir, dataset)
-    targets = np.array(dataset.targets(split), dtype=np.int64).reshape(-1, len(dataset.classes))
+    targets = dataset.target_matrix(split, np.int64)
     return dataset.classes, targets, kernel_outputs(models, shards, split), models[0]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.common.core import layout
 from stages.common.evaluation.int8_evaluation import evaluation_report
 from stages.common.quantization.int8_export import check_int8_model
 from stages.common.quantization.int8_runtime import Int8Model
@@ -32,7 +33,7 @@ MODELS = ("float_student", "ptq_int8", "qat_int8")
 SOURCES = {
     "float_student": "the float student (Keras, float32) before QAT",
     "ptq_int8": "the float student converted to INT8 by post-training quantisation",
-    "qat_int8": "the shipped model: QAT, then INT8 export (models/export)",
+    "qat_int8": f"the shipped model: QAT, then INT8 export ({layout.EXPORT_MODEL.parent})",
 }
 
 
@@ -106,7 +107,7 @@ def split_outputs(dataset, shards, float_student, ptq_model: Int8Model,
     classes = len(dataset.classes)
     targets, float_logits, ptq_raw, qat_raw = {}, {}, {}, {}
     for split in splits:
-        targets[split] = np.array(dataset.targets(split), dtype=np.int64).reshape(-1, classes)
+        targets[split] = dataset.target_matrix(split, np.int64)
         float_logits[split] = np.concatenate([np.zeros((0, classes))] + [
             float_student(normalize_student(chunk), training=False).numpy()
             for chunk in shards.pixel_chunks(split, "student", 32)])
@@ -170,8 +171,9 @@ def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
                                                           decisions["float_student"]),
         "conventions": {
             "thresholds": "each model's own, searched on val with threshold_search (the QAT "
-                          "model's are metrics/thresholds.json, the ones shipped)",
-            "own_float": "PTQ: the float student; QAT: the float QAT model (metrics/export.json)",
+                          f"model's are {layout.THRESHOLDS}, the ones shipped)",
+            "own_float": "PTQ: the float student; QAT: the float QAT model "
+                         f"({layout.EXPORT_REPORT})",
             "agreement": "share of test (image, class) decisions at probability 0.5 that match",
         },
     }

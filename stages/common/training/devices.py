@@ -8,6 +8,7 @@ import re
 
 import tensorflow as tf
 
+from stages.common.core import layout
 from stages.common.core.errors import UserError
 
 keras = tf.keras
@@ -93,7 +94,7 @@ def lost_worker_message(error: tf.errors.OpError, stage: str) -> str:
     detail = detail.split(" The error could be from")[0] or type(error).__name__
     return (f"{stage}: multi_worker training lost contact with another worker ({detail[:300]}). "
             "Start the stage again on every machine: it continues from the last finished epoch "
-            "when models/checkpoints is on a filesystem all machines share")
+            f"when {layout.CHECKPOINTS} is on a filesystem all machines share")
 
 
 def set_precision(mixed: bool) -> None:

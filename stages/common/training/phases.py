@@ -23,6 +23,7 @@ import numpy as np
 
 import tensorflow as tf
 
+from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.core.output_folders import check_replaceable
 from stages.common.data.input_pipeline import predict_logits
@@ -150,7 +151,7 @@ def check_same_progress(state: ResumeState, strategy: tf.distribute.Strategy) ->
     seen = strategy.gather(strategy.run(lambda: tf.constant([signature], tf.int64)), axis=0)
     if len(set(seen.numpy().tolist())) > 1:
         raise UserError(f"{state.directory}: the workers see different resume checkpoints (this "
-                        f"one: {state.progress() or 'none'}). Put models/checkpoints on a "
+                        f"one: {state.progress() or 'none'}). Put {layout.CHECKPOINTS} on a "
                         "filesystem every machine shares, or delete it on the chief to start over")
 
 
