@@ -36,8 +36,8 @@ def main() -> None:
     chosen = representative_indices(params.export.representative_samples,
                                     shards.count("train"), params.seed)
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))
-    print(f"ptq_baseline: converting the float student with {len(pixels)} representative images "
-          "(about a minute)...", flush=True)
+    print(f"ptq_baseline: converting the float student with {len(pixels)} representative "
+          "images...", flush=True)
     facts = export_ptq_int8(student, pixels, args.out)
     Path(args.out).with_name("export.json").write_text(json.dumps(facts, indent=2) + "\n")
     print(f"ptq_baseline: {args.out} ({facts['file_bytes'] / 1e6:.2f} MB), input "
