@@ -7,7 +7,6 @@ a quiet machine. The same command runs on a GPU machine (training parts use the 
     python -m stages.benchmark [--images 192] [--out metrics/benchmark.json]
 """
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from stages.common.core import layout
 from stages.common.core.command_line import require_positive, stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.machine import machine
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,8 +42,6 @@ def main() -> None:
                              "(default: %(default)s)")
     args = parser.parse_args()
     require_positive(args, "images", "option_passes")
-    import os
-
     from stages.common.evaluation.performance import run_benchmark, table
     from stages.common.deployment.deliverables import CONFIG_FILE
     from stages.common.core.params import load_params
@@ -59,12 +57,12 @@ def main() -> None:
     results["repro_nothing_to_do_s"] = repro_nothing_to_do_seconds()
     if results["repro_nothing_to_do_s"] is None:
         print("note: the pipeline is not up to date (dvc status), so `dvc repro` was not timed")
-    results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                          "processor": platform.processor() or platform.machine()}
+    results["machine"] = machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"devices: {', '.join(results['devices'])}; numbers in {args.out}")
+    print(f"devices: {', '.join(results['devices'])}; CPU: {results['machine']['cpu_model']} "
+          f"({results['machine']['cpu_count']} cores); numbers in {args.out}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
+from stages.common.core.machine import machine
 from stages.common.core.params import Params, read_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,8 +103,10 @@ def main() -> None:
               f"({row['shards']['seconds']} s, {row['shards']['disk_mb']} MB on disk), one student "
               f"epoch {row['student_epoch']['peak_mb']} MB ({row['student_epoch']['seconds']} s)",
               flush=True)
+    measured_on = machine()
+    print(f"CPU: {measured_on['cpu_model']} ({measured_on['cpu_count']} cores)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.write_text(json.dumps({"machine": measured_on, "runs": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -41,3 +41,15 @@ def test_shipping_cached_passes_makes_them_the_shipped_row():
     assert "teacher_passes: 3 over 40" in shipped and shipped.endswith("| yes |")
     assert any(line.startswith("| option, teacher_passes: 0: ") and line.endswith("| no |")
                for line in lines)
+
+
+def test_cpu_model_is_lscpus_model_name_with_a_fallback(monkeypatch):
+    from stages.common.core import machine
+
+    cpuinfo = ("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+               "model name\t: AMD EPYC 7B12 2-Core Processor\nflags\t\t: avx2\n")
+    assert machine.cpu_model(cpuinfo) == "AMD EPYC 7B12 2-Core Processor"
+    monkeypatch.setattr(machine.platform, "processor", lambda: "")
+    monkeypatch.setattr(machine.platform, "machine", lambda: "aarch64")
+    assert machine.cpu_model("processor\t: 0\nBogoMIPS\t: 50.00\n") == "aarch64"
+    assert machine.cpu_model("model name\t:\n") == "aarch64"  # an empty name is no name
