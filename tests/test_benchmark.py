@@ -53,3 +53,9 @@ def test_cpu_model_is_lscpus_model_name_with_a_fallback(monkeypatch):
     monkeypatch.setattr(machine.platform, "machine", lambda: "aarch64")
     assert machine.cpu_model("processor\t: 0\nBogoMIPS\t: 50.00\n") == "aarch64"
     assert machine.cpu_model("model name\t:\n") == "aarch64"  # an empty name is no name
+
+
+def test_the_c_app_it_times_is_where_the_benchmark_looks():
+    from stages.common.evaluation import performance
+
+    assert (performance.C_APP_DIR / "Makefile").is_file(), performance.C_APP_DIR

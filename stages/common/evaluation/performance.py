@@ -42,7 +42,7 @@ from stages.common.data.tfrecord_shards import Shards, write_shards
 from stages.common.training.distillation import Distiller
 
 keras = tf.keras
-C_APP_DIR = Path(__file__).resolve().parents[1] / "c_reference"
+C_APP_DIR = Path(__file__).resolve().parents[2] / "c_reference"  # stages/c_reference
 CLASSES = 5
 AUGMENTATION = Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15)
 
