@@ -45,8 +45,7 @@ def main() -> None:
     chosen = representative_indices(params.export.representative_samples,
                                     shards.count("train"), params.seed)
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))
-    print(f"export: converting with {len(pixels)} representative images...",
-          flush=True)
+    print(f"export: converting with {len(pixels)} representative images...", flush=True)
     report = export_int8(qat_model, pixels, args.out)
     int8_model = Int8Model.load(args.out)
     for split in ("val", "test"):

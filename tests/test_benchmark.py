@@ -1,5 +1,6 @@
 """The benchmark's table reports what ships: the params' settings, the shipped default apart from
-the option, and a target the default misses as missed."""
+the option, and a target the default misses as missed; every timing names its CPU, and the C app
+it times is where it looks."""
 from stages.common.evaluation.performance import table
 
 
