@@ -60,3 +60,25 @@ def test_saved_kernel_outputs_are_used_only_for_their_own_model(tmp_path):
     other_model[0, 0] += 1  # another model (or split) gave other XNNPACK outputs
     assert load_kernel_outputs(tmp_path / "outputs.npz", other_model) is None
     assert load_kernel_outputs(tmp_path / "absent.npz", adopted) is None
+
+
+def test_each_kernel_paths_outputs_are_its_own(tiny_int8, tmp_path):
+    """kernel_outputs runs the paths side by side: each must still get its own interpreter's
+    outputs, not another path's."""
+    from stages.common.data.dataset_validation import validate_dataset
+    from stages.common.data.demo_data import write_demo_dataset
+    from stages.common.data.tfrecord_shards import Shards, write_shards
+    from stages.common.quantization.int8_outputs import kernel_outputs
+    from stages.common.quantization.int8_runtime import KERNEL_PATHS
+
+    write_demo_dataset(tmp_path / "demo", {"train": 24, "val": 12, "test": 2}, seed=11)
+    dataset = validate_dataset(tmp_path / "demo", max_pixels=10**7)
+    write_shards(dataset, tmp_path / "shards", {"student": 64})
+    shards = Shards.open(tmp_path / "shards", dataset)
+    models = [Int8Model.load(tiny_int8[2], kernels=name) for name in KERNEL_PATHS]
+    outputs = kernel_outputs(models, shards, "val")
+    pixels = np.concatenate(list(shards.pixel_chunks("val", "student", 256)))
+    for model in models:
+        assert np.array_equal(outputs[model.kernels], model.raw_outputs(pixels)), model.kernels
+    # the paths really differ on these images, so outputs filed under the wrong path would show
+    assert not np.array_equal(outputs["xnnpack"], outputs["reference"])
