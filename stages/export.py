@@ -27,7 +27,7 @@ def main() -> None:
     import numpy as np
 
     from stages.common.data.dataset import load_prepared
-    from stages.common.quantization.int8_outputs import CHUNK, kernel_outputs
+    from stages.common.quantization.int8_outputs import CHUNK, kernel_outputs, kernel_path_models
     from stages.common.quantization.int8_export import (export_int8, fidelity, kernel_paths_at_half,
                                                         representative_indices)
     from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
@@ -52,8 +52,8 @@ def main() -> None:
         report[f"fidelity_{split}"] = fidelity(int8_model, qat_model,
                                                shards.pixel_chunks(split, "student", CHUNK),
                                                dataset.target_matrix(split))
-    kernel_models = [int8_model, *(Int8Model.load(args.out, kernels=name) for name in KERNEL_PATHS
-                                   if name != ADOPTED_KERNEL_PATH)]
+    kernel_models = [int8_model, *kernel_path_models(
+        args.out, [name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH])]
     outputs = {split: kernel_outputs(kernel_models, shards, split) for split in ("val", "test")}
     report["kernel_paths"] = {
         "adopted": ADOPTED_KERNEL_PATH,

@@ -1,5 +1,6 @@
 """Other CPU kernels against the adopted one: the agreement figures and the material rule."""
 import numpy as np
+import pytest
 
 from stages.common.evaluation.int8_evaluation import MATERIAL_LABEL_SET_SHARE, kernel_paths_report
 from stages.common.quantization.int8_runtime import Int8Model, kernel_path_agreement
@@ -63,8 +64,9 @@ def test_saved_kernel_outputs_are_used_only_for_their_own_model(tmp_path):
 
 
 def test_each_kernel_paths_outputs_are_its_own(tiny_int8, tmp_path):
-    """kernel_outputs runs the paths side by side: each must still get its own interpreter's
-    outputs, not another path's."""
+    """kernel_outputs runs the paths side by side, the slow one split across several
+    interpreters: each path must still get its own interpreter's outputs, every image once, in
+    order."""
     from stages.common.data.dataset_validation import validate_dataset
     from stages.common.data.demo_data import write_demo_dataset
     from stages.common.data.tfrecord_shards import Shards, write_shards
@@ -76,9 +78,22 @@ def test_each_kernel_paths_outputs_are_its_own(tiny_int8, tmp_path):
     write_shards(dataset, tmp_path / "shards", {"student": 64})
     shards = Shards.open(tmp_path / "shards", dataset)
     models = [Int8Model.load(tiny_int8[2], kernels=name) for name in KERNEL_PATHS]
-    outputs = kernel_outputs(models, shards, "val")
+    # three interpreters of the slow path share its 12 images, 4 each, and must file them in order
+    copies = [Int8Model.load(tiny_int8[2], kernels="reference") for _ in range(2)]
+    outputs = kernel_outputs(models + copies, shards, "val")
     pixels = np.concatenate(list(shards.pixel_chunks("val", "student", 256)))
+    assert sorted(outputs) == sorted(KERNEL_PATHS)
     for model in models:
         assert np.array_equal(outputs[model.kernels], model.raw_outputs(pixels)), model.kernels
     # the paths really differ on these images, so outputs filed under the wrong path would show
     assert not np.array_equal(outputs["xnnpack"], outputs["reference"])
+
+
+def test_interpreters_sharing_a_path_must_run_one_model(tiny_int8):
+    from stages.common.quantization.int8_outputs import kernel_outputs
+
+    first = Int8Model.load(tiny_int8[2], kernels="reference")
+    second = Int8Model.load(tiny_int8[2], kernels="reference")
+    second.path = second.path.with_name("another_model.tflite")
+    with pytest.raises(ValueError, match="different model files"):
+        kernel_outputs([first, second], None, "val")
