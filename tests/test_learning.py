@@ -159,6 +159,9 @@ def test_the_stages_write_what_they_promise(trained):
                                              "teacher_val_f1_macro_tuned",
                                              "student_head_val_f1_macro_at_0.5"}
     assert set(trained["qat"]["float_student_before_qat"]) == {"val_loss", "val_f1_macro"}
+    from stages.common.data.input_pipeline import TEACHER_OUTPUTS_FILE
+    saved = np.load(root / "student" / TEACHER_OUTPUTS_FILE)  # QAT reads the teacher's logits
+    assert {"key", "val", "pass_0", "pass_1"} <= set(saved.files)
     assert trained["qat"]["phases"]["qat"]["epochs_run"] == 1
 
 

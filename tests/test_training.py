@@ -116,6 +116,67 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
     assert not np.allclose(by_index(2)[0], in_order[0])  # another pass, another augmentation
 
 
+class _CountingTeacher:
+    """A tiny teacher that counts the batches it is run on."""
+
+    def __init__(self):
+        inputs = tf.keras.Input((40, 40, 3))
+        pooled = tf.keras.layers.GlobalAveragePooling2D()(inputs)
+        self.model = tf.keras.Model(inputs, tf.keras.layers.Dense(5, name="logits")(pooled))
+        self.runs = 0
+
+    def __call__(self, images, training=False):
+        self.runs += 1
+        return self.model(images, training=training)
+
+
+def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp_path):
+    """QAT reads the teacher's logits that the student stage saved instead of running the
+    teacher again: read back, they must be exactly what running it gives, every pass fed as
+    before; and outputs made under another key must not be read."""
+    from stages.common.core.params import load_params
+    from stages.common.data.input_pipeline import TeacherOutputs, distillation_data
+    from stages.common.data.tfrecord_shards import Shards, write_shards
+
+    dataset = _records(tiny_dataset)
+    write_shards(dataset, tmp_path / "shards", {"student": 32, "teacher": 40})
+    shards = Shards.open(tmp_path / "shards", dataset)
+    augmentation = load_params(Path(__file__).parents[1] / "params.yaml").augmentation
+
+    def data(teacher, passes, known=None):
+        return distillation_data(dataset, shards, teacher, 4, 3, augmentation, 64, passes,
+                                 "key", known)
+
+    teacher = _CountingTeacher()
+    first = data(teacher, 2)
+    first.teacher_outputs.save(tmp_path / "teacher_outputs.npz")
+    assert TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "another key") is None
+    known = TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key")
+    assert len(known.passes) == 2
+
+    teacher.runs = 0
+    reused = data(teacher, 2, known)
+    assert teacher.runs == 0  # nothing run again
+    fresh = data(teacher, 3)  # the teacher run anew: the same logits as those read back
+    np.testing.assert_array_equal(fresh.teacher_val_logits, known.val)
+    for number in range(2):
+        np.testing.assert_array_equal(fresh.teacher_outputs.passes[number], known.passes[number])
+    teacher.runs = 0
+    extended = data(teacher, 3, known)  # a third pass is computed, the first two read
+    assert teacher.runs == 3  # 12 training images in batches of 4: one pass
+    np.testing.assert_array_equal(extended.teacher_outputs.passes[2],
+                                  fresh.teacher_outputs.passes[2])
+
+    def fed(distill_data):
+        return [extra["teacher_logits"].numpy() for (_, extra), _ in
+                distill_data.distill_train.take(distill_data.distill_steps_per_epoch * 2)]
+
+    for mine, theirs in zip(fed(reused), fed(first)):
+        np.testing.assert_array_equal(mine, theirs)
+    with pytest.raises(ValueError, match="another key"):
+        distillation_data(dataset, shards, teacher, 4, 3, augmentation, 64, 2, "other", known)
+
+
 def test_shards_stream_the_same_pixels_and_shuffle_by_seed(tiny_dataset, tmp_path):
     from stages.common.data.tfrecord_shards import Shards, write_shards
 

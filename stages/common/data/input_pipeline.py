@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 import tensorflow as tf
 
+from stages.common.core.hashing import file_sha256, json_sha256
 from stages.common.core.params import AugmentationParams
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.preprocessing import NORMALIZERS
@@ -210,6 +212,43 @@ def view_data(shards: Shards, dataset: PreparedDataset, view: str, batch_size: i
                     dataset.target_matrix("val"))
 
 
+TEACHER_OUTPUTS_FILE = "teacher_outputs.npz"  # in the student's model folder
+
+
+@dataclass
+class TeacherOutputs:
+    """The teacher's logits on the un-augmented val images (N x C) and on each fixed augmented
+    pass of the training images (pass k made with ``augmentation_pass`` k), under the key of
+    everything that made them. The student stage saves them beside its model; QAT, which
+    distils from the same teacher on the same passes, reads them instead of running the teacher
+    again."""
+
+    key: str
+    val: np.ndarray
+    passes: list
+
+    @staticmethod
+    def key_of(teacher_weights: Path, teacher_size: int, seed: int,
+               augmentation: AugmentationParams, batch_size: int, dataset: PreparedDataset) -> str:
+        return json_sha256((file_sha256(teacher_weights), teacher_size, seed, asdict(augmentation),
+                            batch_size, dataset.fingerprint()))
+
+    def save(self, path: Path) -> None:
+        np.savez(path, key=np.array(self.key), val=self.val,
+                 **{f"pass_{number}": logits for number, logits in enumerate(self.passes)})
+
+    @classmethod
+    def load(cls, path: Path, key: str) -> "TeacherOutputs | None":
+        """The saved outputs if they were made under ``key``; None if absent or made otherwise."""
+        if not Path(path).is_file():
+            return None
+        with np.load(path) as saved:
+            if str(saved["key"]) != key:
+                return None
+            count = sum(name.startswith("pass_") for name in saved.files)
+            return cls(key, saved["val"], [saved[f"pass_{number}"] for number in range(count)])
+
+
 @dataclass
 class DistillationData:
     plain_train: tf.data.Dataset  # student images, targets
@@ -218,25 +257,34 @@ class DistillationData:
     distill_val: tf.data.Dataset  # (student images, {"teacher_logits": ...}), targets
     val_inputs: tf.data.Dataset  # student images
     val_targets: np.ndarray
-    teacher_val_logits: np.ndarray
+    teacher_outputs: TeacherOutputs  # its passes: those distill_train cycles through, if any
     distill_steps_per_epoch: int | None  # set when distill_train is endless (cycled passes)
+
+    @property
+    def teacher_val_logits(self) -> np.ndarray:
+        return self.teacher_outputs.val
 
 
 def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int, seed: int,
-                           augment: Augmentation, shuffle_buffer: int):
+                           augment: Augmentation, shuffle_buffer: int, known: list):
     """``passes`` fixed augmentations of the training set: the teacher's logits on each are
-    computed once, then the student cycles through the same passes (same augmented images) with
-    those logits, one pass per epoch. Returns the endless dataset and its steps per epoch."""
+    computed once (or taken from ``known``, the logits of the first passes), then the student
+    cycles through the same passes (same augmented images) with those logits, one pass per
+    epoch. Returns the endless dataset, its steps per epoch and each pass's logits."""
     count = shards.count("train")
-    datasets = []
+    datasets, pass_logits = [], []
     started = time.monotonic()
     for number in range(passes):
-        teacher_images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
-                                      training=True, seed=seed, augmentation=augment,
-                                      augmentation_pass=number)
-        logits = predict_logits(teacher, teacher_images.map(lambda images, targets: images))
-        print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
-              f"{time.monotonic() - started:.0f} s so far)", flush=True)
+        if number < len(known):
+            logits = known[number]
+        else:
+            teacher_images = make_dataset(shards.records("train", ["teacher"]), ["teacher"],
+                                          batch_size, training=True, seed=seed,
+                                          augmentation=augment, augmentation_pass=number)
+            logits = predict_logits(teacher, teacher_images.map(lambda images, targets: images))
+            print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
+                  f"{time.monotonic() - started:.0f} s so far)", flush=True)
+        pass_logits.append(logits)
         datasets.append(make_dataset(
             shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=seed + number),
             ["student"], batch_size, training=True, seed=seed, augmentation=augment,
@@ -244,30 +292,44 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
     cycle = datasets[0]
     for dataset in datasets[1:]:
         cycle = cycle.concatenate(dataset)
-    return cycle.repeat(), -(-count // batch_size)
+    return cycle.repeat(), -(-count // batch_size), pass_logits
 
 
 def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_size: int,
                       seed: int, augmentation: AugmentationParams, shuffle_buffer: int,
-                      teacher_passes: int) -> DistillationData:
+                      teacher_passes: int, teacher_key: str,
+                      known: TeacherOutputs | None = None) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
     augmented, so the teacher's validation logits are computed once, not every epoch. The
     training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
-    on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes)."""
+    on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes).
+    ``known``: outputs this teacher already gave under ``teacher_key``, used instead of
+    running it again (``teacher_key`` names the outputs returned)."""
+    if known is not None and known.key != teacher_key:
+        raise ValueError("the known teacher outputs were made under another key")
     val_targets = dataset.target_matrix("val")
     augment = Augmentation.from_params(augmentation)
     plain_val = _validation_batches(shards, "student", batch_size, seed)
-    teacher_logits = predict_logits(
-        teacher, _validation_batches(shards, "teacher", batch_size, seed).map(lambda x, y: x))
+    if known is not None:
+        teacher_logits = known.val
+        reused = min(len(known.passes), teacher_passes)
+        print(f"teacher: logits on val and {reused} augmented pass(es) of {teacher_passes} read "
+              "from the student stage", flush=True)
+    else:
+        teacher_logits = predict_logits(teacher, _validation_batches(
+            shards, "teacher", batch_size, seed).map(lambda x, y: x))
     logits = tf.data.Dataset.from_tensor_slices(teacher_logits).batch(batch_size)
     distill_val = tf.data.Dataset.zip((plain_val, logits)).map(
         lambda student, teacher_batch: ((student[0], {TEACHER_LOGITS: teacher_batch}), student[1]))
+    pass_logits = []
     if teacher_passes:
-        distill_train, steps = _cached_teacher_passes(shards, teacher, teacher_passes, batch_size,
-                                                      seed, augment, shuffle_buffer)
+        distill_train, steps, pass_logits = _cached_teacher_passes(
+            shards, teacher, teacher_passes, batch_size, seed, augment, shuffle_buffer,
+            known.passes if known is not None else [])
     else:
         distill_train, steps = _training_batches(shards, ["student", "teacher"], batch_size,
                                                  seed, augment, shuffle_buffer), None
     plain_train = _training_batches(shards, ["student"], batch_size, seed, augment, shuffle_buffer)
     return DistillationData(plain_train, plain_val, distill_train, distill_val,
-                            plain_val.map(lambda x, y: x), val_targets, teacher_logits, steps)
+                            plain_val.map(lambda x, y: x), val_targets,
+                            TeacherOutputs(teacher_key, teacher_logits, pass_logits), steps)

@@ -10,7 +10,8 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.input_pipeline import (TEACHER_OUTPUTS_FILE, TeacherOutputs,
+                                               distillation_data)
 from stages.common.data.preprocessing import normalize_student
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import load_trained
@@ -33,9 +34,12 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
     shards = Shards.open(paths.shards, dataset, {"student": meta["input_size"],
                                                  "teacher": teacher_meta["input_size"]})
+    key = TeacherOutputs.key_of(paths.teacher / "weights.h5", teacher_meta["input_size"],
+                                params.seed, params.augmentation, batch_size, dataset)
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
-                             min(distill.teacher_passes, config.epochs))
+                             min(distill.teacher_passes, config.epochs), key,
+                             TeacherOutputs.load(paths.student / TEACHER_OUTPUTS_FILE, key))
     before = final_scores(student, data.val_inputs, data.val_targets)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, (

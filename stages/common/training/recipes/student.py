@@ -5,12 +5,14 @@ seeing the same augmented image."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.input_pipeline import (TEACHER_OUTPUTS_FILE, TeacherOutputs,
+                                               distillation_data)
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student,
                                                 load_student_weights, load_trained, save_trained)
@@ -28,7 +30,11 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                          {"student": size, "teacher": teacher_meta["input_size"]})
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
-                             min(distill.teacher_passes, config.epochs_finetune))
+                             min(distill.teacher_passes, config.epochs_finetune),
+                             TeacherOutputs.key_of(paths.teacher / "weights.h5",
+                                                   teacher_meta["input_size"], params.seed,
+                                                   params.augmentation, config.batch_size,
+                                                   dataset))
     model = build_student(len(classes), size, config.dropout)
     if config.weights is not None:
         load_student_weights(model, config.weights)
@@ -45,12 +51,15 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
             warn, sentence = verdict(checks["teacher"])
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
 
+    def save(out: Path) -> None:
+        save_trained(model, out, STUDENT_ARCHITECTURE, classes, size, config.dropout)
+        data.teacher_outputs.save(out / TEACHER_OUTPUTS_FILE)  # for QAT: same teacher, same passes
+
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
         fingerprint=(config, distill, params.augmentation,
                      file_sha256(paths.teacher / "weights.h5")),
-        save=lambda out: save_trained(model, out, STUDENT_ARCHITECTURE, classes, size,
-                                      config.dropout),
+        save=save,
         metrics=lambda: {"weights": config.weights or "random",
                          "trainable_backbone_layers": schedule.trainable,
                          "teacher_check": checks["teacher"],
