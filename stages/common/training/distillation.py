@@ -72,6 +72,10 @@ class Distiller(keras.Model):
         return distillation_terms(labels, student_logits, teacher_logits, self.alpha,
                                   self.temperature)
 
+    def validation_terms(self, labels, student_logits, teacher_input):
+        """(L, L_hard, L_soft) of one batch, as test_step computes them."""
+        return self._update(labels, student_logits, self._teacher_logits(teacher_input))
+
     def _record(self, total, hard, soft):
         self.loss_tracker.update_state(total)
         self.hard_tracker.update_state(hard)

@@ -5,8 +5,9 @@
   finished epoch (Keras ``BackupAndRestore``) and skips finished phases (``ResumeState``).
   Checkpoints are keyed by a fingerprint of the stage's params and data; a different
   fingerprint starts over.
-- ``ValidationF1``, ``EpochProgress``: per-epoch validation macro-F1 (threshold 0.5) in the logs,
-  and one readable progress line per epoch with its time and the time left in the phase.
+- ``Validation``, ``EpochProgress``: per-epoch validation loss and macro-F1 (threshold 0.5)
+  in the logs, and one readable progress line per epoch with its time and the time left in the
+  phase.
 """
 from __future__ import annotations
 
@@ -36,19 +37,53 @@ def _val_f1_macro(model: keras.Model, inputs: tf.data.Dataset, targets: np.ndarr
     return f1_macro(targets, predict_logits(model, inputs) > 0)
 
 
-class ValidationF1(keras.callbacks.Callback):
-    """Adds ``val_f1_macro`` (threshold 0.5 on the sigmoid, i.e. logit > 0) to the epoch logs.
+def validation_logs(fit_model: keras.Model, loss, saved_model: keras.Model,
+                    validation: tf.data.Dataset, targets: np.ndarray) -> dict:
+    """The val_* entries of an epoch's logs from one pass over the validation batches: the loss
+    terms averaged as fit's own validation averages them (a Distiller's terms unweighted per
+    batch, as its test_step's trackers do; a plain model's compiled ``loss``, regularisation
+    included, weighted by batch size, as Keras does) and macro-F1 at 0.5 (logit > 0)."""
+    from stages.common.training.distillation import Distiller
+
+    distilled = isinstance(fit_model, Distiller)
+    logits, terms, weights = [], [], []
+    for inputs, labels in validation:
+        if distilled:
+            student_images, teacher_input = inputs
+            batch_logits = saved_model(student_images, training=False)
+            terms.append([float(term) for term in
+                          fit_model.validation_terms(labels, batch_logits, teacher_input)])
+            weights.append(1.0)
+        else:
+            batch_logits = saved_model(inputs, training=False)
+            terms.append([float(loss(labels, batch_logits))
+                          + sum(float(extra) for extra in saved_model.losses)])
+            weights.append(float(len(labels)))
+        logits.append(batch_logits.numpy())
+    names = ("loss", "hard_loss", "soft_loss") if distilled else ("loss",)
+    means = np.average(np.array(terms, dtype=np.float64), axis=0, weights=weights)
+    return {**{f"val_{name}": float(mean) for name, mean in zip(names, means)},
+            "val_f1_macro": f1_macro(targets, np.concatenate(logits) > 0)}
+
+
+class Validation(keras.callbacks.Callback):
+    """Puts the val_* entries in each epoch's logs (``validation_logs``): fit itself is given
+    no validation data, since its validation would run the model over the same images a second
+    time for the loss alone.
 
     Must come before the callbacks that read the logs (early stopping, dvclive, progress).
     """
 
-    def __init__(self, predict_model: keras.Model, inputs: tf.data.Dataset, targets: np.ndarray):
+    def __init__(self, phase: "Phase", saved_model: keras.Model, validation: tf.data.Dataset,
+                 targets: np.ndarray):
         super().__init__()
-        self.predict_model, self.inputs, self.targets = predict_model, inputs, targets
+        self.phase, self.saved_model = phase, saved_model
+        self.validation, self.targets = validation, targets
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["val_f1_macro"] = _val_f1_macro(self.predict_model, self.inputs, self.targets)
+            logs.update(validation_logs(self.phase.fit_model, self.phase.loss, self.saved_model,
+                                        self.validation, self.targets))
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -198,7 +233,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
         phase.fit_model(next(iter(validation))[0], training=False)
-    callbacks: list = [ValidationF1(saved_model, val_inputs, val_targets)]
+    callbacks: list = [Validation(phase, saved_model, validation, val_targets)]
     early = None
     if phase.early_stopping_patience is not None:
         early = keras.callbacks.EarlyStopping(monitor="val_loss",
@@ -219,19 +254,23 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train, validation = train.with_options(options), validation.with_options(options)
-    history = phase.fit_model.fit(train, validation_data=validation, epochs=phase.epochs,
+    history = phase.fit_model.fit(train, epochs=phase.epochs,
                                   steps_per_epoch=phase.steps_per_epoch, callbacks=callbacks,
                                   verbose=0)
     val_losses = history.history.get("val_loss", [])
+    # the weights the phase ends with are the last epoch's, or the best epoch's, which early
+    # stopping restores at the end; each epoch's logged macro-F1 was measured on its weights
+    kept_epoch = history.epoch[-1] if history.epoch else None
+    if early is not None:
+        kept_epoch = early.best_epoch if early.best_weights is not None else None
+    kept_f1 = (history.history["val_f1_macro"][history.epoch.index(kept_epoch)]
+               if kept_epoch in history.epoch else None)
     summary = {
         "epochs_run": (history.epoch[-1] + 1) if history.epoch else phase.epochs,
         "learning_rate": phase.learning_rate,  # the starting value, as params.yaml gave it
         "stopped_early": bool(early is not None and early.stopped_epoch > 0),
         "best_val_loss": float(min(val_losses)) if val_losses else None,
-        # of the weights the phase ends with: the last epoch's, unless early stopping may have
-        # restored an earlier epoch's weights
-        "val_f1_macro": (float(history.history["val_f1_macro"][-1])
-                         if early is None and history.history.get("val_f1_macro")
+        "val_f1_macro": (float(kept_f1) if kept_f1 is not None
                          else _val_f1_macro(saved_model, val_inputs, val_targets)),
         "wall_time_s": round(time.monotonic() - started, 1),
     }
