@@ -237,6 +237,37 @@ def _tiny_model():
     return tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="logits")(inputs))
 
 
+def test_one_validation_pass_reports_what_kerass_evaluate_reports():
+    """run_phase gives fit no validation data: its Validation callback's single pass must report
+    the val loss terms evaluate would (a plain model's loss weighted by batch size, a
+    Distiller's terms averaged per batch), and macro-F1 at 0.5 on those logits."""
+    from stages.common.training.distillation import Distiller
+    from stages.common.training.phases import validation_logs
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(10, 3)).astype(np.float32)
+    targets = (rng.random((10, 2)) < 0.5).astype(np.float32)
+    teacher_logits = rng.normal(size=(10, 2)).astype(np.float32)
+    student = _tiny_model()
+    loss = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    student.compile(loss=loss)
+    plain = tf.data.Dataset.from_tensor_slices((features, targets)).batch(4)  # 4 + 4 + 2
+    logs = validation_logs(student, loss, student, plain, targets)
+    assert logs["val_loss"] == pytest.approx(student.evaluate(plain, verbose=0), rel=1e-6)
+    logits = student(features).numpy()
+    assert logs["val_f1_macro"] == f1_macro(targets, logits > 0)
+
+    distiller = Distiller(student, _tiny_model(), alpha=0.7, temperature=2.0)
+    distiller.compile()
+    distilled = tf.data.Dataset.from_tensor_slices(
+        ((features, {"teacher_logits": teacher_logits}), targets)).batch(4)
+    logs = validation_logs(distiller, None, student, distilled, targets)
+    expected = distiller.evaluate(distilled, verbose=0, return_dict=True)
+    for name in ("loss", "hard_loss", "soft_loss"):
+        assert logs[f"val_{name}"] == pytest.approx(expected[name], rel=1e-6), name
+    assert logs["val_f1_macro"] == f1_macro(targets, logits > 0)
+
+
 class _EpochLog(EpochProgress):
     """run_phase's own progress callback, which also records the epochs begun and the watched
     model's weights at the start and end of each, and raises KeyboardInterrupt (a kill) at the
