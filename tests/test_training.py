@@ -335,3 +335,35 @@ def test_killed_phase_resumes_from_last_finished_epoch(tmp_path, distilled, monk
     assert again.begun == []  # a finished phase is not trained again
 
     assert not ResumeState(tmp_path / "ckpt", "key-2").has_progress()  # new params: start over
+
+
+class _F1Log(EpochProgress):
+    """run_phase's progress callback, recording each epoch's logged val macro-F1."""
+
+    def __init__(self):
+        super().__init__("t", 4)
+        self.f1 = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.f1.append(logs["val_f1_macro"])
+
+
+def test_a_phases_final_f1_is_that_of_the_weights_it_keeps(tmp_path, monkeypatch):
+    """run_phase reports the phase's macro-F1 from the epoch whose weights it ends with, not by
+    running the model again: with early stopping, the best epoch's, which Keras restores."""
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    # trained on the opposite labels, the model gets worse on val with every epoch
+    train = tf.data.Dataset.from_tensor_slices((x, 1.0 - y)).batch(8)
+    model = _tiny_model()
+    phase = Phase("finetune", 4, 0.5, 0.0, lambda: None, model,
+                  tf.keras.losses.BinaryCrossentropy(from_logits=True), early_stopping_patience=9)
+    log = _F1Log()
+    monkeypatch.setattr(phases, "EpochProgress", lambda label, epochs: log)
+    summary = run_phase(phase, model, train, validation, validation.map(lambda a, b: a), y,
+                        ResumeState(tmp_path / "ckpt", "key"), None, "t")
+    kept = f1_macro(y, model(x).numpy() > 0)
+    assert summary["val_f1_macro"] == kept == log.f1[0]  # epoch 1's weights, restored
+    assert log.f1[-1] < kept  # the last epoch's figure would have been wrong
