@@ -151,6 +151,8 @@ def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp
     first = data(teacher, 2)
     first.teacher_outputs.save(tmp_path / "teacher_outputs.npz")
     assert TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "another key") is None
+    np.savez(tmp_path / "unkeyed.npz", val=np.zeros((6, 5)))  # not written by TeacherOutputs
+    assert TeacherOutputs.load(tmp_path / "unkeyed.npz", "key") is None
     known = TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key")
     assert len(known.passes) == 2
 

@@ -243,7 +243,7 @@ class TeacherOutputs:
         if not Path(path).is_file():
             return None
         with np.load(path) as saved:
-            if str(saved["key"]) != key:
+            if "key" not in saved.files or str(saved["key"]) != key:
                 return None
             count = sum(name.startswith("pass_") for name in saved.files)
             return cls(key, saved["val"], [saved[f"pass_{number}"] for number in range(count)])

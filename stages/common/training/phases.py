@@ -253,7 +253,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     # seeded stream (rather than its own shard files): the same training as on one machine.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    train, validation = train.with_options(options), validation.with_options(options)
+    train = train.with_options(options)  # validation is the Validation callback's, per worker
     history = phase.fit_model.fit(train, epochs=phase.epochs,
                                   steps_per_epoch=phase.steps_per_epoch, callbacks=callbacks,
                                   verbose=0)
