@@ -123,3 +123,41 @@ def test_qat_activation_ranges_are_calibrated_from_the_float_model():
         kind = "post_activation" if name == "logits" else "output"
         assert variables[f"quant_{name}/{kind}_min:0"] == pytest.approx(min(outputs.min(), 0.0))
         assert variables[f"quant_{name}/{kind}_max:0"] == pytest.approx(max(outputs.max(), 0.0))
+
+
+def test_a_local_weights_file_must_fill_the_whole_backbone(tmp_path, capsys):
+    """student.weights / teacher.weights: a file that fits nothing, only part of the backbone, or
+    is no weights file at all is an error that counts what it would load, unless the section's
+    partial_weights allows part of it."""
+    from stages.common.models.architectures import load_student_weights
+
+    source = build_student(3, input_size=64, dropout=0.0)
+    own = tmp_path / "lite1.h5"
+    source.save_weights(own)
+    lite2 = tmp_path / "lite2.h5"
+    build_student(3, input_size=64, variant="lite2").save_weights(lite2)
+    other = tmp_path / "other.h5"
+    tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)]).save_weights(other)
+    empty = tmp_path / "empty.h5"
+    empty.write_bytes(b"")
+    total = len(weighted_backbone_layers(source))
+
+    target = build_student(5, input_size=96)
+    load_student_weights(target, str(own))  # same architecture, other size and classes: all fit
+    for ours, theirs in zip(target.get_layer("block7_dwconv").get_weights(),
+                            source.get_layer("block7_dwconv").get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(UserError, match=rf"student.weights: {other} fills 0 of the {total} "):
+        load_student_weights(build_student(5, input_size=64), str(other), partial=True)
+    with pytest.raises(UserError, match=rf"{empty}: not a Keras weights .h5 file"):
+        load_student_weights(build_student(5, input_size=64), str(empty))
+    with pytest.raises(UserError, match=rf"{lite2} fills \d+ of the {total} .*"
+                                        "student.partial_weights: true") as error:
+        load_student_weights(build_student(5, input_size=64), str(lite2))
+    loaded = int(str(error.value).split(" fills ")[1].split()[0])
+    assert 0 < loaded < total
+    partly = build_student(5, input_size=64)
+    load_student_weights(partly, str(lite2), partial=True)
+    assert f"filled {loaded} of {total}" in capsys.readouterr().out
+    with pytest.raises(UserError, match=rf"teacher.weights: {other} fills 0 of"):
+        build_teacher(3, 64, 0.0, str(other), "efficientnet_lite2")

@@ -71,6 +71,8 @@ def _model_schema() -> dict:
     """Keys of the teacher and student sections (the seed's, plus weights and fine-tuning)."""
     return {
         "weights": _weights(),
+        "partial_weights": Rule("bool", describe="true or false (a local weights file may "
+                                                 "fill only part of the backbone)"),
         "input_size": _input_size(),
         "batch_size": _positive_int(),
         "epochs_head": _non_negative_int(),
@@ -190,6 +192,7 @@ class ModelParams:
     """The student's section; the teacher's adds its architecture."""
 
     weights: str | None
+    partial_weights: bool
     input_size: int
     batch_size: int
     epochs_head: int

@@ -157,14 +157,16 @@ def imagenet_lite_file(variant: str) -> Path:
 
 def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
                   weights: str | None = "imagenet", architecture: str = "efficientnet_b3",
-                  pretrained_dir: Path | None = None) -> keras.Model:
+                  pretrained_dir: Path | None = None, partial_weights: bool = False
+                  ) -> keras.Model:
     """A teacher with a multi-label head; input is RGB in [0, 255].
 
     ``architecture``: ``efficientnet_b0`` .. ``efficientnet_b7`` (keras.applications) or
     ``efficientnet_lite2`` (our Lite graph). ``weights``: ``"imagenet"`` (B0-B7: downloaded once
     and cached by Keras in ~/.keras/models; Lite2: the official weights converted offline by stage
     import_imagenet_weights into ``pretrained_dir``), ``None`` (random initialisation) or the path
-    of a weights file (B0-B7: no-top; Lite2: a Lite2 .h5, loaded by layer name).
+    of a weights file (B0-B7: no-top, loaded by Keras, which refuses one that does not fit; Lite2:
+    a Lite2 .h5, loaded by layer name, filling the whole backbone unless ``partial_weights``).
     """
     if architecture not in TEACHER_ARCHITECTURES:
         raise UserError(f"teacher.architecture: unknown {architecture!r}; choose one of "
@@ -178,7 +180,8 @@ def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
         model = keras.Model(inputs, logits, name=f"{architecture}_teacher")
         if weights is not None:
             converted = (pretrained_dir or layout.PRETRAINED) / imagenet_lite_file(variant).name
-            load_lite_weights(model, weights, variant, converted, "teacher.weights")
+            load_lite_weights(model, weights, variant, converted, "teacher.weights",
+                              partial_weights)
         return model
     application = getattr(keras.applications, "EfficientNet" + architecture[-2:].upper())
     try:
@@ -283,12 +286,44 @@ def load_trained(directory: str | Path, classes: list[str] | None = None
     return model, meta
 
 
+def weights_file_layers(path: Path) -> dict[str, list[tuple]]:
+    """Layer name -> the shapes of its arrays, as a Keras 2 weights .h5 stores them; UserError
+    naming the file if it is not one."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            group = file["model_weights"] if "model_weights" in file else file
+            layers_found = {}
+            for raw in group.attrs["layer_names"]:
+                name = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+                weight_names = group[name].attrs["weight_names"]
+                layers_found[name] = [tuple(group[name][w].shape) for w in weight_names]
+            return layers_found
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise UserError(f"{path}: not a Keras weights .h5 file ({error})") from None
+
+
+def backbone_fit(model: keras.Model, path: Path) -> tuple[list[str], list[str]]:
+    """(layers the file fills, layers it leaves as they are) of ``model``'s weighted backbone,
+    under the rule of ``load_weights(by_name=True, skip_mismatch=True)``: a layer loads when
+    the file has a layer of its name with arrays of the same shapes."""
+    stored = weights_file_layers(path)
+    loaded, missing = [], []
+    for layer in weighted_backbone_layers(model):
+        shapes = [tuple(weight.shape) for weight in layer.weights]
+        (loaded if stored.get(layer.name) == shapes else missing).append(layer.name)
+    return loaded, missing
+
+
 def load_lite_weights(model: keras.Model, weights: str, variant: str, converted: Path,
-                      key: str) -> None:
+                      key: str, partial: bool = False) -> None:
     """Initialise a Lite model's backbone; its classifier stays freshly initialised.
 
     ``imagenet``: the converted official weights of ``variant`` (stage import_imagenet_weights),
-    copied strictly layer by layer. Any other value: a local weights file, loaded by layer name.
+    copied strictly layer by layer. Any other value: a local weights file, loaded by layer name;
+    it must fill every weighted layer of the backbone unless ``partial`` (the section's
+    ``partial_weights``) allows fewer, and then at least one.
     """
     if weights == "imagenet":
         from stages.common.models.pretrained import copy_backbone
@@ -304,14 +339,29 @@ def load_lite_weights(model: keras.Model, weights: str, variant: str, converted:
     if not path.is_file():
         raise UserError(f"{key}: weights file {path} not found (use imagenet, null or the path "
                         f"of an EfficientNet-{variant.capitalize()} weights .h5)")
+    loaded, missing = backbone_fit(model, path)
+    section = key.split(".")[0]
+    if not loaded or (missing and not partial):
+        total = len(loaded) + len(missing)
+        raise UserError(
+            f"{key}: {path} fills {len(loaded)} of the {total} weighted backbone layers of "
+            f"{model.name}; missing or of another shape: {', '.join(missing[:8])}"
+            f"{', ...' if len(missing) > 8 else ''}. Give weights of EfficientNet-"
+            f"{variant.capitalize()} (the file of a model built by this pipeline, or "
+            f"import_imagenet_weights' output)"
+            + ("" if not loaded else f", or set {section}.partial_weights: true to start the "
+                                     "missing layers from random values"))
     try:
         model.load_weights(path, by_name=True, skip_mismatch=True)
     except Exception as error:  # h5py and Keras raise various types for a wrong file
         raise UserError(f"{key}: cannot load weights from {path}: {error}") from None
+    if missing:
+        print(f"{key}: {path} filled {len(loaded)} of {len(loaded) + len(missing)} weighted "
+              f"backbone layers ({section}.partial_weights: true); the others start random")
 
 
-def load_student_weights(model: keras.Model, weights: str,
-                         converted: Path | None = None) -> None:
+def load_student_weights(model: keras.Model, weights: str, converted: Path | None = None,
+                         partial: bool = False) -> None:
     """The student's backbone from ``student.weights`` (see load_lite_weights)."""
     load_lite_weights(model, weights, "lite1", converted or imagenet_lite_file("lite1"),
-                      "student.weights")
+                      "student.weights", partial)

@@ -20,7 +20,7 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     data = view_data(shards, dataset, "teacher", config.batch_size, params.seed,
                      params.augmentation, params.shards.shuffle_buffer)
     model = build_teacher(len(classes), size, config.dropout, config.weights,
-                          config.architecture)
+                          config.architecture, partial_weights=config.partial_weights)
     schedule = TwoPhases.of(model, config, (data.train, data.validation),
                             model, (data.train, data.validation))
     return Plan(
