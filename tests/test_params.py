@@ -184,3 +184,30 @@ def test_non_utf8_params_name_the_line(tmp_path):
     path.write_bytes((REPO / "params.yaml").read_bytes().replace(b"seed: 1337", b"seed: 13\xff37", 1))
     with pytest.raises(UserError, match=r"params.yaml:3: not valid UTF-8"):
         load_params(path)
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    """Nine lines of anchors and aliases expand to 9**9 values: refused by the scanner, before
+    anything expands them (today's reader walked them for ever)."""
+    lines = ['lol0: &a0 ["lol"]'] + [f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]"
+                                     for i in range(1, 9)]
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text() + "\n".join(lines) + "\n")
+    first = len((REPO / "params.yaml").read_text().splitlines()) + 1
+    with pytest.raises(UserError, match=rf"params.yaml:{first}: YAML anchors and aliases"):
+        read_params(path)
+    path.write_text((REPO / "params.yaml").read_text().replace(
+        "seed: 1337", "seed: &s 1337\nnum_classes_copy: *s", 1))
+    with pytest.raises(UserError, match="anchors and aliases"):
+        read_params(path)
+
+
+def test_deep_nesting_is_refused_with_its_line(tmp_path):
+    path = _params_with(tmp_path, "seed: 1337", "seed: " + "[" * 5000 + "]" * 5000)
+    line = _line_of(path, "seed: [")
+    with pytest.raises(UserError, match=rf"params.yaml:{line}: nested more than 8 levels"):
+        read_params(path)
+    nested = "".join(f"\n{'  ' * (i + 1)}k{i}:" for i in range(9)) + " 1"
+    path = _params_with(tmp_path, "seed: 1337", "seed:" + nested)
+    with pytest.raises(UserError, match="nested more than 8 levels"):
+        read_params(path)

@@ -323,6 +323,18 @@ def test_only_newline_carriage_return_and_crlf_end_lines():
         (4, "control character U+000B in la")]
 
 
+@pytest.mark.parametrize("invisible", ["\u200b", "\u2060", "\ufeff", "\u00a0", "\u200e",
+                                       "\u00ad", "\U000e0041"])
+def test_invisible_characters_in_a_label_are_defects_named_by_code_point(invisible):
+    """A zero-width, format or no-break character makes a class that looks like ``cat``."""
+    text = f"a.png,cat\nb.png,ca{invisible}t\nc.png,cat{invisible}|dog\n"
+    entries, defects = parse_split_text(text, "train", "train.txt")
+    assert [e.name for e in entries] == ["a.png"]
+    code = f"U+{ord(invisible):04X}"
+    assert [(d.line, d.reason.split(" (")[0]) for d in defects] == [
+        (2, f"invisible character {code}"), (3, f"invisible character {code}")]
+
+
 def test_labels_differing_only_by_unicode_normalisation_are_one_class(tmp_path):
     composed, decomposed = "caf\u00e9", "cafe\u0301"
     root = make_dataset(tmp_path, {"train": f"a.png,{composed}\nb.png,{decomposed}|dog\n",

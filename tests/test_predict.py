@@ -53,7 +53,8 @@ def test_an_oversized_image_is_its_own_error_and_the_others_get_results(outputs,
     assert first["error"] == ("60000x60000 = 3600000000 pixels exceeds the limit of 50000000 "
                               "(--max_image_pixels)")
     assert second["image"] == str(image) and "labels" in second and "error" not in second
-    assert third["error"] == "cannot be decoded as an image"
+    assert third["error"] == ("not an accepted image format (JPEG, PNG, BMP, WebP, TIFF, binary "
+                              "PPM/PGM): it starts with b'\\xff\\xd8 not r'")
     # above OpenCV's own limit but allowed by ours: OpenCV's refusal is still the image's error
     allowed = _predict(out, huge, image, "--max_image_pixels", 4_000_000_000)
     assert allowed.returncode == 1 and "Traceback" not in allowed.stderr

@@ -1,6 +1,9 @@
 """User-facing errors: a clear message and a non-zero exit, never a Python traceback."""
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Callable
@@ -26,12 +29,33 @@ def run_main(main: Callable[[], int | None]) -> None:
     sys.exit(status or 0)
 
 
+class NotRegularFileError(OSError):
+    """A FIFO, device, socket or folder where a file belongs: reading it could block forever or
+    never end, so it is refused before it is opened for reading."""
+
+    def __init__(self, path):
+        super().__init__(errno.EINVAL, "not a regular file (a FIFO, device, socket or folder)",
+                         str(path))
+
+
+def read_regular_file(path: str | Path) -> bytes:
+    """The bytes of a regular file (a symbolic link to one is fine); NotRegularFileError for
+    anything else, checked before the file is opened and again on the opened descriptor."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotRegularFileError(path)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since the first check
+            raise NotRegularFileError(path)
+        return file.read()
+
+
 def read_utf8(path: Path, not_found: str, bom: bool = False) -> str:
     """A user's text file as a string; UserError naming the file, and the line of a byte that
     is not UTF-8. ``not_found`` says what to do when the file is missing; ``bom`` drops a
     leading UTF-8 byte-order mark."""
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except FileNotFoundError:
         raise UserError(f"{path}: {not_found}") from None
     except OSError as error:

@@ -382,12 +382,37 @@ def validate_params(params: Any, source: str = "params.yaml",
     return params
 
 
+MAX_NESTING = 8  # params.yaml nests 3 deep; DVC writes no anchors or aliases
+
+
+def _check_structure(text: str, path: Path) -> None:
+    """UserError for anchors and aliases (nine lines of them can expand to billions of values)
+    and for nesting deeper than MAX_NESTING, found by the scanner, which neither expands nor
+    recurses, before the composer (which does both) sees the text."""
+    depth = 0
+    for token in _yaml().scan(text):
+        kind = type(token).__name__
+        if kind in ("AnchorToken", "AliasToken"):
+            raise UserError(f"{path}:{token.start_mark.line + 1}: YAML anchors and aliases "
+                            f"(&name, *name) are not accepted; write each value out")
+        if kind in ("BlockMappingStartToken", "BlockSequenceStartToken",
+                    "FlowMappingStartToken", "FlowSequenceStartToken"):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise UserError(f"{path}:{token.start_mark.line + 1}: nested more than "
+                                f"{MAX_NESTING} levels deep; params.yaml has sections of "
+                                "plain values")
+        elif kind in ("BlockEndToken", "FlowMappingEndToken", "FlowSequenceEndToken"):
+            depth -= 1
+
+
 def read_yaml(path: str | Path) -> tuple[object, dict[str, int]]:
     """Parse a YAML 1.2 file; returns the data and the line of every key (UserError if the file
-    is unreadable, not YAML, or gives a key twice)."""
+    is unreadable, not YAML, gives a key twice, uses anchors or aliases, or nests too deep)."""
     path = Path(path)
     text = read_utf8(path, "file not found (run from the repository root)", bom=True)
     try:
+        _check_structure(text, path)
         node = _yaml().compose(text)
         duplicates: list = []
         lines = _key_lines(node, duplicates=duplicates) if node is not None else {}

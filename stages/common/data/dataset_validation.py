@@ -20,7 +20,9 @@ Decisions
   test and then line order: in skip mode the evaluation splits lose the copy, not train.
 - Labels are compared in Unicode NFC form: ``é`` typed as one code point or as ``e`` plus a
   combining accent is one class, named in NFC. A label holds at most ``MAX_LABEL_BYTES`` bytes of
-  UTF-8 and no control or line-separator character; image names hold no such character either.
+  UTF-8 and none of the characters ``core/label_text.py`` refuses (control and line-separator
+  characters; invisible format characters and the no-break space, which make lookalike
+  classes); image names hold no control or line-separator character either.
 - All defects are collected in one pass. ``on_defect='fail'`` raises one UserError listing all
   of them; ``'skip'`` drops the defective lines and reports each of them.
 - Each split must keep at least one image, and val and test at least one positive label:
@@ -44,7 +46,8 @@ from PIL import Image
 
 from stages.common.core.errors import UserError
 from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, Defect, PreparedDataset, Record
-from stages.common.data.preprocessing import decode_image
+from stages.common.core.label_text import forbidden_character
+from stages.common.data.preprocessing import ACCEPTED_FORMATS, decode_image, image_format
 
 MAX_LABEL_BYTES = 128  # UTF-8; labels become parts of file names (curves, reports)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -123,10 +126,9 @@ def parse_line(text: str) -> tuple[str, tuple[str, ...]]:
     if any(not label for label in labels):
         raise _Malformed("malformed_line", "empty label (check the '|' separators)", name)
     for label in labels:
-        invisible = _invisible_character(label)
-        if invisible:
-            raise _Malformed("malformed_line", f"control character {invisible} in label "
-                             f"{label!r}", name)
+        forbidden = forbidden_character(label)
+        if forbidden:
+            raise _Malformed("malformed_line", f"{forbidden} in label {label!r}", name)
         size = len(label.encode("utf-8"))
         if size > MAX_LABEL_BYTES:
             raise _Malformed("malformed_line", f"label {label[:40]!r}... is {size} bytes long "
@@ -221,6 +223,9 @@ def inspect_image(images_dir: Path, name: str, max_pixels: int) -> ImageInfo | t
         return "unreadable", f"cannot be read: {error.strerror or error}"
     if not data:
         return "empty_file", "empty file (0 bytes)"
+    if image_format(data) is None:
+        return "corrupt", (f"not an accepted image format ({ACCEPTED_FORMATS}): it starts with "
+                           f"{data[:8]!r}")
     try:
         with Image.open(path) as header:
             width, height = header.size

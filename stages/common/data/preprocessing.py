@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from stages.common.core.errors import UserError
+from stages.common.core.errors import UserError, read_regular_file
 
 # Pillow's decompression-bomb check is replaced by explicit pixel limits, checked from the header
 # (prepare.max_image_pixels, --max_image_pixels): set once here, for every module that reads images.
@@ -143,6 +143,28 @@ def decode_image(data: bytes) -> np.ndarray | None:
     return decoded
 
 
+# The accepted image formats, told by their first bytes before any decoder runs: both decoders
+# (Pillow for the header, OpenCV for the pixels) read each of them, so the pixel limit is checked
+# from the header for every accepted file. Others (HDR, PFM, EXR, ...) are refused unread.
+IMAGE_SIGNATURES = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "BMP": (b"BM",),
+    "WebP": (b"RIFF",),  # and "WEBP" at offset 8
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+    "binary PPM/PGM": (b"P5", b"P6"),
+}
+ACCEPTED_FORMATS = ", ".join(IMAGE_SIGNATURES)
+
+
+def image_format(data: bytes) -> str | None:
+    """The accepted format ``data`` starts like, or None."""
+    for name, signatures in IMAGE_SIGNATURES.items():
+        if data.startswith(signatures) and (name != "WebP" or data[8:12] == b"WEBP"):
+            return name
+    return None
+
+
 def image_header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) as the file's header states it, read without decoding the pixels, so a
     huge image is refused before it costs memory; None if the header is not recognised."""
@@ -156,18 +178,36 @@ def image_header_size(data: bytes) -> tuple[int, int] | None:
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # also the default of prepare.max_image_pixels
 
 
+def check_image_bytes(data: bytes, max_pixels: int, limit_name: str) -> str | None:
+    """Why ``data`` may not reach a decoder, or None: not an accepted format by its first bytes,
+    a header that cannot be read, or more than ``max_pixels`` pixels (the setting
+    ``limit_name``)."""
+    if not data:
+        return "empty file (0 bytes)"
+    if image_format(data) is None:
+        return (f"not an accepted image format ({ACCEPTED_FORMATS}): it starts with "
+                f"{data[:8]!r}")
+    size = image_header_size(data)
+    if size is None:
+        return f"its {image_format(data)} header cannot be read"
+    if size[0] * size[1] > max_pixels:
+        return (f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels exceeds the limit of "
+                f"{max_pixels} ({limit_name})")
+    return None
+
+
 def read_image_file(path: str | Path, max_pixels: int) -> np.ndarray:
-    """Upright RGB pixels of an image file the user named; UserError if it cannot be read, its
-    header claims more than ``max_pixels`` pixels (checked before decoding), or it cannot be
-    decoded. The message is about the image alone: callers put its name in front."""
+    """Upright RGB pixels of an image file the user named; UserError if it cannot be read, is
+    not a regular file, is not an accepted format, its header claims more than ``max_pixels``
+    pixels (all checked before decoding), or it cannot be decoded. The message is about the
+    image alone: callers put its name in front."""
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(Path(path))
     except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
         raise UserError(f"cannot be read: {getattr(error, 'strerror', None) or error}") from None
-    size = image_header_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise UserError(f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels exceeds the limit of "
-                        f"{max_pixels} (--max_image_pixels)")
+    problem = check_image_bytes(data, max_pixels, "--max_image_pixels")
+    if problem:
+        raise UserError(problem)
     try:
         image = decode_image(data)
     except cv2.error as error:  # OpenCV's own limits and decoder failures
