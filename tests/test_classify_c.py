@@ -6,6 +6,7 @@ and package have run on it). A missing C compiler fails these tests: the phone p
 promise, not an option.
 """
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from PIL import Image
 
 from stages.common.data.dataset import IMAGES_FOLDER
 from stages.common.quantization.int8_outputs import int8_outputs
-from stages.common.quantization.int8_runtime import Int8Model, probability_table
+from stages.common.quantization.int8_runtime import Int8Model, int8_threshold, probability_table
 from stages.common.evaluation.metrics import multilabel_metrics
 from stages.common.deployment.predictor import Predictor
 from stages.common.data.preprocessing import decode_image, encode_ppm, letterbox
@@ -295,14 +296,23 @@ def test_raw_rgb_input_gives_the_ppm_result(apps, phone_inputs, tmp_path):
     assert from_raw[str(raw)] == from_ppm[str(ppms[0])]
 
 
+def _requantised(config: dict, zero_point: int) -> None:
+    """Another output zero point, with the int8 thresholds its probabilities then give (so that
+    only the model disagrees with the config)."""
+    config["output"]["quantization"]["zero_point"] = zero_point
+    for row in config["thresholds"]["classes"]:
+        row["int8"] = int8_threshold(row["probability"], config["output"]["quantization"]["scale"],
+                                     zero_point)
+
+
 @pytest.mark.parametrize("change, expected", [
     (lambda c: c.pop("thresholds"), "field thresholds is missing"),
     (lambda c: c["thresholds"]["classes"][1].update(int8="12"), "field thresholds.classes[1].int8 must be an integer from -128 to 128"),
     (lambda c: c["labels"]["classes"].pop(), "labels.classes has 4 and thresholds.classes 5"),
     (lambda c: c.update(format_version=2), "field format_version is 2; this reader knows version 1 only"),
-    (lambda c: c["input"].update(shape=[1, 32, 32, 3]), "the input's dimension 1 is 64 (-1: dynamic), inference_config.json says 32"),
-    (lambda c: c["output"]["quantization"].update(zero_point=c["output"]["quantization"]["zero_point"] + 1), "the output's quantisation is scale"),
-    (lambda c: c["model"].update(file="../model.tflite"), "field model.file must name a file inside the output folder"),
+    (lambda c: c["input"].update(shape=[1, 32, 32, 3], height=32, width=32), "the input's dimension 1 is 64 (-1: dynamic), inference_config.json says 32"),
+    (lambda c: _requantised(c, c["output"]["quantization"]["zero_point"] + 1), "the output's quantisation is scale"),
+    (lambda c: c["model"].update(file="../model.tflite"), 'field model.file is "../model.tflite"; this reader handles "model_qat_int8.tflite" only'),
 ])
 def test_a_config_that_does_not_fit_is_refused_by_field(apps, phone_inputs, tmp_path, change, expected):
     output_dir, _, ppms = phone_inputs
@@ -340,3 +350,31 @@ def test_broken_json_and_labels_name_the_file_and_line(apps, phone_inputs, tmp_p
     result = _classify(apps["plain"], damaged, ppms[0])
     assert result.returncode == 2
     assert f"labels.txt: line {len(labels) + 1} disagrees" in result.stderr
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--raw", "4294967297x1"), ("--raw", "1x4294967297"), ("--raw", "99999999999999999999x1"),
+    ("--raw", "-1x5"), ("--raw", "+5x5"), ("--raw", " 5x5"), ("--raw", "5x5x"), ("--raw", "5x"),
+    ("--raw", "0x5"), ("--threads", "4294967297"), ("--threads", "-1"), ("--threads", "2x"),
+    ("--repeat", "18446744073709551617"), ("--repeat", " 3"),
+])
+def test_numbers_in_options_are_checked_whole_and_for_overflow(apps, phone_inputs, option, value):
+    """sscanf("%d") read 4294967297x1 as 1x1; each number is now digits only, range-checked
+    before it can overflow."""
+    output_dir, _, ppms = phone_inputs
+    result = subprocess.run([str(apps["plain"]), option, value, str(output_dir), str(ppms[0])],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert f"classify: {option} must be" in result.stderr and value in result.stderr
+
+
+def test_a_fifo_image_is_its_own_error(apps, phone_inputs, tmp_path):
+    output_dir, _, ppms = phone_inputs
+    fifo = tmp_path / "photo.ppm"
+    os.mkfifo(fifo)
+    result = subprocess.run([str(apps["plain"]), str(output_dir), str(fifo), str(ppms[0])],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (f"{fifo}: error: cannot be read: not a regular file "
+                                             "(a FIFO, device, socket or folder)")
+    assert result.stdout.splitlines()[1].startswith(f"{ppms[0]}: ")

@@ -113,6 +113,11 @@ def test_predictor_refuses_files_that_do_not_belong_together(workspace, tmp_path
     shutil.copytree(root / "outputs" / "run_001", copy)
     with open(copy / "model_qat_int8.tflite", "ab") as handle:
         handle.write(b"\0")
+    with pytest.raises(UserError, match="field model.bytes says"):
+        Predictor.load(copy)
+    data = bytearray((root / "outputs" / "run_001" / "model_qat_int8.tflite").read_bytes())
+    data[len(data) // 2] ^= 1
+    (copy / "model_qat_int8.tflite").write_bytes(bytes(data))
     with pytest.raises(UserError, match="sha256 differs"):
         Predictor.load(copy)
     with pytest.raises(UserError, match="not found"):

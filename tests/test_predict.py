@@ -12,6 +12,7 @@ import pytest
 
 from stages.common.core.errors import UserError
 from stages.common.deployment.predictor import Predictor
+from stages.common.quantization.int8_runtime import int8_threshold
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,6 +93,15 @@ def _first_threshold(value):
     return change
 
 
+def _requantised(scale, zero_point):
+    """Another output quantisation, with the int8 thresholds its probabilities then give."""
+    def change(config):
+        config["output"]["quantization"] = {"scale": scale, "zero_point": zero_point}
+        for row in config["thresholds"]["classes"]:
+            row["int8"] = int8_threshold(row["probability"], scale, zero_point)
+    return change
+
+
 def _input_size(size):
     def change(config):
         config["input"].update(shape=[1, size, size, 3], height=size, width=size)
@@ -106,8 +116,9 @@ def _input_size(size):
     (_first_threshold(200), "field thresholds.classes[0].int8 200 is greater than the maximum of 128"),
     (_rows(1), "field thresholds.classes has 1 row(s) for 5 classes"),
     (_input_size(32), "field input.height is 32 but the model has 64"),
+    (_requantised(0.5, 0), "field output.quantization.scale is 0.5 but the model has"),
     (_set("output", "quantization", {"scale": 0.5, "zero_point": 0}),
-     "field output.quantization.scale is 0.5 but the model has"),
+     "field thresholds.classes[0].int8 is"),  # the thresholds no longer follow from it
     (lambda config: {**config, "format_version": 2},
      "field format_version is 2; this reader knows version 1 only"),
     (_set("labels", "classes", "circle"), "field labels.classes must be of type array"),

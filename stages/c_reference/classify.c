@@ -22,14 +22,17 @@
  * Exit status: 0 all images classified; 1 some image could not be (its own "IMAGE: error:"
  * line, the others still classified); 2 bad arguments, config, labels or model.
  */
-#define _POSIX_C_SOURCE 200112L /* posix_memalign, clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, fdopen, O_CLOEXEC */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config_reader.h"
 #include "letterbox.h"
@@ -67,6 +70,7 @@ static const char *status_name(LiteRtStatus status)
 
 typedef struct {
     LiteRtEnvironment environment;
+    unsigned char *model_bytes; /* the checked file's bytes, which the model reads in place */
     LiteRtModel model;
     LiteRtCompiledModel compiled;
     LiteRtTensorBuffer input, output;
@@ -126,6 +130,7 @@ static void classifier_close(classifier *c)
     free(c->output_memory);
     if (c->compiled) LiteRtDestroyCompiledModel(c->compiled);
     if (c->model) LiteRtDestroyModel(c->model);
+    free(c->model_bytes);
     if (c->environment) LiteRtDestroyEnvironment(c->environment);
     memset(c, 0, sizeof *c);
 }
@@ -180,6 +185,7 @@ static int classifier_open(classifier *c, const char *model_path, const classifi
     LiteRtParamIndex count;
     const int output_dims[2] = {1, config->num_classes};
     char *cpu_settings;
+    size_t model_size;
     memset(c, 0, sizeof *c);
     c->size = config->input_shape[1];
     c->num_classes = config->num_classes;
@@ -189,8 +195,11 @@ static int classifier_open(classifier *c, const char *model_path, const classifi
         return -1;
     }
 
+    /* size and sha256 checked on the very bytes the runtime then reads: a cut or altered copy
+     * of the model never reaches it */
+    if ((c->model_bytes = model_read(config, &model_size, error)) == NULL) return -1;
     LITERT_CALL(LiteRtCreateEnvironment(0, NULL, &c->environment));
-    LITERT_CALL(LiteRtCreateModelFromFile(c->environment, model_path, &c->model));
+    LITERT_CALL(LiteRtCreateModelFromBuffer(c->environment, c->model_bytes, model_size, &c->model));
     LITERT_CALL(LiteRtGetNumModelSignatures(c->model, &count));
     if (count < 1) {
         snprintf(error, MESSAGE_SIZE, "%s: the model has no signature", model_path);
@@ -326,18 +335,42 @@ static int ppm_number(FILE *file, long *value)
     return (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f') ? 0 : -1;
 }
 
+/* A regular file opened for reading; a FIFO, device or folder is refused before it is opened
+ * (reading one could block for ever or never end). NULL and a message otherwise. */
+static FILE *open_regular(const char *path, char *error)
+{
+    struct stat status;
+    int descriptor;
+    FILE *file;
+    if (stat(path, &status) != 0) {
+        snprintf(error, MESSAGE_SIZE, "%s", errno == ENOENT ? "file not found" : strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(status.st_mode)
+        || (descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+        snprintf(error, MESSAGE_SIZE, "cannot be read: %s", S_ISREG(status.st_mode) ? strerror(errno)
+                 : "not a regular file (a FIFO, device, socket or folder)");
+        return NULL;
+    }
+    if (fstat(descriptor, &status) != 0 || !S_ISREG(status.st_mode)
+        || (file = fdopen(descriptor, "rb")) == NULL) {
+        close(descriptor);
+        snprintf(error, MESSAGE_SIZE, "cannot be read: not a regular file (a FIFO, device, socket "
+                 "or folder)");
+        return NULL;
+    }
+    return file;
+}
+
 /* Reads an image into *rgb (malloc'd). raw_width > 0: the file is raw_width x raw_height RGB. */
 static int read_image(const char *path, int raw_width, int raw_height, uint8_t **rgb,
                       int *height, int *width, char *error)
 {
-    FILE *file = fopen(path, "rb");
+    FILE *file = open_regular(path, error);
     long w = raw_width, h = raw_height, maxval = 255;
     size_t bytes;
     *rgb = NULL;
-    if (file == NULL) {
-        snprintf(error, MESSAGE_SIZE, "%s", errno == ENOENT ? "file not found" : strerror(errno));
-        return -1;
-    }
+    if (file == NULL) return -1;
     if (raw_width <= 0) {
         char magic[2];
         if (fread(magic, 1, 2, file) != 2 || magic[0] != 'P' || magic[1] != '6') {
@@ -399,12 +432,37 @@ static void usage(void)
             "  --repeat N  time N more model runs per image; the median goes to stderr\n");
 }
 
+/* Decimal digits only (no sign, no spaces) from *text up to the first non-digit, as a value
+ * from 1 to high; -1 for none, an overflow or a value out of range. */
+static long parse_digits(const char **text, long high)
+{
+    long value = 0;
+    const char *start = *text;
+    for (; **text >= '0' && **text <= '9'; ++*text) {
+        if (value > (high - (**text - '0')) / 10) return -1; /* checked before it can overflow */
+        value = value * 10 + (**text - '0');
+    }
+    return *text == start || value < 1 ? -1 : value;
+}
+
+/* --raw's WIDTHxHEIGHT, each side from 1 to MAX_IMAGE_PIXELS; -1 otherwise. */
+static int parse_size(const char *text, int *width, int *height)
+{
+    long w = parse_digits(&text, MAX_IMAGE_PIXELS), h;
+    if (w < 0 || *text++ != 'x') return -1;
+    h = parse_digits(&text, MAX_IMAGE_PIXELS);
+    if (h < 0 || *text != '\0') return -1;
+    *width = (int)w;
+    *height = (int)h;
+    return 0;
+}
+
 /* An option's integer value from 1 to high; a message and -1 otherwise. */
 static int integer_option(const char *option, const char *text, long high, int *value)
 {
-    char *end;
-    long parsed = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || parsed < 1 || parsed > high) {
+    const char *end = text;
+    long parsed = parse_digits(&end, high);
+    if (parsed < 0 || *end != '\0') {
         fprintf(stderr, "classify: %s must be an integer from 1 to %ld, got %s\n", option, high, text);
         return -1;
     }
@@ -439,9 +497,7 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(option, "--raw") == 0) {
-            char tail;
-            if (sscanf(argv[++first], "%dx%d%c", &raw_width, &raw_height, &tail) != 2
-                || raw_width < 1 || raw_height < 1) {
+            if (parse_size(argv[++first], &raw_width, &raw_height) != 0) {
                 fprintf(stderr, "classify: --raw must be WIDTHxHEIGHT, e.g. 640x480, got %s\n", argv[first]);
                 return 2;
             }

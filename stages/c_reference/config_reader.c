@@ -1,16 +1,91 @@
-/* See config_reader.h. */
+/* See config_reader.h. The rules are docs/output_folder_rules.md's; the Python side is
+ * stages/common/deployment/inference_config.py and predictor.py, and tests/config_cases/ holds
+ * both to one verdict. */
+#define _POSIX_C_SOURCE 200809L /* open flags, fstat */
+
 #include "config_reader.h"
+#include "sha256.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#define CONFIG_FILE "inference_config.json"
-#define MAX_JSON_BYTES (16u << 20)
+#define MAX_TEXT_BYTES (16u << 20) /* inference_config.json and labels.txt */
 #define MAX_JSON_DEPTH 64
+#define THRESHOLD_TOLERANCE 1e-9 /* between two readers' sigmoids (libm's and numpy's exp) */
+
+/* ---- characters a label may not hold (stages/common/core/label_text.py) ------------------- */
+
+/* Control characters (Cc), line and paragraph separators (Zl, Zp), format characters (Cf) and
+ * U+00A0, as inclusive ranges of Python 3.11's Unicode data; a test compares them. */
+static const unsigned FORBIDDEN_IN_LABELS[][2] = {
+    {0x0000, 0x001F}, {0x007F, 0x00A0}, {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C},
+    {0x06DD, 0x06DD}, {0x070F, 0x070F}, {0x0890, 0x0891}, {0x08E2, 0x08E2}, {0x180E, 0x180E},
+    {0x200B, 0x200F}, {0x2028, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF},
+    {0xFFF9, 0xFFFB}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD}, {0x13430, 0x13438},
+    {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F}
+};
+
+static int forbidden_in_label(unsigned code)
+{
+    size_t i;
+    for (i = 0; i < sizeof FORBIDDEN_IN_LABELS / sizeof FORBIDDEN_IN_LABELS[0]; ++i)
+        if (code >= FORBIDDEN_IN_LABELS[i][0] && code <= FORBIDDEN_IN_LABELS[i][1]) return 1;
+    return 0;
+}
+
+/* One UTF-8 sequence at s (n bytes left): its length and code point, or 0 if it is not valid
+ * UTF-8 (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned *code)
+{
+    size_t length, i;
+    unsigned minimum;
+    if (s[0] < 0x80) { *code = s[0]; return 1; }
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { length = 2; *code = s[0] & 0x1Fu; minimum = 0x80; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { length = 3; *code = s[0] & 0x0Fu; minimum = 0x800; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { length = 4; *code = s[0] & 0x07u; minimum = 0x10000; }
+    else return 0;
+    if (n < length) return 0;
+    for (i = 1; i < length; ++i) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        *code = (*code << 6) | (s[i] & 0x3Fu);
+    }
+    if (*code < minimum || *code > 0x10FFFF || (*code >= 0xD800 && *code <= 0xDFFF)) return 0;
+    return length;
+}
+
+/* The byte offset of the first invalid UTF-8 sequence, or size if there is none. */
+static size_t utf8_invalid_at(const char *text, size_t size)
+{
+    size_t at = 0, length;
+    unsigned code;
+    while (at < size) {
+        if ((length = utf8_next((const unsigned char *)text + at, size - at, &code)) == 0) return at;
+        at += length;
+    }
+    return size;
+}
+
+/* The first code point of a (valid UTF-8, NUL-terminated or sized) label that a label may not
+ * hold, or -1. */
+static long forbidden_code(const char *text, size_t size)
+{
+    size_t at = 0, length;
+    unsigned code;
+    while (at < size) {
+        length = utf8_next((const unsigned char *)text + at, size - at, &code);
+        if (length == 0) return 0xFFFD;
+        if (forbidden_in_label(code)) return (long)code;
+        at += length;
+    }
+    return -1;
+}
 
 /* ---- a strict JSON parser into a small tree ---------------------------------------------- */
 
@@ -223,6 +298,33 @@ static int append_item(json_parser *p, json_node *parent, json_node **item)
 
 static int parse_value(json_parser *p, json_node *node);
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* An object whose members are all parsed: a member name given twice is refused (readers that
+ * keep the first or the last would disagree). */
+static int check_unique_keys(json_parser *p, const json_node *object)
+{
+    char **keys;
+    size_t i;
+    int status = 0;
+    if (object->count < 2) return 0;
+    if ((keys = malloc(object->count * sizeof *keys)) == NULL) return parse_failure(p, "out of memory");
+    for (i = 0; i < object->count; ++i) keys[i] = object->items[i].key;
+    qsort(keys, object->count, sizeof *keys, compare_keys);
+    for (i = 1; i < object->count && status == 0; ++i)
+        if (strcmp(keys[i - 1], keys[i]) == 0) {
+            char problem[160];
+            snprintf(problem, sizeof problem, "member name \"%.100s\" appears twice in one object",
+                     keys[i]);
+            status = parse_failure(p, problem);
+        }
+    free(keys);
+    return status;
+}
+
 static int parse_container(json_parser *p, json_node *node, char close)
 {
     json_node *item;
@@ -247,7 +349,11 @@ static int parse_container(json_parser *p, json_node *node, char close)
         if (parse_value(p, item) != 0) return -1;
         skip_space(p);
         if (p->at < p->end && *p->at == ',') { p->at++; continue; }
-        if (p->at < p->end && *p->at == close) { p->at++; p->depth--; return 0; }
+        if (p->at < p->end && *p->at == close) {
+            p->at++;
+            p->depth--;
+            return object ? check_unique_keys(p, node) : 0;
+        }
         return parse_failure(p, object ? "',' or '}' expected" : "',' or ']' expected");
     }
 }
@@ -268,38 +374,53 @@ static int parse_value(json_parser *p, json_node *node)
     return parse_number(p, node);
 }
 
-/* The whole file; a NUL byte inside counts as the end, which the parser then refuses. */
-static char *read_file(const char *path, size_t *size, const char *what, char *error)
+char *read_regular_file(const char *path, size_t max_bytes, size_t *size, const char *what,
+                        char *error)
 {
-    FILE *file = fopen(path, "rb");
+    struct stat status;
     char *data;
-    size_t capacity = 1 << 16, used = 0, got;
-    if (file == NULL) {
+    size_t used = 0;
+    ssize_t got;
+    int file;
+    if (stat(path, &status) != 0) {
         set_error(error, "%s: %s (%s)", path, errno == ENOENT ? "not found" : strerror(errno), what);
         return NULL;
     }
-    data = malloc(capacity + 1);
-    while (data != NULL && (got = fread(data + used, 1, capacity - used, file)) > 0) {
-        used += got;
-        if (used == capacity) {
-            char *grown = capacity >= MAX_JSON_BYTES ? NULL : realloc(data, 2 * capacity + 1);
-            if (grown == NULL) {
-                free(data);
-                fclose(file);
-                set_error(error, "%s: larger than %u bytes or out of memory", path, MAX_JSON_BYTES);
-                return NULL;
-            }
-            data = grown;
-            capacity *= 2;
-        }
-    }
-    if (data == NULL || ferror(file)) {
-        free(data);
-        fclose(file);
-        set_error(error, "%s: cannot be read", path);
+    if (!S_ISREG(status.st_mode)) { /* a FIFO would block, a device never end */
+        set_error(error, "%s: cannot be read: not a regular file (a FIFO, device, socket or folder)",
+                  path);
         return NULL;
     }
-    fclose(file);
+    if ((file = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+        set_error(error, "%s: cannot be read: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(file, &status) != 0 || !S_ISREG(status.st_mode)) { /* swapped since stat */
+        close(file);
+        set_error(error, "%s: cannot be read: not a regular file (a FIFO, device, socket or folder)",
+                  path);
+        return NULL;
+    }
+    if ((unsigned long long)status.st_size > max_bytes) {
+        close(file);
+        set_error(error, "%s: larger than %lu bytes", path, (unsigned long)max_bytes);
+        return NULL;
+    }
+    if ((data = malloc((size_t)status.st_size + 1)) == NULL) {
+        close(file);
+        set_error(error, "%s: out of memory", path);
+        return NULL;
+    }
+    while (used < (size_t)status.st_size
+           && (got = read(file, data + used, (size_t)status.st_size - used)) > 0)
+        used += (size_t)got;
+    if (used != (size_t)status.st_size || read(file, data + used, 1) != 0) {
+        close(file);
+        free(data);
+        set_error(error, "%s: cannot be read: its size changed while it was read", path);
+        return NULL;
+    }
+    close(file);
     data[used] = '\0';
     *size = used;
     return data;
@@ -383,6 +504,24 @@ static int string_is(const json_node *root, const char *path, const char *expect
     return 0;
 }
 
+/* A string field equal to one of `choices`, written "a|b|c". */
+static int string_in(const json_node *root, const char *path, const char *choices,
+                     const char *source, char *error)
+{
+    const json_node *node = field(root, path, JSON_STRING, source, error);
+    const char *choice = choices;
+    size_t length;
+    if (node == NULL) return -1;
+    while (*choice) {
+        length = strcspn(choice, "|");
+        if (strlen(node->text) == length && strncmp(node->text, choice, length) == 0) return 0;
+        choice += length + (choice[length] == '|');
+    }
+    set_error(error, "%s: field %s is \"%.100s\"; it must be one of %s", source, path, node->text,
+              choices);
+    return -1;
+}
+
 static char *copy_text(const char *text)
 {
     char *copy = malloc(strlen(text) + 1);
@@ -398,11 +537,48 @@ static char *join_path(const char *folder, const char *name)
     return path;
 }
 
+static int number_in(const json_node *root, const char *path, double low, double high,
+                     int low_open, const char *source, char *error, double *value)
+{
+    const json_node *node = field(root, path, JSON_NUMBER, source, error);
+    if (node == NULL) return -1;
+    if (node->number > high || node->number < low || (low_open && node->number == low)) {
+        set_error(error, "%s: field %s must be a number %s %g and at most %g", source, path,
+                  low_open ? "above" : "from", low, high);
+        return -1;
+    }
+    *value = node->number;
+    return 0;
+}
+
+static int is_sha256_hex(const char *text)
+{
+    size_t i;
+    for (i = 0; text[i]; ++i)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f'))) return 0;
+    return i == 64;
+}
+
+static double sigmoid_of(int q, double scale, int zero_point)
+{
+    return 1.0 / (1.0 + exp(-((double)q - zero_point) * scale));
+}
+
+/* Whether q is the smallest int8 output whose probability reaches p (128: none does), under
+ * the output quantisation, within THRESHOLD_TOLERANCE. */
+static int threshold_is_consistent(double p, int q, double scale, int zero_point)
+{
+    int reaches = q == 128 || sigmoid_of(q, scale, zero_point) >= p - THRESHOLD_TOLERANCE;
+    int below = q == -128 || sigmoid_of(q - 1, scale, zero_point) < p + THRESHOLD_TOLERANCE;
+    return reaches && below;
+}
+
 static int read_fields(const json_node *root, const char *source, classifier_config *config,
                        char *error)
 {
     const json_node *node, *shape, *classes, *rows;
-    int version, i;
+    int version, i, j, channels;
+    double bytes;
     if (root->kind != JSON_OBJECT) {
         set_error(error, "%s: the top level must be an object", source);
         return -1;
@@ -413,12 +589,20 @@ static int read_fields(const json_node *root, const char *source, classifier_con
                   source, version, CONFIG_FORMAT_VERSION);
         return -1;
     }
-    if ((node = field(root, "model.file", JSON_STRING, source, error)) == NULL) return -1;
-    if (node->text[0] == '\0' || strchr(node->text, '/') != NULL || strcmp(node->text, "..") == 0) {
-        set_error(error, "%s: field model.file must name a file inside the output folder", source);
+    if (string_is(root, "model.file", MODEL_FILE, source, error) != 0) return -1;
+    if ((node = field(root, "model.sha256", JSON_STRING, source, error)) == NULL) return -1;
+    if (!is_sha256_hex(node->text)) {
+        set_error(error, "%s: field model.sha256 must be 64 lowercase hex digits", source);
         return -1;
     }
-    if ((config->model_file = copy_text(node->text)) == NULL) goto out_of_memory;
+    memcpy(config->model_sha256, node->text, 65);
+    if ((node = field(root, "model.bytes", JSON_NUMBER, source, error)) == NULL) return -1;
+    bytes = node->number;
+    if (!node->is_integer || bytes < 1 || bytes > 9007199254740992.0) {
+        set_error(error, "%s: field model.bytes must be a positive integer", source);
+        return -1;
+    }
+    config->model_bytes = (unsigned long long)bytes;
 
     if (string_is(root, "input.dtype", "uint8", source, error) != 0
         || string_is(root, "input.color_order", "RGB", source, error) != 0
@@ -440,10 +624,19 @@ static int read_fields(const json_node *root, const char *source, classifier_con
         set_error(error, "%s: field input.shape must be [1, height, width, 3]", source);
         return -1;
     }
-    if ((node = field(root, "input.quantization.scale", JSON_NUMBER, source, error)) == NULL) return -1;
-    config->input_scale = node->number;
+    if (integer_field(root, "input.height", 1, 1 << 16, source, error, &i) != 0) return -1;
+    if (integer_field(root, "input.width", 1, 1 << 16, source, error, &j) != 0) return -1;
+    if (i != config->input_shape[1] || j != config->input_shape[2]) {
+        set_error(error, "%s: field input.shape disagrees with input.height %d and input.width %d",
+                  source, i, j);
+        return -1;
+    }
+    if (integer_field(root, "input.channels", 3, 3, source, error, &channels) != 0) return -1;
+    if (number_in(root, "input.quantization.scale", 0, HUGE_VAL, 1, source, error,
+                  &config->input_scale) != 0) return -1;
     if (integer_field(root, "input.quantization.zero_point", 0, 255, source, error,
                       &config->input_zero_point) != 0) return -1;
+    if (field(root, "preprocessing", JSON_OBJECT, source, error) == NULL) return -1;
 
     if ((shape = field(root, "output.shape", JSON_ARRAY, source, error)) == NULL) return -1;
     if (shape->count != 2 || integer_in(&shape->items[0], 1, 1, "output.shape[0]", source, error, &i) != 0
@@ -452,12 +645,16 @@ static int read_fields(const json_node *root, const char *source, classifier_con
         if (shape->count != 2) set_error(error, "%s: field output.shape must be [1, classes]", source);
         return -1;
     }
-    if ((node = field(root, "output.quantization.scale", JSON_NUMBER, source, error)) == NULL) return -1;
-    config->output_scale = node->number;
+    if (number_in(root, "output.quantization.scale", 0, HUGE_VAL, 1, source, error,
+                  &config->output_scale) != 0) return -1;
     if (integer_field(root, "output.quantization.zero_point", -128, 127, source, error,
                       &config->output_zero_point) != 0) return -1;
 
+    if (field(root, "labels", JSON_OBJECT, source, error) == NULL) return -1;
+    if (member(member(root, "labels"), "file") != NULL
+        && string_is(root, "labels.file", LABELS_FILE, source, error) != 0) return -1;
     if ((classes = field(root, "labels.classes", JSON_ARRAY, source, error)) == NULL) return -1;
+    if (string_in(root, "thresholds.adopted", "global|per_class", source, error) != 0) return -1;
     if ((rows = field(root, "thresholds.classes", JSON_ARRAY, source, error)) == NULL) return -1;
     if ((int)classes->count != config->num_classes || (int)rows->count != config->num_classes) {
         set_error(error, "%s: output.shape says %d classes, labels.classes has %lu and "
@@ -470,18 +667,32 @@ static int read_fields(const json_node *root, const char *source, classifier_con
     config->int8_thresholds = calloc((size_t)config->num_classes, sizeof *config->int8_thresholds);
     if (config->classes == NULL || config->int8_thresholds == NULL) goto out_of_memory;
     for (i = 0; i < config->num_classes; ++i) {
-        const json_node *row = &rows->items[i], *name = &classes->items[i], *row_class, *q;
+        const json_node *row = &rows->items[i], *name = &classes->items[i], *row_class, *q, *p;
         char where[64];
+        long code;
         snprintf(where, sizeof where, "thresholds.classes[%d].int8", i);
         if (name->kind != JSON_STRING || name->text[0] == '\0') {
             set_error(error, "%s: field labels.classes[%d] must be a non-empty string", source, i);
             return -1;
         }
+        if ((code = forbidden_code(name->text, strlen(name->text))) >= 0) {
+            set_error(error, "%s: field labels.classes[%d] holds U+%04lX, which no label may hold",
+                      source, i, (unsigned long)code);
+            return -1;
+        }
+        for (j = 0; j < i; ++j)
+            if (strcmp(config->classes[j], name->text) == 0) {
+                set_error(error, "%s: field labels.classes[%d] repeats labels.classes[%d]",
+                          source, i, j);
+                return -1;
+            }
         if ((config->classes[i] = copy_text(name->text)) == NULL) goto out_of_memory;
         row_class = row->kind == JSON_OBJECT ? member(row, "class") : NULL;
         q = row->kind == JSON_OBJECT ? member(row, "int8") : NULL;
-        if (row_class == NULL || row_class->kind != JSON_STRING || q == NULL) {
-            set_error(error, "%s: field thresholds.classes[%d] needs \"class\" and \"int8\"", source, i);
+        p = row->kind == JSON_OBJECT ? member(row, "probability") : NULL;
+        if (row_class == NULL || row_class->kind != JSON_STRING || q == NULL || p == NULL) {
+            set_error(error, "%s: field thresholds.classes[%d] needs \"class\", \"probability\" "
+                             "and \"int8\"", source, i);
             return -1;
         }
         if (strcmp(row_class->text, name->text) != 0) {
@@ -489,13 +700,28 @@ static int read_fields(const json_node *root, const char *source, classifier_con
                              "labels.classes[%d] is \"%s\"", source, i, row_class->text, i, name->text);
             return -1;
         }
+        if (p->kind != JSON_NUMBER || p->number < 0 || p->number > 1) {
+            set_error(error, "%s: field thresholds.classes[%d].probability must be a number from "
+                             "0 to 1", source, i);
+            return -1;
+        }
         /* 128: no int8 output reaches it, the class is never predicted */
         if (integer_in(q, -128, 128, where, source, error, &config->int8_thresholds[i]) != 0) return -1;
+        if (!threshold_is_consistent(p->number, config->int8_thresholds[i], config->output_scale,
+                                     config->output_zero_point)) {
+            set_error(error, "%s: field %s is %d, which probability %.17g does not give under "
+                             "output.quantization", source, where, config->int8_thresholds[i],
+                      p->number);
+            return -1;
+        }
     }
     node = member(root, "kernels");
     if (node != NULL) {
-        if ((node = field(root, "kernels.tuned_and_evaluated_on", JSON_STRING, source, error)) == NULL)
+        if (field(root, "kernels", JSON_OBJECT, source, error) == NULL) return -1;
+        if (string_in(root, "kernels.tuned_and_evaluated_on", "builtin|reference|xnnpack", source,
+                      error) != 0)
             return -1;
+        node = field(root, "kernels.tuned_and_evaluated_on", JSON_STRING, source, error);
         if ((config->kernels = copy_text(node->text)) == NULL) goto out_of_memory;
     }
     return 0;
@@ -505,30 +731,42 @@ out_of_memory:
 }
 
 /* labels.txt: one label per line, in output order; the last "\n" may be missing (as
- * stages/common/predictor.py accepts). */
-static int check_labels(const char *output_dir, const json_node *root,
-                        const classifier_config *config, char *error)
+ * stages/common/deployment/predictor.py accepts). Valid UTF-8, no character a label may not
+ * hold (a NUL byte among them). */
+static int check_labels(const char *output_dir, const classifier_config *config, char *error)
 {
-    const json_node *file = member(root, "labels");
-    const char *name = "labels.txt";
     char *path, *text, *line;
-    size_t size;
+    size_t size, bad;
     int i;
-    file = file != NULL && file->kind == JSON_OBJECT ? member(file, "file") : NULL;
-    if (file != NULL && file->kind == JSON_STRING && file->text[0] && !strchr(file->text, '/'))
-        name = file->text;
-    if ((path = join_path(output_dir, name)) == NULL) {
+    if ((path = join_path(output_dir, LABELS_FILE)) == NULL) {
         set_error(error, "out of memory");
         return -1;
     }
-    text = read_file(path, &size, "is this an output folder of the pipeline?", error);
+    text = read_regular_file(path, MAX_TEXT_BYTES, &size, "is this an output folder of the pipeline?",
+                             error);
     if (text == NULL) { free(path); return -1; }
+    if ((bad = utf8_invalid_at(text, size)) < size) {
+        int number = 1;
+        for (i = 0; (size_t)i < bad; ++i) number += text[i] == '\n';
+        set_error(error, "%s:%d: not valid UTF-8 text", path, number);
+        free(text);
+        free(path);
+        return -1;
+    }
     line = text;
-    for (i = 0; i < config->num_classes && line < text + size; ++i) {
+    for (i = 0; line < text + size; ++i) {
         char *end = memchr(line, '\n', size - (size_t)(line - text));
+        long code;
         if (end == NULL) end = text + size; /* the last line, without its newline */
+        if ((code = forbidden_code(line, (size_t)(end - line))) >= 0) {
+            set_error(error, "%s:%d: U+%04lX in a label, which no label may hold", path, i + 1,
+                      (unsigned long)code);
+            free(text);
+            free(path);
+            return -1;
+        }
         *end = '\0';
-        if (strcmp(line, config->classes[i]) != 0) break;
+        if (i >= config->num_classes || strcmp(line, config->classes[i]) != 0) break;
         line = end + 1;
     }
     if (i < config->num_classes || line < text + size) {
@@ -548,7 +786,7 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
     json_parser parser;
     json_node root;
     char *path, *text;
-    size_t size;
+    size_t size, bad;
     int status = -1;
     memset(config, 0, sizeof *config);
     memset(&root, 0, sizeof root);
@@ -556,7 +794,8 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
         set_error(error, "out of memory");
         return -1;
     }
-    text = read_file(path, &size, "is this an output folder of the pipeline?", error);
+    text = read_regular_file(path, MAX_TEXT_BYTES, &size, "is this an output folder of the pipeline?",
+                             error);
     if (text != NULL) {
         parser.at = text;
         parser.end = text + strlen(text); /* stops at a NUL byte, which then fails to parse */
@@ -564,7 +803,10 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
         parser.depth = 0;
         parser.error = error;
         parser.source = path;
-        if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        if ((bad = utf8_invalid_at(text, size)) < size) {
+            for (; parser.at < text + bad; ++parser.at) parser.line += *parser.at == '\n';
+            parse_failure(&parser, "not valid UTF-8 text");
+        } else if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
             parse_failure(&parser, "starts with a byte order mark; write it as plain UTF-8");
         } else if (parse_value(&parser, &root) == 0) {
             skip_space(&parser);
@@ -572,8 +814,8 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
                 parse_failure(&parser, parser.at < parser.end ? "extra data after the value"
                                                               : "a NUL byte in the file");
             else if (read_fields(&root, path, config, error) == 0
-                     && check_labels(output_dir, &root, config, error) == 0) {
-                config->model_path = join_path(output_dir, config->model_file);
+                     && check_labels(output_dir, config, error) == 0) {
+                config->model_path = join_path(output_dir, MODEL_FILE);
                 if (config->model_path != NULL) status = 0;
                 else set_error(error, "out of memory");
             }
@@ -586,6 +828,29 @@ int config_read(const char *output_dir, classifier_config *config, char *error)
     return status;
 }
 
+unsigned char *model_read(const classifier_config *config, size_t *size, char *error)
+{
+    char digest[SHA256_HEX_SIZE];
+    char *data = read_regular_file(config->model_path, (size_t)-1 / 2, size,
+                                   "the model file of the output folder", error);
+    if (data == NULL) return NULL;
+    if ((unsigned long long)*size != config->model_bytes) {
+        set_error(error, "%s: %lu bytes, %s field model.bytes says %llu; the files do not belong "
+                         "together", config->model_path, (unsigned long)*size, CONFIG_FILE,
+                  config->model_bytes);
+        free(data);
+        return NULL;
+    }
+    sha256_hex((const unsigned char *)data, *size, digest);
+    if (strcmp(digest, config->model_sha256) != 0) {
+        set_error(error, "%s: sha256 differs from %s; the files do not belong together",
+                  config->model_path, CONFIG_FILE);
+        free(data);
+        return NULL;
+    }
+    return (unsigned char *)data;
+}
+
 void config_free(classifier_config *config)
 {
     int i;
@@ -593,7 +858,6 @@ void config_free(classifier_config *config)
         for (i = 0; i < config->num_classes; ++i) free(config->classes[i]);
     free(config->classes);
     free(config->int8_thresholds);
-    free(config->model_file);
     free(config->model_path);
     free(config->kernels);
     memset(config, 0, sizeof *config);

@@ -100,6 +100,9 @@ void LiteRtDestroyEnvironment(LiteRtEnvironment environment);
 
 LiteRtStatus LiteRtCreateModelFromFile(LiteRtEnvironment environment, const char *filename,
                                        LiteRtModel *model);
+/* The buffer is not copied: it must outlive the model. */
+LiteRtStatus LiteRtCreateModelFromBuffer(LiteRtEnvironment environment, const void *buffer_addr,
+                                         size_t buffer_size, LiteRtModel *model);
 void LiteRtDestroyModel(LiteRtModel model);
 LiteRtStatus LiteRtGetNumModelSignatures(LiteRtModel model, LiteRtParamIndex *num_signatures);
 LiteRtStatus LiteRtGetModelSignature(LiteRtModel model, LiteRtParamIndex signature_index,

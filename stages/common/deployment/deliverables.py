@@ -8,18 +8,16 @@ from pathlib import Path
 
 from stages.common.data.dataset import write_labels
 from stages.common.core.hashing import file_sha256
-from stages.common.deployment.inference_config import (FORMAT_VERSION, check_model_against_config,
+from stages.common.deployment.inference_config import (CONFIG_FILE, FORMAT_VERSION, LABELS_FILE,
+                                                       MODEL_FILE, check_model_against_config,
                                                        validate_inference_config)
 from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, Int8Model
 from stages.common.core.output_folders import check_replaceable, replaced_folder
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
 from stages.common.deployment.threshold_search import adopted_thresholds
 
-MODEL_FILE = "model_qat_int8.tflite"
-LABELS_FILE = "labels.txt"
 METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "threshold_recommendation.json"
-CONFIG_FILE = "inference_config.json"
 OUTPUT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE, THRESHOLDS_FILE, CONFIG_FILE)
 
 

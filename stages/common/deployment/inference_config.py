@@ -1,25 +1,44 @@
 """The schema of inference_config.json, and reading it back with every problem named by field.
 
+The rules of a packaged folder are written once, in docs/output_folder_rules.md; this module is
+their Python side and stages/c_reference/config_reader.c their C side, and the conformance corpus
+(tests/config_cases/) holds both to one verdict on every case.
+
 The package stage checks what it writes against ``SCHEMA``; ``predict`` (and anything else that
 reads a packaged folder) refuses a config that breaks it instead of guessing: a missing key, a
 list where an object belongs, a threshold that is not an integer, fewer threshold rows than
-classes, an unknown ``format_version``. JSON Schema (draft 2020-12) says the shape of each
-field; ``consistency_problems`` says what a schema cannot: that the counts and sizes agree.
+classes, an unknown ``format_version``. ``strict_json`` reads only the JSON subset the rules
+allow (no duplicate member names, no NaN or Infinity, at most ``MAX_JSON_DEPTH`` levels); JSON
+Schema (draft 2020-12) says the shape of each field; ``consistency_problems`` says what a schema
+cannot: that counts, sizes, names and the int8 thresholds agree.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+import numpy as np
+from jsonschema import Draft202012Validator, validators
 
-from stages.common.core.errors import UserError, read_utf8
-from stages.common.quantization.int8_runtime import KERNEL_PATHS
+from stages.common.core.errors import UserError, read_regular_file
+from stages.common.core.label_text import forbidden_character
+from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, probability_table
 
 FORMAT_VERSION = 1
+MODEL_FILE = "model_qat_int8.tflite"
+LABELS_FILE = "labels.txt"
+CONFIG_FILE = "inference_config.json"
+MAX_TEXT_BYTES = 16 << 20  # inference_config.json and labels.txt
+MAX_JSON_DEPTH = 64  # nested arrays and objects
+MAX_NUMBER_CHARS = 63  # the longest number a reader must take
+THRESHOLD_TOLERANCE = 1e-9  # between two readers' sigmoids (numpy's and libm's exp)
 
 _INT8 = {"type": "integer", "minimum": -128, "maximum": 127}
+_ONE = {"type": "integer", "const": 1}
+_THREE = {"type": "integer", "const": 3}
+_SIDE = {"type": "integer", "minimum": 1, "maximum": 1 << 16}
 _QUANTIZATION = {
     "type": "object", "required": ["scale", "zero_point"],
     "properties": {"scale": {"type": "number", "exclusiveMinimum": 0},
@@ -33,10 +52,10 @@ SCHEMA = {
     "required": ["format_version", "model", "input", "preprocessing", "output", "labels",
                  "thresholds"],
     "properties": {
-        "format_version": {"const": FORMAT_VERSION},
+        "format_version": {"type": "integer", "const": FORMAT_VERSION},
         "model": {
-            "type": "object", "required": ["file", "sha256"],
-            "properties": {"file": {"type": "string", "minLength": 1},
+            "type": "object", "required": ["file", "sha256", "bytes"],
+            "properties": {"file": {"const": MODEL_FILE},
                            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                            "bytes": {"type": "integer", "minimum": 1}},
         },
@@ -45,23 +64,24 @@ SCHEMA = {
             "required": ["shape", "height", "width", "channels", "color_order", "dtype",
                          "quantization"],
             "properties": {
-                "shape": {"type": "array", "prefixItems": [{"const": 1}, {"type": "integer"},
-                                                           {"type": "integer"}, {"const": 3}],
+                "shape": {"type": "array", "prefixItems": [_ONE, _SIDE, _SIDE, _THREE],
                           "minItems": 4, "maxItems": 4},
-                "height": {"type": "integer", "minimum": 1},
-                "width": {"type": "integer", "minimum": 1},
-                "channels": {"const": 3},
+                "height": _SIDE,
+                "width": _SIDE,
+                "channels": _THREE,
                 "color_order": {"const": "RGB"},
                 "dtype": {"const": "uint8"},
-                "quantization": _QUANTIZATION,
+                "quantization": {**_QUANTIZATION, "properties": {
+                    **_QUANTIZATION["properties"],
+                    "zero_point": {"type": "integer", "minimum": 0, "maximum": 255}}},
             },
         },
         "preprocessing": {"type": "object"},
         "output": {
             "type": "object", "required": ["shape", "dtype", "quantization"],
             "properties": {
-                "shape": {"type": "array", "prefixItems": [{"const": 1},
-                                                           {"type": "integer", "minimum": 1}],
+                "shape": {"type": "array", "prefixItems": [
+                    _ONE, {"type": "integer", "minimum": 1, "maximum": 1 << 20}],
                           "minItems": 2, "maxItems": 2},
                 "dtype": {"const": "int8"},
                 "quantization": {**_QUANTIZATION, "properties": {
@@ -70,7 +90,8 @@ SCHEMA = {
         },
         "labels": {
             "type": "object", "required": ["classes"],
-            "properties": {"classes": {"type": "array", "minItems": 1,
+            "properties": {"file": {"const": LABELS_FILE},
+                           "classes": {"type": "array", "minItems": 1, "uniqueItems": True,
                                        "items": {"type": "string", "minLength": 1}}},
         },
         "kernels": {
@@ -95,7 +116,11 @@ SCHEMA = {
     },
 }
 
-_VALIDATOR = Draft202012Validator(SCHEMA)
+# An integer is a number written without fraction or exponent: 1.0 is not one (JSON Schema
+# would take it), as the C reader does not.
+_Validator = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER
+                               .redefine("integer", lambda _, value: type(value) is int))
+_VALIDATOR = _Validator(SCHEMA)
 
 
 def _field(path) -> str:
@@ -121,10 +146,23 @@ def _describe(error) -> tuple[str, str]:
     return _field(where), error.message
 
 
+def threshold_is_consistent(probability: float, q: int, scale: float, zero_point: int) -> bool:
+    """Whether ``q`` is the smallest int8 output whose probability reaches ``probability`` (or
+    NEVER when none does), under the output quantisation, within THRESHOLD_TOLERANCE."""
+    table = probability_table(scale, zero_point)
+    reaches = q == NEVER or table[q + 128] >= probability - THRESHOLD_TOLERANCE
+    below = q == -128 or table[min(q, 128) - 1 + 128] < probability + THRESHOLD_TOLERANCE
+    return bool(reaches and below)
+
+
 def consistency_problems(config: dict) -> list[tuple[str, str]]:
-    """What the schema cannot say: counts and sizes that must agree with each other."""
+    """What the schema cannot say: counts, sizes, names and thresholds that must agree."""
     problems = []
     classes = config["labels"]["classes"]
+    for index, name in enumerate(classes):
+        forbidden = forbidden_character(name)
+        if forbidden:
+            problems.append((f"labels.classes[{index}]", f"holds a {forbidden}"))
     rows = config["thresholds"]["classes"]
     if len(rows) != len(classes):
         problems.append(("thresholds.classes", f"has {len(rows)} row(s) for {len(classes)} "
@@ -134,6 +172,14 @@ def consistency_problems(config: dict) -> list[tuple[str, str]]:
             if row["class"] != name:
                 problems.append((f"thresholds.classes[{index}].class",
                                  f"is {row['class']!r} but labels.classes[{index}] is {name!r}"))
+        scale = config["output"]["quantization"]["scale"]
+        zero_point = config["output"]["quantization"]["zero_point"]
+        for index, row in enumerate(rows):
+            if not threshold_is_consistent(row["probability"], row["int8"], scale, zero_point):
+                problems.append((f"thresholds.classes[{index}].int8",
+                                 f"is {row['int8']}, but probability {row['probability']!r} "
+                                 "under output.quantization needs "
+                                 f"{_int8_for(row['probability'], scale, zero_point)}"))
     if config["output"]["shape"][1] != len(classes):
         problems.append(("output.shape", f"says {config['output']['shape'][1]} outputs for "
                                          f"{len(classes)} classes"))
@@ -143,6 +189,108 @@ def consistency_problems(config: dict) -> list[tuple[str, str]]:
                                         f"{config['input']['height']} and input.width "
                                         f"{config['input']['width']}"))
     return problems
+
+
+def _int8_for(probability: float, scale: float, zero_point: int) -> int:
+    reached = np.nonzero(probability_table(scale, zero_point) >= probability)[0]
+    return int(reached[0]) - 128 if reached.size else NEVER
+
+
+class _Refused(Exception):
+    """A JSON text outside the subset the rules allow."""
+
+
+def _no_duplicates(pairs: list) -> dict:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise _Refused(f"member name {twice!r} appears twice in one object")
+    return dict(pairs)
+
+
+def _no_constant(name: str):
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _number(kind):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _Refused("a number is too long")
+        value = kind(text)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Refused("a number is out of range")
+        return value
+    return parse
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and objects nest deeper than MAX_JSON_DEPTH, or None."""
+    depth = 0
+    bare = _STRING.sub(lambda m: "\n" * m.group().count("\n"), text)
+    for match in re.finditer(r"[\[\]{}]", bare):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return bare[:match.start()].count("\n") + 1
+    return None
+
+
+def _bad_string(value) -> str | None:
+    """Why a string somewhere in ``value`` (member names too) breaks the rules, or None."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\0" in item:
+                return "\\u0000 inside a string"
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in item):
+                return "a lone UTF-16 surrogate in a \\u escape"
+    return None
+
+
+def strict_json(text: str, source: str):
+    """The value of a JSON text in the rules' subset; UserError naming ``source`` (and the line,
+    where the problem has one) otherwise."""
+    line = _too_deep(text)
+    if line is not None:
+        raise UserError(f"{source}:{line}: invalid JSON: nested more than {MAX_JSON_DEPTH} "
+                        "levels deep")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=_number(float), parse_int=_number(int))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{source}:{error.lineno}: invalid JSON: {error.msg}") from None
+    except (_Refused, ValueError, RecursionError) as error:
+        raise UserError(f"{source}: invalid JSON: {error}") from None
+    problem = _bad_string(value)
+    if problem:
+        raise UserError(f"{source}: invalid JSON: {problem}")
+    return value
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A regular UTF-8 file of at most MAX_TEXT_BYTES, as text; UserError naming it otherwise."""
+    try:
+        data = read_regular_file(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: not found; is {path.parent} {what}?") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot be read: {getattr(error, 'strerror', None) or error}"
+                        ) from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise UserError(f"{path}: larger than {MAX_TEXT_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
 
 
 def validate_inference_config(config, source: str) -> dict:
@@ -161,12 +309,8 @@ def validate_inference_config(config, source: str) -> dict:
 def load_inference_config(path: str | Path) -> dict:
     """Read and validate an inference_config.json; every problem is a UserError."""
     path = Path(path)
-    text = read_utf8(path, f"not found; is {path.parent} an output folder of the pipeline?")
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-    return validate_inference_config(config, str(path))
+    text = read_text_file(path, "an output folder of the pipeline")
+    return validate_inference_config(strict_json(text, str(path)), str(path))
 
 
 def check_model_against_config(model, config: dict, source: str) -> None:

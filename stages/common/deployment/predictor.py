@@ -1,29 +1,56 @@
 """Inference from the five outputs alone, following inference_config.json as the phone does.
 
-Nothing is guessed: the config is checked against its schema, the model's hash, tensor sizes
-and quantisation against the config, and labels.txt against the config's classes, before any
-image is classified. One image's problem (unreadable, undecodable, too large) is that image's
+Nothing is guessed: the folder is checked against the rules of docs/output_folder_rules.md (the
+C app applies the same ones): the config against its schema, the model's size and hash, tensor
+sizes and quantisation against the config, and labels.txt against the config's classes, before
+any image is classified. One image's problem (unreadable, undecodable, too large) is that image's
 error; the others still get their results.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from stages.common.core.errors import UserError, read_utf8
-from stages.common.core.hashing import file_sha256
-from stages.common.deployment.inference_config import (check_model_against_config,
-                                                       load_inference_config)
+from stages.common.core.errors import UserError, read_regular_file
+from stages.common.core.label_text import forbidden_character
+from stages.common.deployment.inference_config import (CONFIG_FILE, LABELS_FILE, MODEL_FILE,
+                                                       check_model_against_config,
+                                                       load_inference_config, read_text_file)
 from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.deployment.deliverables import CONFIG_FILE, LABELS_FILE, MODEL_FILE
 from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
 
 
 def _read_labels(path: Path) -> list[str]:
-    text = read_utf8(path, f"not found; is {path.parent} an output folder of the pipeline?")
-    return text.removesuffix("\n").split("\n") if text else []
+    """labels.txt's lines (the last newline may be missing); UserError for a line holding a
+    character no label may hold."""
+    text = read_text_file(path, "an output folder of the pipeline")
+    lines = text.removesuffix("\n").split("\n") if text else []
+    for number, line in enumerate(lines, 1):
+        forbidden = forbidden_character(line)
+        if forbidden:
+            raise UserError(f"{path}:{number}: a {forbidden} in a label")
+    return lines
+
+
+def _check_model_file(path: Path, config: dict, config_path: Path) -> None:
+    """The model is a regular file of model.bytes bytes with model.sha256, checked before the
+    runtime reads it."""
+    try:
+        data = read_regular_file(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: model file not found; {path.parent} must hold the five "
+                        "outputs of one package run") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if len(data) != config["model"]["bytes"]:
+        raise UserError(f"{path}: {len(data)} bytes, {config_path} field model.bytes says "
+                        f"{config['model']['bytes']}; the files do not belong together")
+    if hashlib.sha256(data).hexdigest() != config["model"]["sha256"]:
+        raise UserError(f"{path}: sha256 differs from {CONFIG_FILE}; the files "
+                        "do not belong together")
 
 
 @dataclass
@@ -45,12 +72,7 @@ class Predictor:
         config = load_inference_config(out / CONFIG_FILE)
         classes = _read_labels(out / LABELS_FILE)
         model_path = out / MODEL_FILE
-        if not model_path.is_file():
-            raise UserError(f"{model_path}: model file not found; {out} must hold the five "
-                            "outputs of one package run")
-        if file_sha256(model_path) != config["model"]["sha256"]:
-            raise UserError(f"{model_path}: sha256 differs from {CONFIG_FILE}; the files "
-                            "do not belong together")
+        _check_model_file(model_path, config, out / CONFIG_FILE)
         if classes != config["labels"]["classes"]:
             raise UserError(f"{out / LABELS_FILE} disagrees with {CONFIG_FILE} field "
                             f"labels.classes ({len(classes)} vs {len(config['labels']['classes'])} "
