@@ -33,12 +33,13 @@ def main() -> None:
     from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
                                                          KERNEL_PATHS, Int8Model,
                                                          save_kernel_outputs)
+    from stages.common.models.architectures import read_model_meta
     from stages.common.quantization.fake_quant import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared(layout.PREPARED)
     shards = Shards.open(layout.SHARDS, dataset)
-    meta = json.loads((layout.QAT / "model.json").read_text())
+    meta = read_model_meta(layout.QAT)
     shards.require_size("student", meta["input_size"], "the QAT model")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
                                     layout.QAT)

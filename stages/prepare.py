@@ -2,15 +2,14 @@
 
 Reads params: data.dir, num_classes, prepare.*. Writes data/prepared/ (labels.txt, dataset.json
 with every valid image's labels, content hash and size, {train,val,test}.csv with label vectors,
-defects.txt) and
-metrics/data_report.json. Exits with status 2 and the full list of defects (split file, line,
-reason) if the dataset has any and prepare.on_defect is 'fail'.
+defects.txt), whole (beside it, then swapped in), and metrics/data_report.json. Exits with
+status 2 and the full list of defects (split file, line, reason) if the dataset has any and
+prepare.on_defect is 'fail'.
 """
-import csv
 import json
 from pathlib import Path
 
-from stages.common.data.dataset import write_labels
+from stages.common.data.dataset import write_prepared
 from stages.common.data.dataset_statistics import dataset_report, format_summary
 from stages.common.data.dataset_validation import validate_dataset
 from stages.common.core import layout
@@ -33,18 +32,7 @@ def main() -> None:
     check_num_classes(params, len(dataset.classes), args.params)
     report = dataset_report(dataset)
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_labels(out / "labels.txt", dataset.classes)
-    (out / "dataset.json").write_text(
-        json.dumps(dataset.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    for split in dataset.splits:  # name and one 0/1 column per class, in output order
-        with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["name", *dataset.classes])
-            writer.writerows([r.name, *target]
-                             for r, target in zip(dataset.splits[split], dataset.targets(split)))
-    (out / "defects.txt").write_text("".join(f"{d}\n" for d in dataset.defects), encoding="utf-8")
+    write_prepared(args.out, dataset)
     report_path = Path(args.report)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

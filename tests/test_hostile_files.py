@@ -78,3 +78,89 @@ def test_decode_to_ppm_names_a_fifo_image(tmp_path):
                              str(fifo)], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr
     assert f"{fifo}: error: cannot be read: not a regular file" in result.stdout + result.stderr
+
+
+# ---- damaged intermediate files: named, with the way to get them back -------------------------
+
+@pytest.fixture(scope="module")
+def small_shards(tmp_path_factory):
+    from stages.common.data.dataset_validation import validate_dataset
+    from stages.common.data.demo_data import write_demo_dataset
+    from stages.common.data.tfrecord_shards import write_shards
+
+    root = tmp_path_factory.mktemp("shards")
+    write_demo_dataset(root / "demo", {"train": 24, "val": 12, "test": 12}, seed=11)
+    dataset = validate_dataset(root / "demo", max_pixels=10**7)
+    write_shards(dataset, root / "shards", {"student": 32})
+    return root / "shards", dataset
+
+
+@pytest.mark.parametrize("damage", ["truncated", "byte_flipped"])
+def test_a_damaged_shard_is_named_with_the_way_back(small_shards, tmp_path, damage):
+    import shutil
+
+    from stages.common.data.tfrecord_shards import Shards
+
+    source, dataset = small_shards
+    shards_dir = tmp_path / "shards"
+    shutil.copytree(source, shards_dir)
+    (shard,) = sorted(shards_dir.glob("val-*.tfrecord"))
+    data = bytearray(shard.read_bytes())
+    if damage == "truncated":
+        data = data[:len(data) - 100]
+    else:
+        data[len(data) // 2] ^= 0x10
+    shard.write_bytes(bytes(data))
+    shards = Shards.open(shards_dir, dataset)
+    with pytest.raises(UserError, match=rf"{shards_dir}/val-\*.tfrecord: a shard is damaged .*"
+                                        r"dvc checkout data/shards.*dvc repro -f shards"):
+        list(shards.pixel_chunks("val", "student", 4))
+    assert sum(len(c) for c in shards.pixel_chunks("test", "student", 4)) == 12  # others read
+
+
+def test_a_damaged_manifest_or_dataset_json_is_named(small_shards, tmp_path):
+    import json
+    import shutil
+
+    from stages.common.data.dataset import load_prepared
+    from stages.common.data.tfrecord_shards import Shards
+
+    source, dataset = small_shards
+    shards_dir = tmp_path / "shards"
+    shutil.copytree(source, shards_dir)
+    manifest = shards_dir / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])
+    with pytest.raises(UserError, match=rf"{manifest}: damaged .*dvc repro -f shards"):
+        Shards.open(shards_dir, dataset)
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    text = json.dumps(dataset.to_json())
+    for damaged in (text[:len(text) // 2], "[1, 2]", '{"classes": 3}'):
+        (prepared / "dataset.json").write_text(damaged)
+        with pytest.raises(UserError, match=rf"{prepared / 'dataset.json'}: damaged .*"
+                                            r"dvc repro -f prepare"):
+            load_prepared(prepared)
+
+
+def test_damaged_weights_and_checkpoints_are_named(tmp_path):
+    from stages.common.models.architectures import build_student, load_trained, save_trained
+    from stages.common.quantization.fake_quant import (quantize_student, rebuild_qat_student,
+                                                       save_qat_weights)
+
+    student = build_student(3, input_size=32)
+    save_trained(student, tmp_path / "student", "efficientnet_lite1", ["a", "b", "c"], 32, 0.3)
+    weights = tmp_path / "student" / "weights.h5"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(UserError, match=rf"{weights}: cannot be loaded .*dvc repro -f "
+                                        "train_student"):
+        load_trained(tmp_path / "student")
+    (tmp_path / "student" / "model.json").write_text('{"classes": ')
+    with pytest.raises(UserError, match=r"model.json: damaged .*dvc repro -f train_student"):
+        load_trained(tmp_path / "student")
+    qat_dir = tmp_path / "qat"
+    qat_dir.mkdir()
+    save_qat_weights(quantize_student(student), qat_dir)
+    (data,) = qat_dir.glob("weights.data-*")
+    data.write_bytes(data.read_bytes()[:1000])
+    with pytest.raises(UserError, match=r"the QAT checkpoint cannot be loaded .*dvc repro -f qat"):
+        rebuild_qat_student(3, 32, 0.3, qat_dir)

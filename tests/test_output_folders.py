@@ -133,3 +133,33 @@ def test_cli_refuses_an_out_dir_holding_other_files_before_any_stage(tmp_path):
     assert f"{out}: this folder is not empty" in result.stderr
     assert "== [1/" not in result.stdout  # refused before the first stage
     assert _tree(out) == {"photo.jpg": b"precious"}
+
+
+def test_prepare_writes_its_folder_whole(tmp_path, monkeypatch):
+    """A kill after prepare's first file left labels.txt of the new run beside dataset.json of
+    the old one. Now the folder is written beside and swapped in: a failure part-way leaves
+    the previous files, byte for byte, and nothing else."""
+    from stages.common.data import dataset as dataset_module
+    from stages.common.data.dataset_validation import validate_dataset
+    from stages.common.data.demo_data import write_demo_dataset
+
+    write_demo_dataset(tmp_path / "demo", {"train": 24, "val": 12, "test": 12}, seed=11)
+    dataset = validate_dataset(tmp_path / "demo", max_pixels=10**7)
+    out = tmp_path / "prepared"
+    dataset_module.write_prepared(out, dataset)
+    assert sorted(p.name for p in out.iterdir()) == sorted(dataset_module.PREPARED_FILES)
+    before = _tree(out)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset_module.json, "dumps", killed)  # after labels.txt is written
+    with pytest.raises(KeyboardInterrupt):
+        dataset_module.write_prepared(out, dataset)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "prepared"]  # no staging left
+    monkeypatch.undo()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(UserError, match="not empty and does not hold the prepare stage's output"):
+        dataset_module.write_prepared(tmp_path / "mine", dataset)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from in_memory import in_memory_source, letterbox_split
+from stages.common.core.errors import UserError
 from stages.common.data.input_pipeline import Augmentation, make_dataset
 from stages.common.data.demo_data import write_demo_dataset
 from stages.common.evaluation.metrics import f1_macro, multilabel_metrics, trivial_baselines
@@ -150,11 +151,21 @@ def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp
     teacher = _CountingTeacher()
     first = data(teacher, 2)
     first.teacher_outputs.save(tmp_path / "teacher_outputs.npz")
-    assert TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "another key") is None
+    shape = (shards.count("val"), shards.count("train"), len(dataset.classes))
+    assert TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "another key", shape) is None
     np.savez(tmp_path / "unkeyed.npz", val=np.zeros((6, 5)))  # not written by TeacherOutputs
-    assert TeacherOutputs.load(tmp_path / "unkeyed.npz", "key") is None
-    known = TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key")
+    assert TeacherOutputs.load(tmp_path / "unkeyed.npz", "key", shape) is None
+    known = TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key", shape)
     assert len(known.passes) == 2
+    # damaged or of other shapes: named, never used
+    saved = (tmp_path / "teacher_outputs.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(saved[:len(saved) // 2])
+    with pytest.raises(UserError, match=f"{tmp_path / 'cut.npz'}: damaged .*dvc repro -f "
+                                        "train_student"):
+        TeacherOutputs.load(tmp_path / "cut.npz", "key", shape)
+    other = (shape[0], shape[1] + 1, shape[2])
+    with pytest.raises(UserError, match=rf"pass_0 is \({shape[1]}, 5\), expected \({shape[1] + 1}, 5\)"):
+        TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key", other)
 
     teacher.runs = 0
     reused = data(teacher, 2, known)
@@ -369,3 +380,38 @@ def test_a_phases_final_f1_is_that_of_the_weights_it_keeps(tmp_path, monkeypatch
     kept = f1_macro(y, model(x).numpy() > 0)
     assert summary["val_f1_macro"] == kept == log.f1[0]  # epoch 1's weights, restored
     assert log.f1[-1] < kept  # the last epoch's figure would have been wrong
+
+
+def test_the_resume_key_is_every_param_the_stage_declares():
+    """A killed run resumes only from checkpoints made under the same params. The key took some
+    params by hand and left out train.* and shards.shuffle_buffer; it is now every param the
+    stage's dvc.yaml entry declares, and nothing else."""
+    import copy
+
+    import yaml
+
+    from stages.common.core.params import Params, read_params, stage_params
+    from stages.common.training.driver import resume_key
+
+    repo = Path(__file__).resolve().parents[1]
+    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    base = read_params(repo / "params.yaml")
+    changes = {"seed": 7, "train.strategy": "mirrored", "train.mixed_precision": True,
+               "shards.shuffle_buffer": 17, "augmentation.color_jitter.brightness": 0.5,
+               "teacher.dropout": 0.1, "student.batch_size": 3, "distillation.alpha": 0.5,
+               "qat.lr": 0.5, "export.representative_samples": 3, "threshold_search.grid_step": 0.02}
+    for stage in ("train_teacher", "train_student", "qat"):
+        names = stage_params(stage)
+        assert names == declared[stage]["params"]
+        key = resume_key(stage, Params.from_dict(base), ("model hashes",), "data")
+        for dotted, value in changes.items():
+            changed = copy.deepcopy(base)
+            *sections, last = dotted.split(".")
+            target = changed
+            for section in sections:
+                target = target[section]
+            target[last] = value
+            covered = any(dotted == name or dotted.startswith(name + ".") for name in names)
+            other = resume_key(stage, Params.from_dict(changed), ("model hashes",), "data")
+            assert (other != key) == covered, (stage, dotted)
+        assert resume_key(stage, Params.from_dict(base), ("other hashes",), "data") != key

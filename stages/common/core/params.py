@@ -29,6 +29,7 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from stages.common.core.errors import UserError, read_utf8
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
+PIPELINE_FILE = Path(__file__).resolve().parents[3] / "dvc.yaml"  # beside the stages package
 
 
 @dataclass(frozen=True)
@@ -484,3 +485,28 @@ def check_num_classes(params: Params, vocabulary_size: int, source: str = "param
             f"{source}: num_classes is {expected} but the dataset has {vocabulary_size} classes; "
             "set num_classes to null to derive it, or fix the dataset's labels"
         )
+
+
+def stage_params(stage: str, pipeline: Path = PIPELINE_FILE) -> list[str]:
+    """The params ``stage`` declares in dvc.yaml (sections or dotted keys): what DVC reruns it
+    for, and so what its resume checkpoints must be keyed on."""
+    import yaml
+
+    try:
+        declared = yaml.safe_load(pipeline.read_text(encoding="utf-8"))["stages"][stage]["params"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise UserError(f"{pipeline}: cannot read the params of stage {stage} ({error})") from None
+    return [name for name in declared if isinstance(name, str)]
+
+
+def param_values(params: Params, names: list[str]) -> dict[str, Any]:
+    """Each dotted name's value (a whole section for a section's name)."""
+    values = dataclasses.asdict(params)
+    found = {}
+    for name in names:
+        value: Any = values
+        for part in name.split("."):
+            value = value[part]
+        found[name] = value
+    return found
+

@@ -2,6 +2,7 @@
 them (data/prepared/dataset.json) and every later stage reads them."""
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import json_sha256
+from stages.common.core.output_folders import replaced_folder
 
 
 SPLITS = ("train", "val", "test")
@@ -84,6 +86,34 @@ class PreparedDataset:
 
 
 
+PREPARED_FILES = ("labels.txt", "dataset.json", "train.csv", "val.csv", "test.csv", "defects.txt")
+
+
+def is_prepared_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier output of ``write_prepared`` and nothing else."""
+    names = {path.name for path in folder.iterdir()}
+    return "dataset.json" in names and names <= set(PREPARED_FILES)
+
+
+def write_prepared(out_dir: str | Path, dataset: PreparedDataset) -> None:
+    """The prepare stage's folder, written whole: beside it, then swapped in at once, so a kill
+    leaves the previous files or the new ones, never labels.txt of one run and dataset.json of
+    another. A folder holding anything else is refused, never emptied."""
+    with replaced_folder(out_dir, is_prepared_folder, "the prepare stage's output",
+                         mark=False) as out:
+        write_labels(out / "labels.txt", dataset.classes)
+        (out / "dataset.json").write_text(
+            json.dumps(dataset.to_json(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        for split in dataset.splits:  # name and one 0/1 column per class, in output order
+            with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["name", *dataset.classes])
+                writer.writerows([r.name, *target]
+                                 for r, target in zip(dataset.splits[split], dataset.targets(split)))
+        (out / "defects.txt").write_text("".join(f"{d}\n" for d in dataset.defects),
+                                         encoding="utf-8")
+
+
 def write_labels(path: str | Path, classes: list[str]) -> None:
     """labels.txt: one class per line, line i + 1 for output i, UTF-8, each line ending in \\n."""
     Path(path).write_text("".join(f"{name}\n" for name in classes), encoding="utf-8")
@@ -96,3 +126,8 @@ def load_prepared(directory: str | Path) -> PreparedDataset:
         return PreparedDataset.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: damaged ({type(error).__name__}: {error}); get it back with "
+                        f"`dvc checkout {Path(directory)}` or rebuild it with "
+                        "`dvc repro -f prepare`") from None

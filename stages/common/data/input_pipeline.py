@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import numpy as np
 
 import tensorflow as tf
 
+from stages.common.core.errors import UserError
 from stages.common.core.hashing import file_sha256, json_sha256
 from stages.common.core.params import AugmentationParams
 from stages.common.data.dataset import PreparedDataset
@@ -238,15 +240,33 @@ class TeacherOutputs:
                  **{f"pass_{number}": logits for number, logits in enumerate(self.passes)})
 
     @classmethod
-    def load(cls, path: Path, key: str) -> "TeacherOutputs | None":
-        """The saved outputs if they were made under ``key``; None if absent or made otherwise."""
+    def load(cls, path: Path, key: str, shape: tuple[int, int, int]) -> "TeacherOutputs | None":
+        """The saved outputs if they were made under ``key``; None if absent or made otherwise.
+        ``shape``: (val images, training images, classes) the arrays must have. A damaged file,
+        or one whose arrays have other shapes, is a UserError naming it."""
         if not Path(path).is_file():
             return None
-        with np.load(path) as saved:
-            if "key" not in saved.files or str(saved["key"]) != key:
-                return None
-            count = sum(name.startswith("pass_") for name in saved.files)
-            return cls(key, saved["val"], [saved[f"pass_{number}"] for number in range(count)])
+        val_count, train_count, classes = shape
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                if "key" not in saved.files or str(saved["key"]) != key:
+                    return None
+                count = sum(name.startswith("pass_") for name in saved.files)
+                outputs = cls(key, saved["val"],
+                              [saved[f"pass_{number}"] for number in range(count)])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise UserError(f"{path}: damaged ({error}); get it back with `dvc checkout "
+                            f"{path}` or rebuild it with `dvc repro -f train_student`") from None
+        wrong = [f"{name} is {tuple(array.shape)}, expected {expected}"
+                 for name, array, expected in (
+                     [("val", outputs.val, (val_count, classes))]
+                     + [(f"pass_{n}", logits, (train_count, classes))
+                        for n, logits in enumerate(outputs.passes)])
+                 if tuple(array.shape) != expected or array.dtype.kind != "f"]
+        if wrong:
+            raise UserError(f"{path}: {'; '.join(wrong)} (float logits per image and class); "
+                            "rebuild it with `dvc repro -f train_student`")
+        return outputs
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -141,11 +142,17 @@ class Shards:
         try:
             with tf.io.gfile.GFile(manifest_path) as manifest_file:
                 manifest = json.loads(manifest_file.read())
+            if not (isinstance(manifest, dict) and {"dataset_fingerprint", "views", "counts",
+                                                   "classes", "encoding"} <= set(manifest)):
+                raise ValueError("not the manifest the shards stage writes")
         except tf.errors.NotFoundError:
             raise UserError(f"{manifest_path} not found: run the shards stage first "
                             "(dvc repro shards)") from None
         except tf.errors.OpError as error:  # an unknown URL scheme, a refused permission...
             raise UserError(f"{manifest_path}: cannot be read ({error.message})") from None
+        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+            raise UserError(f"{manifest_path}: damaged ({error}); get it back with `dvc checkout "
+                            "data/shards` or rebuild it with `dvc repro -f shards`") from None
         if dataset is not None and manifest["dataset_fingerprint"] != dataset.fingerprint():
             raise UserError(f"{directory}: written from another version of the prepared data; "
                             "rerun the shards stage (dvc repro shards)")
@@ -219,9 +226,26 @@ class Shards:
 
     def pixel_chunks(self, split: str, view: str, chunk: int = 256, limit: int | None = None,
                      indices: np.ndarray | None = None) -> Iterator[np.ndarray]:
-        """The split's letterboxed uint8 images in order, ``chunk`` at a time (bounded memory)."""
+        """The split's letterboxed uint8 images in order, ``chunk`` at a time (bounded memory);
+        a damaged shard is a UserError naming the split's files (see ``damage_named``)."""
         data = self.records(split, [view], indices=indices).map(lambda pixels, *_: pixels[0])
         if limit is not None:
             data = data.take(limit)
-        for batch in data.batch(chunk).prefetch(1):
-            yield batch.numpy()
+        with self.damage_named(split):
+            for batch in data.batch(chunk).prefetch(1):
+                yield batch.numpy()
+
+    @contextmanager
+    def damage_named(self, split: str):
+        """Turns what TensorFlow raises for a damaged shard while reading ``split`` (a record
+        whose checksum fails, a cut file, pixels of the wrong size) into a UserError that names
+        the files and how to get them back."""
+        try:
+            yield
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+                tf.errors.OutOfRangeError) as error:
+            message = (error.message or str(error)).strip().splitlines()[0][:300]
+            raise UserError(
+                f"{self.directory}/{split}-*.tfrecord: a shard is damaged ({message}); get "
+                "the shards back with `dvc checkout data/shards` or rebuild them with "
+                "`dvc repro -f shards`") from None

@@ -244,6 +244,7 @@ def set_trainable(model: keras.Model, phase: str, unfreeze_fraction: float = 0.0
 
 
 STUDENT_ARCHITECTURE = "efficientnet_lite1"
+STAGE_OF = {"teacher": "train_teacher", "student": "train_student", "qat": "qat"}  # models/<name>
 
 
 def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
@@ -261,16 +262,29 @@ def save_trained(model: keras.Model, directory: str | Path, architecture: str, c
     (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def read_model_meta(directory: str | Path) -> dict:
+    """A trained model's facts (``model.json``); UserError naming the file if it is missing
+    or damaged, and the stage that rebuilds it."""
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "model.json").read_text())
+        if not (isinstance(meta, dict) and {"classes", "input_size", "dropout"} <= set(meta)):
+            raise ValueError("not the model.json a training stage writes")
+    except FileNotFoundError:
+        raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
+                        "(dvc repro)") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{directory}/model.json: damaged ({error}); rebuild it with "
+                        f"`dvc repro -f {STAGE_OF.get(directory.name, 'the stage')}`") from None
+    return meta
+
+
 def load_trained(directory: str | Path, classes: list[str] | None = None
                  ) -> tuple[keras.Model, dict]:
     """A trained model and its facts (model.json); with ``classes``, it must have been trained
     on exactly those (the prepared data's)."""
     directory = Path(directory)
-    try:
-        meta = json.loads((directory / "model.json").read_text())
-    except FileNotFoundError:
-        raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
-                        "(dvc repro)") from None
+    meta = read_model_meta(directory)
     if classes is not None and meta["classes"] != classes:
         raise UserError(f"{directory}: trained on classes {meta['classes']}, the prepared data "
                         f"has {classes}; rerun the training stages (dvc repro)")
@@ -282,7 +296,13 @@ def load_trained(directory: str | Path, classes: list[str] | None = None
                               weights=None, architecture=architecture)
     else:
         raise UserError(f"{directory}/model.json: unknown architecture {architecture!r}")
-    model.load_weights(directory / "weights.h5")
+    try:
+        model.load_weights(directory / "weights.h5")
+    except Exception as error:  # h5py and Keras raise many types for a damaged file
+        raise UserError(f"{directory / 'weights.h5'}: cannot be loaded ({type(error).__name__}: "
+                        f"{error}); get it back with `dvc checkout {directory}` or rebuild it "
+                        f"with `dvc repro -f {STAGE_OF.get(directory.name, 'the stage')}`"
+                        ) from None
     return model, meta
 
 

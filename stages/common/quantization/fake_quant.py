@@ -60,7 +60,13 @@ def rebuild_qat_student(num_classes: int, input_size: int, dropout: float,
     """Student graph -> quantize_model -> the saved QAT weights (all of them must match)."""
     with tfmot.quantization.keras.quantize_scope():
         model = quantize_student(build_student(num_classes, input_size, dropout))
-        model.load_weights(str(Path(directory) / QAT_WEIGHTS)).assert_existing_objects_matched()
+        try:
+            model.load_weights(str(Path(directory) / QAT_WEIGHTS)).assert_existing_objects_matched()
+        except Exception as error:  # TensorFlow raises many types for a damaged checkpoint
+            raise UserError(f"{Path(directory) / QAT_WEIGHTS}.*: the QAT checkpoint cannot be "
+                            f"loaded ({type(error).__name__}: {str(error)[:300]}); get it back "
+                            f"with `dvc checkout {directory}` or rebuild it with "
+                            "`dvc repro -f qat`") from None
     return model
 
 

@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,7 @@ import tensorflow as tf
 from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import json_sha256
-from stages.common.core.params import ModelParams, Params
+from stages.common.core.params import ModelParams, Params, param_values, stage_params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
 from stages.common.evaluation.metrics import f1_macro, trivial_baselines
@@ -65,7 +65,7 @@ class Plan:
     phases: list[tuple[Phase, tuple]]
     val_inputs: tf.data.Dataset
     val_targets: np.ndarray
-    fingerprint: tuple  # with the stage name and seed: the resume checkpoints' key
+    fingerprint: tuple  # the inputs no param names (model hashes): see resume_key
     save: Callable[[Path], None]
     metrics: Callable[[], dict]
     after_phase: Callable[[str, dict], None] | None = None
@@ -94,15 +94,22 @@ def train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
                        paths, recipe.stage, recipe.mixed_precision_allowed)
 
 
+def resume_key(stage: str, params: Params, inputs: tuple, dataset_fingerprint: str) -> str:
+    """What a stage's checkpoints are valid for: every param the stage declares in dvc.yaml (so
+    the key cannot drift from what DVC reruns it for), the files it reads that no param names
+    (``inputs``: the hashes of the models it starts from) and the prepared data."""
+    return json_sha256((stage, param_values(params, stage_params(stage)), inputs,
+                        dataset_fingerprint))
+
+
 def _train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
     started = time.monotonic()
     seed_everything(params.seed)
     dataset = load_prepared(paths.prepared)
     plan = recipe.plan(params, paths, dataset)
-    state = ResumeState(paths.checkpoints, json_sha256(
-        (recipe.stage, params.seed, *(asdict(part) if is_dataclass(part) else part
-                                      for part in plan.fingerprint), dataset.fingerprint())),
-        paths.worker_scratch)
+    state = ResumeState(paths.checkpoints, resume_key(recipe.stage, params, plan.fingerprint,
+                                                      dataset.fingerprint()),
+                        paths.worker_scratch)
     summaries = _run_schedule(plan, state, paths.live, recipe.stage)
     plan.save(paths.out)
     metrics = {**final_scores(plan.model, plan.val_inputs, plan.val_targets),

@@ -39,7 +39,9 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs), key,
-                             TeacherOutputs.load(paths.student / TEACHER_OUTPUTS_FILE, key))
+                             TeacherOutputs.load(paths.student / TEACHER_OUTPUTS_FILE, key,
+                                                 (shards.count("val"), shards.count("train"),
+                                                  len(dataset.classes))))
     before = final_scores(student, data.val_inputs, data.val_targets)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, (
@@ -58,8 +60,7 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     return Plan(
         qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
         data.val_targets,
-        fingerprint=(config, distill, batch_size, params.augmentation,
-                     file_sha256(paths.student / "weights.h5"),
+        fingerprint=(file_sha256(paths.student / "weights.h5"),
                      file_sha256(paths.teacher / "weights.h5")),
         save=save,
         metrics=lambda: {"float_student_before_qat": {k: before[k]

@@ -57,8 +57,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
 
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=(config, distill, params.augmentation,
-                     file_sha256(paths.teacher / "weights.h5")),
+        fingerprint=(file_sha256(paths.teacher / "weights.h5"),),
         save=save,
         metrics=lambda: {"weights": config.weights or "random",
                          "trainable_backbone_layers": schedule.trainable,

@@ -25,7 +25,7 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                             model, (data.train, data.validation))
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=(config, params.augmentation),
+        fingerprint=(),
         save=lambda out: save_trained(model, out, config.architecture, classes, size,
                                       config.dropout),
         metrics=lambda: {"weights": config.weights or "random",
