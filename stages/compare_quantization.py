@@ -5,7 +5,8 @@ with threshold_search, as the shipped QAT model (models/export) got its own
 (metrics/thresholds.json); each is then scored on test. Writes metrics/quantization.json: test
 macro-F1, micro-F1, precision, recall, and how often each model's decisions at 0.5 agree with the
 float student's and with its own float model's.
-Reads params: threshold_search.
+Reads params: threshold_search. Its inputs are the pipeline's own files, always together: a
+model passed alone would be scored with another model's thresholds and fidelity.
 """
 import json
 from pathlib import Path
@@ -18,8 +19,6 @@ from stages.common.core.params import load_params
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--ptq", default=str(layout.PTQ_MODEL))
-    parser.add_argument("--qat", default=str(layout.EXPORT_MODEL))
     parser.add_argument("--out", default=str(layout.QUANTIZATION))
     args = parser.parse_args()
     search = load_params(args.params).threshold_search
@@ -34,13 +33,13 @@ def main() -> None:
     shards = Shards.open(layout.SHARDS, dataset)
     student, meta = load_trained(layout.STUDENT)
     shards.require_size("student", meta["input_size"], "the float student")
-    ptq_model, qat_model = Int8Model.load(args.ptq), Int8Model.load(args.qat)
+    ptq_model, qat_model = Int8Model.load(layout.PTQ_MODEL), Int8Model.load(layout.EXPORT_MODEL)
     outputs = split_outputs(dataset, shards, student, ptq_model, qat_model)
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     report = comparison(outputs, json.loads(layout.THRESHOLDS.read_text()), grid,
                         dataset.classes,
                         json.loads(layout.EXPORT_REPORT.read_text())["fidelity_test"])
-    report["ptq_export"] = json.loads(Path(args.ptq).with_name("export.json").read_text())
+    report["ptq_export"] = json.loads(layout.PTQ_MODEL.with_name("export.json").read_text())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     for name in MODELS:

@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 
 from stages.common.core import layout
-from stages.common.core.command_line import stage_parser
+from stages.common.core.command_line import add_evaluation_data, stage_parser
 from stages.common.core.errors import run_main
 
 
 def main() -> None:
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("--model", default=str(layout.EXPORT_MODEL))
+    add_evaluation_data(parser)
     parser.add_argument("--thresholds", default=str(layout.THRESHOLDS))
     parser.add_argument("--out", default=str(layout.EVALUATION))
     parser.add_argument("--curves", default=str(layout.PR_CURVES))
@@ -30,12 +31,13 @@ def main() -> None:
                                                          KERNEL_PATHS, load_kernel_outputs)
     from stages.common.deployment.threshold_search import adopted_thresholds
 
-    classes, targets, outputs, model = int8_split_outputs(args.model, layout.PREPARED, "test")
+    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "test", args.shards)
     saved = load_kernel_outputs(Path(args.model).with_name(KERNEL_OUTPUTS_FILE),
                                 outputs[ADOPTED_KERNEL_PATH])
     if saved is None:  # export did not save them for this model: run the other kernels here
         kernels = (ADOPTED_KERNEL_PATH, *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH))
-        outputs = int8_split_outputs(args.model, layout.PREPARED, "test", kernels=kernels)[2]
+        outputs = int8_split_outputs(args.model, args.prepared, "test", args.shards,
+                                     kernels=kernels)[2]
     else:
         outputs = saved
     raw = outputs.pop(ADOPTED_KERNEL_PATH)

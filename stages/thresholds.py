@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from stages.common.core import layout
-from stages.common.core.command_line import stage_parser
+from stages.common.core.command_line import add_evaluation_data, stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params
 
@@ -18,6 +18,7 @@ from stages.common.core.params import load_params
 def main() -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--model", default=str(layout.EXPORT_MODEL))
+    add_evaluation_data(parser)
     parser.add_argument("--out", default=str(layout.THRESHOLDS))
     parser.add_argument("--curve", default=str(layout.F1_CURVE))
     args = parser.parse_args()
@@ -25,7 +26,7 @@ def main() -> None:
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
-    classes, targets, outputs, model = int8_split_outputs(args.model, layout.PREPARED, "val")
+    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "val", args.shards)
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
                                        classes)

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,22 @@ def test_damaged_weights_and_checkpoints_are_named(tmp_path):
     data.write_bytes(data.read_bytes()[:1000])
     with pytest.raises(UserError, match=r"the QAT checkpoint cannot be loaded .*dvc repro -f qat"):
         rebuild_qat_student(3, 32, 0.3, qat_dir)
+
+
+def test_a_model_given_on_the_command_line_takes_its_data_with_it(tmp_path):
+    """evaluate --model read the default prepared data behind it, and compare_quantization
+    --qat the default thresholds and fidelity: one model scored with another's files. Now
+    evaluate and thresholds take the data with the model, and compare_quantization takes no
+    partial override."""
+    (tmp_path / "params.yaml").write_text((Path(__file__).parents[1] / "params.yaml").read_text())
+    for stage in ("evaluate", "thresholds"):
+        result = subprocess.run([sys.executable, "-m", f"stages.{stage}", "--model", "m.tflite",
+                                 "--prepared", str(tmp_path / "elsewhere"), "--shards",
+                                 str(tmp_path / "shards")], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{tmp_path / 'elsewhere' / 'dataset.json'} not found" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "stages.compare_quantization", "--qat",
+                             "m.tflite"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2 and "unrecognized arguments: --qat" in result.stderr

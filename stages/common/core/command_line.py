@@ -24,6 +24,15 @@ def add_shards(parser: argparse.ArgumentParser) -> None:
                              "shards) (default: %(default)s)")
 
 
+def add_evaluation_data(parser: argparse.ArgumentParser) -> None:
+    """``--prepared`` and ``--shards``, for the commands that take ``--model``: the data a model
+    is tuned or scored on is named with it, never taken from the default place behind it."""
+    parser.add_argument("--prepared", default=str(layout.PREPARED),
+                        help="the prepare stage's folder of the data (default: %(default)s)")
+    parser.add_argument("--shards", default=str(layout.SHARDS),
+                        help="the shards written from that folder (default: %(default)s)")
+
+
 def add_max_image_pixels(parser: argparse.ArgumentParser, default: int) -> None:
     """``--max_image_pixels``, for the commands that read images the user names."""
     parser.add_argument("--max_image_pixels", type=int, default=default,
