@@ -81,6 +81,33 @@ def _base(base: Path) -> None:
     (base / "labels.txt").write_text("".join(f"{name}\n" for name in CLASSES), encoding="utf-8")
 
 
+def _flipped_weight(base: Path) -> bytes:
+    """The model with one bit of a weight changed: still a model the runtime loads and runs,
+    with other outputs (only the sha256 can tell)."""
+    from stages.common.data.preprocessing import decode_image, letterbox
+    from stages.common.quantization.int8_runtime import Int8Model
+
+    model = (base / "model_qat_int8.tflite").read_bytes()
+    pixels = np.stack([letterbox(decode_image(path.read_bytes()), SIZE)
+                       for path in sorted((base / "images").glob("*.ppm"))])
+    expected = Int8Model.load(base / "model_qat_int8.tflite").raw_outputs(pixels)
+    probe = base.parent / "probe.tflite"
+    try:
+        for position in range(len(model) // 2, len(model)):
+            flipped = bytearray(model)
+            flipped[position] ^= 0x40
+            probe.write_bytes(bytes(flipped))
+            try:
+                outputs = Int8Model.load(probe).raw_outputs(pixels)
+            except Exception:  # noqa: BLE001  (a flip in the structure: try the next byte)
+                continue
+            if not np.array_equal(outputs, expected):
+                return bytes(flipped)
+    finally:
+        probe.unlink(missing_ok=True)
+    raise SystemExit("no byte of the model changes its outputs when flipped")
+
+
 def _config(base: Path) -> dict:
     return json.loads((base / "inference_config.json").read_text(encoding="utf-8"))
 
@@ -121,8 +148,14 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
 
     table = 1 / (1 + np.exp(-(np.arange(-128, 128) - zero_point) * scale))
     q0 = config["thresholds"]["classes"][0]["int8"]
-    flipped = bytearray(model)
-    flipped[len(model) // 2] ^= 0x01
+    flipped = _flipped_weight(base)
+    # other thresholds, each consistent: a reader that keeps the first of two "thresholds"
+    # members and one that keeps the last would both accept, with other labels
+    shifted = json.loads(text)
+    for index, threshold in enumerate(shifted["thresholds"]["classes"]):
+        q = threshold["int8"] - 20 * (index + 1)
+        threshold.update(int8=q, probability=float(table[q + 128]))
+    shifted_thresholds = json.dumps(shifted["thresholds"]).encode()
     return {
         # accepted: what the package stage writes, and harmless variations of it
         "accept_as_packaged": ("accept", "the folder as the package stage writes it", {}),
@@ -153,11 +186,16 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
                                               {"inference_config.json": row(
                                                   0, int8=q0, probability=float(table[q0 + 128]))}),
         # the JSON subset
-        "refuse_duplicate_thresholds": ("refuse", "a member name twice: readers keeping the "
-                                        "first or the last would disagree",
+        "refuse_duplicate_thresholds": ("refuse", "a member name twice, both values valid: "
+                                        "readers keeping the first or the last would give "
+                                        "other labels",
                                         {"inference_config.json": text.replace(
-                                            b'"thresholds": {', b'"thresholds": {"adopted": '
-                                            b'"global", "classes": []},\n  "thresholds": {', 1)}),
+                                            b'"thresholds": {', b'"thresholds": '
+                                            + shifted_thresholds + b',\n  "thresholds": {', 1)}),
+        "refuse_duplicate_same_value": ("refuse", "a member name twice with the same value",
+                                        {"inference_config.json": text.replace(
+                                            b'"format_version": 1,',
+                                            b'"format_version": 1,\n  "format_version": 1,', 1)}),
         "refuse_duplicate_nested_key": ("refuse", "a member name twice inside model",
                                         {"inference_config.json": text.replace(
                                             b'"model": {', b'"model": {"sha256": "' + b"0" * 64
@@ -253,8 +291,9 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
         # the model
         "refuse_model_truncated": ("refuse", "a cut copy of the model",
                                    {"model_qat_int8.tflite": model[:len(model) // 2]}),
-        "refuse_model_byte_flipped": ("refuse", "one bit of the model changed",
-                                      {"model_qat_int8.tflite": bytes(flipped)}),
+        "refuse_model_byte_flipped": ("refuse", "one bit of a weight changed: the model still "
+                                      "loads and runs, with other outputs",
+                                      {"model_qat_int8.tflite": flipped}),
         "refuse_model_bytes_wrong": ("refuse", "model.bytes one more than the file",
                                      {"inference_config.json": changed(lambda c: c["model"].update(
                                          bytes=c["model"]["bytes"] + 1))}),
