@@ -108,8 +108,11 @@ def test_both_readers_give_the_case_verdict(app, tmp_path, case):
         f"{python[0]} ({python[1]}), C says {c[0]} ({c[1]})")
     if expected["verdict"] == "accept":
         assert python[1] == c[1], case
-    else:  # each reader names the file it refuses
+    else:  # each reader names the file it refuses, and where one rule alone refuses the
+        # case, both say which
         assert str(folder) in python[1] and str(folder) in c[1], (python[1], c[1])
+        said = expected.get("both_say", "")
+        assert said in python[1] and said in c[1], (said, python[1], c[1])
 
 
 def test_some_images_get_labels_and_some_do_not(app, tmp_path):

@@ -108,6 +108,12 @@ def _flipped_weight(base: Path) -> bytes:
     raise SystemExit("no byte of the model changes its outputs when flipped")
 
 
+# what both readers' messages must say, where one rule alone refuses the case
+BOTH_SAY = {"refuse_model_byte_flipped": "sha256 differs", "refuse_model_truncated": "bytes",
+            "refuse_config_not_utf8": "not valid UTF-8", "refuse_labels_not_utf8":
+            "not valid UTF-8"}
+
+
 def _config(base: Path) -> dict:
     return json.loads((base / "inference_config.json").read_text(encoding="utf-8"))
 
@@ -321,9 +327,12 @@ def main() -> None:
                 (folder / file_name).write_bytes(content)
             else:
                 special[file_name] = content or "missing"
+        extra = {"special": special} if special else {}
+        if BOTH_SAY.get(name) or set(special.values()) & {"fifo", "folder"}:
+            extra["both_say"] = BOTH_SAY.get(name, "not a regular file")
         (folder / "case.json").write_text(json.dumps(
-            {"verdict": verdict, "why": why, **({"special": special} if special else {})},
-            indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            {"verdict": verdict, "why": why, **extra}, indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8")
     print(f"wrote base/ and {len(_cases(base))} cases in {HERE}")
 
 
