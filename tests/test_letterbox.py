@@ -165,9 +165,11 @@ def test_letterbox_cli_writes_the_exact_pixels(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "content 51x240 at top=94, left=0" in result.stdout
     assert np.array_equal(decode_image(out.read_bytes()), letterbox(image, 240))
-    broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"nope")
-    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(broken),
-                             str(out)], capture_output=True, text=True)
-    assert result.returncode == 2 and "broken.jpg: cannot be decoded" in result.stderr
-    assert "Traceback" not in result.stderr
+    for content, problem in ((b"nope", "not an accepted image format"),
+                             (b"\xff\xd8\xff\xe0 a cut JPEG", "its JPEG header cannot be read")):
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(content)
+        result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(broken),
+                                 str(out)], capture_output=True, text=True)
+        assert result.returncode == 2 and f"broken.jpg: {problem}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -104,7 +104,7 @@ def test_corrupt_and_truncated_files(tmp_path):
     jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()
     (root / "images" / "d.png").write_bytes(jpeg[: len(jpeg) // 2])
     message = defects_of(root)
-    assert "train.txt:1: 'a.png': corrupt" in message
+    assert "train.txt:1: 'a.png': not an accepted image format (JPEG, PNG, BMP" in message
     assert "test.txt:1: 'd.png': corrupt" in message
 
 
