@@ -15,7 +15,7 @@ import pytest
 from stages.common.core.errors import UserError
 from stages.common.core.label_text import forbidden_ranges
 from stages.common.deployment.predictor import Predictor
-from test_classify_c import C_DIR, _compiler, _make
+from test_classify_c import C_DIR, _compiler, _make, _sanitizers_work
 
 CASES = Path(__file__).resolve().parent / "config_cases"
 BASE = CASES / "base"
@@ -33,6 +33,17 @@ def app(tmp_path_factory):
     out = tmp_path_factory.mktemp("c_app")
     _make("all", out)
     return out / "classify"
+
+
+@pytest.fixture(scope="module")
+def sanitized_app(tmp_path_factory):
+    """The C app under AddressSanitizer and UBSan, where this compiler builds it: hostile input
+    is where a parser's memory errors hide."""
+    out = tmp_path_factory.mktemp("c_app_sanitized")
+    if not _sanitizers_work(out):
+        return None
+    _make("sanitized", out)
+    return out / "classify-sanitized"
 
 
 def _folder(case: str, root: Path) -> Path:
@@ -98,11 +109,14 @@ def test_the_corpus_is_large_and_covers_both_verdicts():
 
 
 @pytest.mark.parametrize("case", _case_names())
-def test_both_readers_give_the_case_verdict(app, tmp_path, case):
+def test_both_readers_give_the_case_verdict(app, sanitized_app, tmp_path, case):
     expected = json.loads((CASES / case / "case.json").read_text())
     folder = _folder(case, tmp_path)
     python = _python_reader(folder)
     c = _c_reader(app, folder)
+    if sanitized_app is not None:
+        sanitized = _c_reader(sanitized_app, folder)
+        assert sanitized == c and "Sanitizer" not in str(sanitized[1]), sanitized
     assert (python[0], c[0]) == (expected["verdict"],) * 2, (
         f"{case} ({expected['why']}): expected {expected['verdict']}, predict says "
         f"{python[0]} ({python[1]}), C says {c[0]} ({c[1]})")
