@@ -197,7 +197,8 @@ def _legacy_file(path, state, keys=None, data=None, magic=0x1950A86A20F9469CFC6C
     pickle.dump(keys if keys is not None else list(storages), buffer, protocol=2)
     for key, count in storages.items():
         buffer.write(np.int64(count).tobytes())
-        buffer.write((data or {}).get(key, np.arange(count, dtype="<f4")).tobytes())
+        values = (data or {})[key] if key in (data or {}) else np.arange(count, dtype="<f4")
+        buffer.write(values.tobytes())
     payload = buffer.getvalue()
     path.write_bytes(payload[:len(payload) - cut])
     return path
@@ -241,12 +242,23 @@ def test_a_tensor_outside_its_storage_or_of_an_unknown_type_is_refused(fake_torc
     assert str(error.value).startswith(f"{path}: ")
 
 
+def test_a_storage_claiming_more_than_the_file_holds_is_refused_unread(fake_torch, tmp_path):
+    """10**15 float32 claimed by a file of a few hundred bytes: refused before any buffer of
+    that size is asked for (which ended in a MemoryError)."""
+    path = _legacy_file(tmp_path / "huge.pth", {"w": _TensorRef("0", 10**15, 0, (4,), (1,))},
+                        data={"0": np.zeros(4, "<f4")})
+    with pytest.raises(UserError, match=rf"^{path}: truncated: storage 0 holds \d+ of its "
+                                        "4000000000000000 bytes"):
+        read_legacy_torch_state_dict(path)
+
+
 def test_damaged_storage_lists_and_data_are_named(fake_torch, tmp_path):
     state = {"w": _TensorRef("0", 4, 0, (4,), (1,))}
     for options, problem in [({"keys": ["0", "7"]}, "does not name each storage"),
                              ({"keys": ["0", "0"]}, "does not name each storage"),
                              ({"cut": 3}, "truncated: storage 0 holds 13 of its 16 bytes"),
                              ({"cut": 20}, "truncated: storage 0 is missing"),
+                             ({"data": {"0": np.zeros(0, "<f4")}}, "holds 0 of its 16 bytes"),
                              ({"magic": 12345}, "bad magic number"),
                              ({"system": [1, 2]}, "system info is not a dict")]:
         path = _legacy_file(tmp_path / "damaged.pth", state, **options)

@@ -24,6 +24,7 @@ The original's "same" padding is TensorFlow's (asymmetric for stride 2), as Kera
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -218,6 +219,10 @@ def _read_legacy(file, path: Path) -> dict[str, np.ndarray]:
         if count != storage.count:
             raise UserError(f"{path}: storage {key} has {count} elements, expected {storage.count}")
         size = count * np.dtype(storage.dtype).itemsize
+        left = os.fstat(file.fileno()).st_size - file.tell()
+        if size > left:  # refused before a buffer of the claimed size is allocated
+            raise UserError(f"{path}: truncated: storage {key} holds {max(left, 0)} of its "
+                            f"{size} bytes")
         data = file.read(size)
         if len(data) != size:
             raise UserError(f"{path}: truncated: storage {key} holds {len(data)} of its {size} bytes")
