@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
-from stages.common.core.errors import run_main
+from stages.common.core.errors import read_json_file, run_main
 from stages.common.core.params import load_params
 
 
@@ -36,10 +36,10 @@ def main() -> None:
     ptq_model, qat_model = Int8Model.load(layout.PTQ_MODEL), Int8Model.load(layout.EXPORT_MODEL)
     outputs = split_outputs(dataset, shards, student, ptq_model, qat_model)
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
-    report = comparison(outputs, json.loads(layout.THRESHOLDS.read_text()), grid,
+    report = comparison(outputs, read_json_file(layout.THRESHOLDS, "thresholds"), grid,
                         dataset.classes,
-                        json.loads(layout.EXPORT_REPORT.read_text())["fidelity_test"])
-    report["ptq_export"] = json.loads(layout.PTQ_MODEL.with_name("export.json").read_text())
+                        read_json_file(layout.EXPORT_REPORT, "export")["fidelity_test"])
+    report["ptq_export"] = read_json_file(layout.PTQ_MODEL.with_name("export.json"), "ptq_baseline")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     for name in MODELS:

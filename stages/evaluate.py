@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.command_line import add_evaluation_data, stage_parser
-from stages.common.core.errors import run_main
+from stages.common.core.errors import read_json_file, run_main
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     else:
         outputs = saved
     raw = outputs.pop(ADOPTED_KERNEL_PATH)
-    recommendation = json.loads(Path(args.thresholds).read_text())
+    recommendation = read_json_file(args.thresholds, "thresholds")
     probabilities = model.probabilities(raw)
     thresholds = adopted_thresholds(recommendation, classes)
     report = evaluation_report(targets, probabilities, thresholds, classes)

@@ -5,12 +5,11 @@ threshold_recommendation.json and inference_config.json (everything the C side n
 input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
 probability and int8 units, provenance). The folder holds exactly these five files.
 """
-import json
 from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
-from stages.common.core.errors import run_main
+from stages.common.core.errors import read_json_file, run_main
 from stages.common.core.params import load_params
 
 
@@ -31,9 +30,9 @@ def main() -> None:
         "note": "git state when the package stage last ran",
     }
     out = Path(params.output.dir)
-    metrics = json.loads(layout.EVALUATION.read_text())
+    metrics = read_json_file(layout.EVALUATION, "evaluate")
     write_outputs(out, layout.EXPORT_MODEL, dataset.classes, metrics,
-                  json.loads(layout.THRESHOLDS.read_text()), provenance)
+                  read_json_file(layout.THRESHOLDS, "thresholds"), provenance)
     print(f"package: wrote {', '.join(OUTPUT_FILES)} to {out}/")
     print(f"test (INT8, adopted thresholds): macro-F1 {metrics['f1_macro']:.4f}, micro-F1 "
           f"{metrics['f1_micro']:.4f}, precision {metrics['precision_macro']:.4f}, recall "

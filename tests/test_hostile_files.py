@@ -184,3 +184,24 @@ def test_a_model_given_on_the_command_line_takes_its_data_with_it(tmp_path):
                              "m.tflite"], cwd=tmp_path, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2 and "unrecognized arguments: --qat" in result.stderr
+
+
+def test_a_damaged_json_artefact_is_named_with_the_stage_that_writes_it(tmp_path):
+    from stages.common.core.errors import read_json_file
+
+    path = tmp_path / "thresholds.json"
+    for content, problem in ((b'{"adopted": "glob', "damaged"), (b"\xff\xfe", "damaged")):
+        path.write_bytes(content)
+        with pytest.raises(UserError, match=rf"^{path}: {problem} .*dvc checkout {path}.*"
+                                            r"dvc repro -f thresholds"):
+            read_json_file(path, "thresholds")
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'absent.json'}: missing; it is written "
+                                        "by the stage thresholds"):
+        read_json_file(tmp_path / "absent.json", "thresholds")
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(UserError, match="not a regular file"):
+        read_json_file(path, "thresholds")
+    path.unlink()
+    path.write_text('{"adopted": "global"}')
+    assert read_json_file(path, "thresholds") == {"adopted": "global"}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import sys
@@ -67,3 +68,20 @@ def read_utf8(path: Path, not_found: str, bom: bool = False) -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+
+
+def read_json_file(path: str | Path, stage: str):
+    """A JSON file the stage ``stage`` wrote; UserError naming it, and how to get it back,
+    when it is missing or damaged (cut, not UTF-8, not JSON)."""
+    path = Path(path)
+    way_back = (f"it is written by the stage {stage}: `dvc checkout {path}` or "
+                f"`dvc repro -f {stage}`")
+    try:
+        return json.loads(read_regular_file(path).decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; {way_back}") from None
+    except OSError as error:
+        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: damaged ({error}); {way_back}") from None
+
