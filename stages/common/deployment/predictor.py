@@ -35,9 +35,9 @@ def _read_labels(path: Path) -> list[str]:
     return lines
 
 
-def _check_model_file(path: Path, config: dict, config_path: Path) -> None:
-    """The model is a regular file of model.bytes bytes with model.sha256, checked before the
-    runtime reads it."""
+def _checked_model_bytes(path: Path, config: dict, config_path: Path) -> bytes:
+    """The model file's bytes, once they are a regular file of model.bytes bytes with
+    model.sha256: the runtime is then given these very bytes."""
     try:
         data = read_regular_file(path)
     except FileNotFoundError:
@@ -51,6 +51,7 @@ def _check_model_file(path: Path, config: dict, config_path: Path) -> None:
     if hashlib.sha256(data).hexdigest() != config["model"]["sha256"]:
         raise UserError(f"{path}: sha256 differs from {CONFIG_FILE}; the files "
                         "do not belong together")
+    return data
 
 
 @dataclass
@@ -72,12 +73,12 @@ class Predictor:
         config = load_inference_config(out / CONFIG_FILE)
         classes = _read_labels(out / LABELS_FILE)
         model_path = out / MODEL_FILE
-        _check_model_file(model_path, config, out / CONFIG_FILE)
+        model_bytes = _checked_model_bytes(model_path, config, out / CONFIG_FILE)
         if classes != config["labels"]["classes"]:
             raise UserError(f"{out / LABELS_FILE} disagrees with {CONFIG_FILE} field "
                             f"labels.classes ({len(classes)} vs {len(config['labels']['classes'])} "
                             "classes, or another order)")
-        model = Int8Model.load(model_path)
+        model = Int8Model.load(model_path, content=model_bytes)
         check_model_against_config(model, config, str(out / CONFIG_FILE))
         rows = config["thresholds"]["classes"]
         return cls(model, classes, np.array([row["int8"] for row in rows]), max_image_pixels)

@@ -66,15 +66,18 @@ class Int8Model:
 
     @classmethod
     def load(cls, path: str | Path, threads: int | None = None,
-             kernels: str = ADOPTED_KERNEL_PATH) -> "Int8Model":
+             kernels: str = ADOPTED_KERNEL_PATH, content: bytes | None = None) -> "Int8Model":
+        """``content``: the file's bytes, already read and checked by the caller, which the
+        interpreter then runs (so the file cannot change between the check and the load)."""
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         path = Path(path)
-        if not path.is_file():
+        if content is None and not path.is_file():
             raise UserError(f"{path}: model file not found")
         resolver = getattr(OpResolverType, KERNEL_PATHS[kernels][0])
+        source = {"model_path": str(path)} if content is None else {"model_content": content}
         try:
-            interpreter = Interpreter(model_path=str(path), num_threads=threads,
+            interpreter = Interpreter(**source, num_threads=threads,
                                       experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as error:
             raise UserError(f"{path}: not a loadable TFLite model: {error}") from None
