@@ -91,7 +91,9 @@ def _c_reader(app: Path, folder: Path) -> tuple[str, dict | str]:
                             text=True, timeout=60)
     if result.returncode == 2:
         assert result.stdout == "" and "classify: " in result.stderr, result.stderr
-        return "refuse", result.stderr
+        # the app's own message (the runtime logs lines of its own before it)
+        return "refuse", next(line for line in result.stderr.splitlines()
+                              if line.startswith("classify: "))
     assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
     labels = {}
     for line in result.stdout.splitlines():

@@ -82,6 +82,36 @@ def test_an_error_midway_keeps_the_previous_content(tmp_path, swap):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
+def test_a_kill_during_the_swap_never_loses_both_contents(tmp_path, swap, monkeypatch):
+    """Killed at the moment the new folder is renamed into place: either the new content is
+    complete in place, or the previous content is still whole (in place, or in the retired
+    folder beside it). Deleting the previous folder and then renaming would lose both."""
+    import os
+
+    target = tmp_path / "out"
+    with replaced_folder(target) as staging:
+        _write(staging, {"a.txt": "old"})
+    before = {name: data for name, data in _tree(target).items()}
+    real_replace = os.replace
+
+    def killed_on_the_way_in(source, destination):
+        if Path(destination) == target and ".writing-" in Path(source).name:
+            raise KeyboardInterrupt
+        return real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", killed_on_the_way_in)
+    try:
+        with replaced_folder(target) as staging:
+            _write(staging, {"a.txt": "new"})
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    new_in_place = target.is_dir() and (target / "a.txt").read_text() == "new"
+    kept = [folder for folder in [target, *tmp_path.glob(".out.replaced-*/content")]
+            if folder.is_dir() and _tree(folder) == before]
+    assert new_in_place or kept, sorted(str(p) for p in tmp_path.rglob("*"))
+
+
 def test_leftovers_of_a_killed_run_are_cleaned_up(tmp_path):
     target = tmp_path / "out"
     (tmp_path / ".out.writing-abc123").mkdir()

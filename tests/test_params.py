@@ -84,6 +84,10 @@ def test_params_are_frozen():
     ("on_defect: fail", "on_defect: ignore", "prepare.on_defect", "one of 'fail', 'skip'"),
     ("random_flip_horizontal: true", "random_flip_horizontal: 1",
      "augmentation.random_flip_horizontal", "true or false"),
+    # a boolean is no integer (Python's True == 1): batch_size: true must not load as 1
+    ("batch_size: 32", "batch_size: true", "student.batch_size", "a positive integer"),
+    ("epochs: 10", "epochs: false", "qat.epochs", "an integer >= 0"),
+    ("lr_head: 1.0e-3", "lr_head: true", "teacher.lr_head", "a number > 0"),
 ])
 def test_bad_value_names_key_and_line(tmp_path, old, new, key, expected):
     path = _params_with(tmp_path, old, new)
@@ -92,6 +96,15 @@ def test_bad_value_names_key_and_line(tmp_path, old, new, key, expected):
     message = str(caught.value)
     assert f"{path}:{_line_of(path, new)}: {key} must be" in message
     assert expected in message
+
+
+def test_a_grid_of_one_point_is_refused(tmp_path):
+    """grid_step larger than grid_max - grid_min leaves one threshold to search."""
+    path = _params_with(tmp_path, "grid_step: 0.01", "grid_step: 0.95")
+    with pytest.raises(UserError, match="threshold_search.grid_step must not exceed "
+                                        "grid_max - grid_min"):
+        load_params(path)
+    load_params(_params_with(tmp_path, "grid_step: 0.01", "grid_step: 0.8"))  # two points: fine
 
 
 def test_grid_min_must_be_below_grid_max(tmp_path):

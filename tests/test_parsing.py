@@ -178,6 +178,15 @@ def test_label_not_in_train(tmp_path):
     assert "val.txt:1: 'c.png': label 'bird' never occurs in train.txt" in defects_of(root)
 
 
+def test_every_label_of_a_line_is_checked_against_train(tmp_path):
+    """The unknown label is not the first of its line: still a defect, named."""
+    train_labels = GOOD["train"]
+    known = sorted({label for line in train_labels.splitlines() if "," in line
+                    for label in line.split(",", 1)[1].split("|") if label})[0]
+    root = make_dataset(tmp_path, {**GOOD, "val": f"c.png,{known}|bird\n"})
+    assert "val.txt:1: 'c.png': label 'bird' never occurs in train.txt" in defects_of(root)
+
+
 def test_all_defects_reported_in_one_run_and_skip_mode_counts_them(tmp_path):
     root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\nmissing.png,cat\nbad line,,\n",
                                    "val": "c.png,dog\na.png,cat\n", "test": "d.png,cat\n"},

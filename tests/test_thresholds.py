@@ -26,15 +26,27 @@ def _random_case(seed, n=40, c=3):
     return truth, probabilities
 
 
+def _oracle_f1_macro(truth, decisions) -> float:
+    """scikit-learn's macro-F1 over the classes with a positive (zero_division=0): an oracle
+    independent of stages/common/evaluation/metrics.py."""
+    from sklearn.metrics import f1_score
+
+    present = np.nonzero(np.asarray(truth).any(axis=0))[0]
+    return f1_score(truth, decisions, average="macro", labels=present, zero_division=0)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_search_matches_brute_force(seed):
+    """Against an independent oracle: scikit-learn's F1 of the decisions p >= t, every
+    threshold combination of the grid tried."""
     truth, probabilities = _random_case(seed)
     grid = threshold_grid(0.1, 0.9, 0.1)
     result = search_thresholds(truth, probabilities, grid, CLASSES)
-    best_global = max(f1_macro(truth, probabilities >= t) for t in grid)
+    best_global = max(_oracle_f1_macro(truth, probabilities >= t) for t in grid)
     assert result["val_f1_macro_global"] == pytest.approx(best_global)
-    assert f1_macro(truth, probabilities >= result["global_threshold"]) == pytest.approx(best_global)
-    best_per_class = max(f1_macro(truth, predict(probabilities, combo))
+    assert _oracle_f1_macro(truth, probabilities >= result["global_threshold"]) \
+        == pytest.approx(best_global)
+    best_per_class = max(_oracle_f1_macro(truth, probabilities >= np.array(combo)[None, :])
                          for combo in itertools.product(grid, repeat=3))
     assert result["val_f1_macro_per_class"] == pytest.approx(best_per_class)
     adopt = best_per_class - best_global > 0.005
@@ -98,3 +110,47 @@ def test_precision_recall_curve():
     rows = precision_recall_curve(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.4, 0.1]))
     assert [(r["threshold"], r["precision"], r["recall"]) for r in rows] == [
         (0.9, 1.0, 0.5), (0.8, 0.5, 0.5), (0.4, 2 / 3, 1.0), (0.1, 0.5, 1.0)]
+
+
+def test_a_probability_equal_to_its_threshold_is_a_positive():
+    """The phone's rule is p >= t (and q >= int8 threshold): a probability exactly on the
+    threshold is predicted. Hand-computed, on the boundary."""
+    probabilities = np.array([[0.5, 0.3, 0.29999], [0.49999, 0.7, 0.3]])
+    assert predict(probabilities, [0.5, 0.3, 0.3]).tolist() == [[True, True, False],
+                                                                 [False, True, True]]
+    # the search scores thresholds under the same rule: at 0.3 both b rows and the second c row
+    # are positive, which is exactly the truth
+    truth = np.array([[1, 1, 0], [0, 1, 1]], dtype=bool)
+    result = search_thresholds(truth, probabilities, np.array([0.3, 0.5]), CLASSES)
+    assert result["per_class_thresholds"] is None or result["per_class_thresholds"]["c"] == 0.3
+    assert result["val_f1_macro_per_class"] == 1.0
+
+
+def test_metrics_match_scikit_learn_with_a_class_without_positives():
+    """Macro averages are over the classes with a positive in the truth: class d has none but
+    two false positives, so averaging over every class would change each macro figure.
+    scikit-learn (zero_division=0, labels = the classes with a positive) is the oracle."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    from stages.common.evaluation.metrics import multilabel_metrics
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(size=(30, 4)) < 0.4
+    truth[:, 3] = False
+    decisions = rng.uniform(size=(30, 4)) < 0.5
+    decisions[:2, 3] = True
+    present = [0, 1, 2]
+    scores = multilabel_metrics(truth, decisions)
+    for key, oracle in (("f1_macro", f1_score), ("precision_macro", precision_score),
+                        ("recall_macro", recall_score)):
+        expected = oracle(truth, decisions, average="macro", labels=present, zero_division=0)
+        every_class = oracle(truth, decisions, average="macro", zero_division=0)
+        assert abs(expected - every_class) > 0.01  # the convention is visible in this case
+        assert scores[key] == pytest.approx(expected), key
+    assert scores["f1_micro"] == pytest.approx(f1_score(truth, decisions, average="micro",
+                                                        zero_division=0))
+    per_class = f1_score(truth, decisions, average=None, zero_division=0)
+    assert [row["f1"] for row in scores["per_class"]] == pytest.approx(per_class.tolist())
+    assert [row["support"] for row in scores["per_class"]] == truth.sum(axis=0).tolist()
+    assert f1_macro(truth, decisions) == pytest.approx(scores["f1_macro"])
+

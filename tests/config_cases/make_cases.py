@@ -279,6 +279,19 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
                                    {"inference_config.json": changed(
                                        lambda c: c["kernels"].update(
                                            tuned_and_evaluated_on="gpu"))}),
+        "refuse_threshold_rows_swapped": ("refuse", "the threshold rows of two classes in "
+                                          "each other's place: one class would get the "
+                                          "other's threshold",
+                                          {"inference_config.json": changed(lambda c: (
+                                              c["thresholds"]["classes"].__setitem__(
+                                                  slice(0, 2),
+                                                  c["thresholds"]["classes"][1::-1])))}),
+        "refuse_input_zero_point_other": ("refuse", "the input zero point of another model "
+                                          "(in range, but not this model's)",
+                                          {"inference_config.json": changed(
+                                              lambda c: c["input"]["quantization"].update(
+                                                  zero_point=(c["input"]["quantization"][
+                                                      "zero_point"] + 1) % 256))}),
         "refuse_duplicate_classes": ("refuse", "two classes of one name",
                                      renamed("dog", "cat")),
         # labels
