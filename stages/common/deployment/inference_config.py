@@ -19,12 +19,12 @@ import math
 import re
 from pathlib import Path
 
-import numpy as np
 from jsonschema import Draft202012Validator, validators
 
 from stages.common.core.errors import UserError, read_regular_file
 from stages.common.core.label_text import forbidden_character
-from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, probability_table
+from stages.common.quantization.int8_runtime import (KERNEL_PATHS, NEVER, int8_threshold,
+                                                     probability_table)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model_qat_int8.tflite"
@@ -179,7 +179,7 @@ def consistency_problems(config: dict) -> list[tuple[str, str]]:
                 problems.append((f"thresholds.classes[{index}].int8",
                                  f"is {row['int8']}, but probability {row['probability']!r} "
                                  "under output.quantization needs "
-                                 f"{_int8_for(row['probability'], scale, zero_point)}"))
+                                 f"{int8_threshold(row['probability'], scale, zero_point)}"))
     if config["output"]["shape"][1] != len(classes):
         problems.append(("output.shape", f"says {config['output']['shape'][1]} outputs for "
                                          f"{len(classes)} classes"))
@@ -189,11 +189,6 @@ def consistency_problems(config: dict) -> list[tuple[str, str]]:
                                         f"{config['input']['height']} and input.width "
                                         f"{config['input']['width']}"))
     return problems
-
-
-def _int8_for(probability: float, scale: float, zero_point: int) -> int:
-    reached = np.nonzero(probability_table(scale, zero_point) >= probability)[0]
-    return int(reached[0]) - 128 if reached.size else NEVER
 
 
 class _Refused(Exception):
