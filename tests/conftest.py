@@ -54,6 +54,15 @@ def tiny_int8(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def config_corpus(tmp_path_factory):
+    """The output-folder conformance corpus (tests/config_corpus.py), written once: a tiny real
+    model, its folder, and each case's files and verdict."""
+    from config_corpus import write_corpus
+
+    return write_corpus(tmp_path_factory.mktemp("config_corpus"))
+
+
+@pytest.fixture(scope="session")
 def workspace(tmp_path_factory, tiny_int8):
     """A folder laid out like the repository after export (data/prepared, data/shards,
     models/export) on which thresholds, evaluate and package have run: (root, dataset)."""

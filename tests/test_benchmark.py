@@ -1,7 +1,6 @@
 """The benchmark's table reports what ships: the params' settings, the shipped default apart from
 the option, and a target the default misses as missed; every timing names its CPU, and the C app
 it times is where it looks."""
-from pathlib import Path
 
 from stages.common.evaluation.performance import table
 
@@ -58,7 +57,7 @@ def test_cpu_model_is_lscpus_model_name_with_a_fallback(monkeypatch):
     assert machine.cpu_model("model name\t:\n") == "aarch64"  # an empty name is no name
 
 
-def test_the_benchmark_builds_and_times_the_c_app(tmp_path):
+def test_the_benchmark_builds_and_times_the_c_app(tmp_path, config_corpus):
     """The C-app row of the benchmark, run for real on the conformance corpus's tiny packaged
     model: the app builds from where the benchmark looks, runs the model and reports a median
     beside the Python interpreter's."""
@@ -66,7 +65,7 @@ def test_the_benchmark_builds_and_times_the_c_app(tmp_path):
 
     from stages.common.evaluation import performance
 
-    base = Path(__file__).resolve().parent / "config_cases" / "base"
+    base = config_corpus / "base"
     folder = tmp_path / "run"
     folder.mkdir()
     for name in ("inference_config.json", "labels.txt", "model_qat_int8.tflite"):

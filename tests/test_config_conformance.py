@@ -1,6 +1,6 @@
 """One verdict on every output folder: predict (Python) and the C app read the five-file folder
 under the same rules (docs/output_folder_rules.md). Every case of the conformance corpus
-tests/config_cases/ (written by its make_cases.py) goes through both readers; each must give the
+(tests/config_corpus.py, written once per session) goes through both readers; each must give the
 case's verdict, and where both accept, the same labels for every image."""
 import json
 import os
@@ -17,14 +17,15 @@ from stages.common.core.label_text import forbidden_ranges
 from stages.common.deployment.predictor import Predictor
 from test_classify_c import C_DIR, _compiler, _make, _sanitizers_work
 
-CASES = Path(__file__).resolve().parent / "config_cases"
-BASE = CASES / "base"
 FIVE = ("inference_config.json", "labels.txt", "model_qat_int8.tflite")
-IMAGES = sorted((BASE / "images").glob("*.ppm"))
 
 
-def _case_names() -> list[str]:
-    return sorted(path.name for path in CASES.iterdir() if (path / "case.json").is_file())
+def _case_names(corpus: Path) -> list[str]:
+    return sorted(path.name for path in corpus.iterdir() if (path / "case.json").is_file())
+
+
+def _images(corpus: Path) -> list[Path]:
+    return sorted((corpus / "base" / "images").glob("*.ppm"))
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +47,16 @@ def sanitized_app(tmp_path_factory):
     return out / "classify-sanitized"
 
 
-def _folder(case: str, root: Path) -> Path:
+def _folder(corpus: Path, case: str, root: Path) -> Path:
     """base/'s three read files, with the case's files and special entries put over them."""
     folder = root / case
     folder.mkdir()
     for name in FIVE:
-        shutil.copyfile(BASE / name, folder / name)
-    for path in (CASES / case).iterdir():
+        shutil.copyfile(corpus / "base" / name, folder / name)
+    for path in (corpus / case).iterdir():
         if path.name != "case.json":
             shutil.copyfile(path, folder / path.name)
-    special = json.loads((CASES / case / "case.json").read_text())
+    special = json.loads((corpus / case / "case.json").read_text())
     for name, kind in special.get("special", {}).items():
         (folder / name).unlink()
         if kind == "fifo":
@@ -65,7 +66,7 @@ def _folder(case: str, root: Path) -> Path:
     return folder
 
 
-def _python_reader(folder: Path) -> tuple[str, dict | str]:
+def _python_reader(folder: Path, images: list[Path]) -> tuple[str, dict | str]:
     """("accept", {image: labels}) or ("refuse", message); a reader that blocks fails."""
     outcome = {}
 
@@ -74,7 +75,7 @@ def _python_reader(folder: Path) -> tuple[str, dict | str]:
             predictor = Predictor.load(folder)
             outcome["result"] = ("accept", {
                 path.name: [label["class"] for label in predictor.predict_file(path)["labels"]]
-                for path in IMAGES})
+                for path in images})
         except UserError as error:
             outcome["result"] = ("refuse", str(error))
 
@@ -86,8 +87,8 @@ def _python_reader(folder: Path) -> tuple[str, dict | str]:
     return outcome["result"]
 
 
-def _c_reader(app: Path, folder: Path) -> tuple[str, dict | str]:
-    result = subprocess.run([str(app), str(folder), *map(str, IMAGES)], capture_output=True,
+def _c_reader(app: Path, folder: Path, images: list[Path]) -> tuple[str, dict | str]:
+    result = subprocess.run([str(app), str(folder), *map(str, images)], capture_output=True,
                             text=True, timeout=60)
     if result.returncode == 2:
         assert result.stdout == "" and "classify: " in result.stderr, result.stderr
@@ -103,27 +104,24 @@ def _c_reader(app: Path, folder: Path) -> tuple[str, dict | str]:
     return "accept", labels
 
 
-def test_the_corpus_is_large_and_covers_both_verdicts():
-    verdicts = [json.loads((CASES / name / "case.json").read_text())["verdict"]
-                for name in _case_names()]
-    assert len(verdicts) >= 30 and set(verdicts) == {"accept", "refuse"}
-    assert all(name.startswith(verdict) for name, verdict in zip(_case_names(), verdicts))
-
-
-@pytest.mark.parametrize("case", _case_names())
-def test_both_readers_give_the_case_verdict(app, sanitized_app, tmp_path, case):
-    expected = json.loads((CASES / case / "case.json").read_text())
-    folder = _folder(case, tmp_path)
-    python = _python_reader(folder)
-    c = _c_reader(app, folder)
+def _check_case(corpus: Path, case: str, app: Path, sanitized_app: Path | None,
+                root: Path) -> None:
+    """AssertionError, naming the case, unless both readers (and the sanitized C app) give
+    its verdict: the same labels where they accept, messages naming the folder (and what
+    ``both_say`` says) where they refuse."""
+    expected = json.loads((corpus / case / "case.json").read_text())
+    folder = _folder(corpus, case, root)
+    images = _images(corpus)
+    python = _python_reader(folder, images)
+    c = _c_reader(app, folder, images)
     if sanitized_app is not None:
-        sanitized = _c_reader(sanitized_app, folder)
+        sanitized = _c_reader(sanitized_app, folder, images)
         assert sanitized == c and "Sanitizer" not in str(sanitized[1]), sanitized
     assert (python[0], c[0]) == (expected["verdict"],) * 2, (
-        f"{case} ({expected['why']}): expected {expected['verdict']}, predict says "
+        f"expected {expected['verdict']} ({expected['why']}), predict says "
         f"{python[0]} ({python[1]}), C says {c[0]} ({c[1]})")
     if expected["verdict"] == "accept":
-        assert python[1] == c[1], case
+        assert python[1] == c[1], (python[1], c[1])
     else:  # each reader names the file it refuses, and where one rule alone refuses the
         # case, both say which
         assert str(folder) in python[1] and str(folder) in c[1], (python[1], c[1])
@@ -131,10 +129,30 @@ def test_both_readers_give_the_case_verdict(app, sanitized_app, tmp_path, case):
         assert said in python[1] and said in c[1], (said, python[1], c[1])
 
 
-def test_some_images_get_labels_and_some_do_not(app, tmp_path):
+def test_the_corpus_is_large_and_covers_both_verdicts(config_corpus):
+    names = _case_names(config_corpus)
+    verdicts = [json.loads((config_corpus / name / "case.json").read_text())["verdict"]
+                for name in names]
+    assert len(verdicts) >= 30 and set(verdicts) == {"accept", "refuse"}
+    assert all(name.startswith(verdict) for name, verdict in zip(names, verdicts))
+
+
+def test_both_readers_give_each_case_verdict(config_corpus, app, sanitized_app, tmp_path):
+    """Every case is run, and every case that fails is listed by name."""
+    failed = {}
+    for case in _case_names(config_corpus):
+        try:
+            _check_case(config_corpus, case, app, sanitized_app, tmp_path)
+        except AssertionError as error:
+            failed[case] = str(error)[:600]
+    assert not failed, "\n".join(f"{case}: {why}" for case, why in failed.items())
+
+
+def test_some_images_get_labels_and_some_do_not(config_corpus, tmp_path):
     """The accepted cases compare decisions that can differ: base's thresholds sit at the median
     image's outputs."""
-    _, labels = _python_reader(_folder("accept_as_packaged", tmp_path))
+    _, labels = _python_reader(_folder(config_corpus, "accept_as_packaged", tmp_path),
+                               _images(config_corpus))
     assert any(labels.values()) and not all(len(v) == 3 for v in labels.values()), labels
 
 

@@ -1,24 +1,24 @@
-"""Writes the conformance corpus of the five-file folder: base/ (a tiny real model, its labels and
-config, two images) and one folder per case holding only the files that differ from base/, plus
-case.json: the verdict every reader must give ("accept" or "refuse") and why.
+"""The conformance corpus of the five-file folder, written on demand (no model file is kept in
+git): base/ (a tiny real model, its labels and config, four images) and one folder per case
+holding only the files that differ from base/, plus case.json: the verdict every reader must
+give ("accept" or "refuse"), why, and where one rule alone refuses the case, what both readers'
+messages must say.
 
-The rules are docs/output_folder_rules.md. tests/test_config_conformance.py runs every case
-through predict (Python) and the C app and demands the verdict here from both, and the same
-labels where both accept. Run from the repository root to rewrite the corpus after changing a
-case: python tests/config_cases/make_cases.py
+The rules are docs/output_folder_rules.md. tests/test_config_conformance.py writes the corpus
+once per test session (the ``config_corpus`` fixture) and runs every case through predict
+(Python) and the C app. A phone team writing its own reader gets the same folders with
+``python tests/config_corpus.py OUT_DIR`` (run from the repository root).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stages  # noqa: E402,F401  (Keras 2 before TensorFlow)
 
@@ -75,7 +75,7 @@ def _base(base: Path) -> None:
     recommendation = {"adopted": "per_class", "per_class_thresholds": thresholds}
     kernel_paths = {"adopted": "xnnpack", "paths": {}, "rule": "none measured for the corpus"}
     config = inference_config(model, hashlib.sha256(model_path.read_bytes()).hexdigest(),
-                              CLASSES, recommendation, {"made_by": "make_cases.py"}, kernel_paths)
+                              CLASSES, recommendation, {"made_by": "tests/config_corpus.py"}, kernel_paths)
     (base / "inference_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False)
                                                 + "\n", encoding="utf-8")
     (base / "labels.txt").write_text("".join(f"{name}\n" for name in CLASSES), encoding="utf-8")
@@ -325,14 +325,13 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
     }
 
 
-def main() -> None:
-    for old in HERE.iterdir():
-        if old.is_dir():
-            shutil.rmtree(old)
-    base = HERE / "base"
+def write_corpus(root: Path) -> Path:
+    """base/ and every case folder under ``root`` (created); returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    base = root / "base"
     _base(base)
     for name, (verdict, why, files) in _cases(base).items():
-        folder = HERE / name
+        folder = root / name
         folder.mkdir()
         special = {}
         for file_name, content in files.items():
@@ -346,8 +345,11 @@ def main() -> None:
         (folder / "case.json").write_text(json.dumps(
             {"verdict": verdict, "why": why, **extra}, indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8")
-    print(f"wrote base/ and {len(_cases(base))} cases in {HERE}")
+    return root
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python tests/config_corpus.py OUT_DIR")
+    out = write_corpus(Path(sys.argv[1]))
+    print(f"wrote base/ and {sum(1 for p in out.iterdir() if p.name != 'base')} cases in {out}")
