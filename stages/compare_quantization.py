@@ -39,7 +39,8 @@ def main() -> None:
     report = comparison(outputs, read_json_file(layout.THRESHOLDS, "thresholds"), grid,
                         dataset.classes,
                         read_json_file(layout.EXPORT_REPORT, "export")["fidelity_test"])
-    report["ptq_export"] = read_json_file(layout.PTQ_MODEL.with_name("export.json"), "ptq_baseline")
+    report["ptq_export"] = read_json_file(layout.PTQ_MODEL.with_name("export.json"),
+                                          "ptq_baseline")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     for name in MODELS:

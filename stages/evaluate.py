@@ -31,7 +31,8 @@ def main() -> None:
                                                          KERNEL_PATHS, load_kernel_outputs)
     from stages.common.deployment.threshold_search import adopted_thresholds
 
-    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "test", args.shards)
+    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "test",
+                                                          args.shards)
     saved = load_kernel_outputs(Path(args.model).with_name(KERNEL_OUTPUTS_FILE),
                                 outputs[ADOPTED_KERNEL_PATH])
     if saved is None:  # export did not save them for this model: run the other kernels here

@@ -26,7 +26,8 @@ def main() -> None:
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
 
-    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "val", args.shards)
+    classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "val",
+                                                          args.shards)
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
                                        classes)

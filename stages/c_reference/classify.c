@@ -22,15 +22,13 @@
  * Exit status: 0 all images classified; 1 some image could not be (its own "IMAGE: error:"
  * line, the others still classified); 2 bad arguments, config, labels or model.
  */
-#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, fdopen, O_CLOEXEC */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, fdopen */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -339,25 +337,19 @@ static int ppm_number(FILE *file, long *value)
  * (reading one could block for ever or never end). NULL and a message otherwise. */
 static FILE *open_regular(const char *path, char *error)
 {
-    struct stat status;
-    int descriptor;
+    int descriptor = open_regular_file(path);
     FILE *file;
-    if (stat(path, &status) != 0) {
+    if (descriptor == REGULAR_FILE_NOT_REGULAR) {
+        snprintf(error, MESSAGE_SIZE, "cannot be read: %s", NOT_REGULAR_FILE);
+        return NULL;
+    }
+    if (descriptor == REGULAR_FILE_ERRNO) {
         snprintf(error, MESSAGE_SIZE, "%s", errno == ENOENT ? "file not found" : strerror(errno));
         return NULL;
     }
-    if (!S_ISREG(status.st_mode)
-        || (descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-        snprintf(error, MESSAGE_SIZE, "cannot be read: %s", S_ISREG(status.st_mode) ? strerror(errno)
-                 : "not a regular file (a FIFO, device, socket or folder)");
-        return NULL;
-    }
-    if (fstat(descriptor, &status) != 0 || !S_ISREG(status.st_mode)
-        || (file = fdopen(descriptor, "rb")) == NULL) {
+    if ((file = fdopen(descriptor, "rb")) == NULL) {
+        snprintf(error, MESSAGE_SIZE, "cannot be read: %s", strerror(errno));
         close(descriptor);
-        snprintf(error, MESSAGE_SIZE, "cannot be read: not a regular file (a FIFO, device, socket "
-                 "or folder)");
-        return NULL;
     }
     return file;
 }

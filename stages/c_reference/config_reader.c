@@ -374,6 +374,20 @@ static int parse_value(json_parser *p, json_node *node)
     return parse_number(p, node);
 }
 
+int open_regular_file(const char *path)
+{
+    struct stat status;
+    int file;
+    if (stat(path, &status) != 0) return REGULAR_FILE_ERRNO;
+    if (!S_ISREG(status.st_mode)) return REGULAR_FILE_NOT_REGULAR; /* a FIFO would block */
+    if ((file = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) return REGULAR_FILE_ERRNO;
+    if (fstat(file, &status) != 0 || !S_ISREG(status.st_mode)) { /* swapped since stat */
+        close(file);
+        return REGULAR_FILE_NOT_REGULAR;
+    }
+    return file;
+}
+
 char *read_regular_file(const char *path, size_t max_bytes, size_t *size, const char *what,
                         char *error)
 {
@@ -381,24 +395,19 @@ char *read_regular_file(const char *path, size_t max_bytes, size_t *size, const 
     char *data;
     size_t used = 0;
     ssize_t got;
-    int file;
-    if (stat(path, &status) != 0) {
-        set_error(error, "%s: %s (%s)", path, errno == ENOENT ? "not found" : strerror(errno), what);
+    int file = open_regular_file(path);
+    if (file == REGULAR_FILE_ERRNO) {
+        if (errno == ENOENT) set_error(error, "%s: not found (%s)", path, what);
+        else set_error(error, "%s: cannot be read: %s", path, strerror(errno));
         return NULL;
     }
-    if (!S_ISREG(status.st_mode)) { /* a FIFO would block, a device never end */
-        set_error(error, "%s: cannot be read: not a regular file (a FIFO, device, socket or folder)",
-                  path);
+    if (file == REGULAR_FILE_NOT_REGULAR) {
+        set_error(error, "%s: cannot be read: %s", path, NOT_REGULAR_FILE);
         return NULL;
     }
-    if ((file = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
-        set_error(error, "%s: cannot be read: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(file, &status) != 0 || !S_ISREG(status.st_mode)) { /* swapped since stat */
+    if (fstat(file, &status) != 0) {
         close(file);
-        set_error(error, "%s: cannot be read: not a regular file (a FIFO, device, socket or folder)",
-                  path);
+        set_error(error, "%s: cannot be read: %s", path, strerror(errno));
         return NULL;
     }
     if ((unsigned long long)status.st_size > max_bytes) {

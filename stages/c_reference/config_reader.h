@@ -43,9 +43,17 @@ int config_read(const char *output_dir, classifier_config *config, char *error);
  * sha256 is model.sha256: checked before the runtime sees them. NULL and a message otherwise. */
 unsigned char *model_read(const classifier_config *config, size_t *size, char *error);
 
-/* A regular file's bytes (malloc'd, NUL-terminated) of at most max_bytes; FIFOs, devices and
- * folders are refused before they are opened for reading. NULL and a message otherwise; `what`
- * says what the file is for when it is missing. */
+/* A descriptor of a regular file opened for reading (a symbolic link to one is fine). FIFOs,
+ * devices, sockets and folders are refused before they are opened, and again on the opened
+ * descriptor: REGULAR_FILE_NOT_REGULAR. REGULAR_FILE_ERRNO: stat or open failed (errno). */
+#define REGULAR_FILE_ERRNO (-1)
+#define REGULAR_FILE_NOT_REGULAR (-2)
+#define NOT_REGULAR_FILE "not a regular file (a FIFO, device, socket or folder)"
+int open_regular_file(const char *path);
+
+/* A regular file's bytes (malloc'd, NUL-terminated) of at most max_bytes (see
+ * open_regular_file). NULL and a message otherwise; `what` says what the file is for when it is
+ * missing. */
 char *read_regular_file(const char *path, size_t max_bytes, size_t *size, const char *what,
                         char *error);
 

@@ -51,16 +51,25 @@ def read_regular_file(path: str | Path) -> bytes:
         return file.read()
 
 
-def read_utf8(path: Path, not_found: str, bom: bool = False) -> str:
-    """A user's text file as a string; UserError naming the file, and the line of a byte that
-    is not UTF-8. ``not_found`` says what to do when the file is missing; ``bom`` drops a
-    leading UTF-8 byte-order mark."""
+def way_back(artefact: str | Path, stage: str) -> str:
+    """How a user gets a missing or damaged artefact of ``stage`` back, in one wording."""
+    return f"get it back with `dvc checkout {artefact}` or rebuild it with `dvc repro -f {stage}`"
+
+
+def read_utf8(path: Path, not_found: str, bom: bool = False,
+              max_bytes: int | None = None) -> str:
+    """A text file as a string; UserError naming the file, and the line of a byte that is not
+    UTF-8. ``not_found`` says what to do when the file is missing; ``bom`` drops a leading UTF-8
+    byte-order mark; ``max_bytes`` refuses a larger file. Only a regular file is read."""
     try:
         data = read_regular_file(path)
     except FileNotFoundError:
         raise UserError(f"{path}: {not_found}") from None
-    except OSError as error:
-        raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        raise UserError(f"{path}: cannot be read: {getattr(error, 'strerror', None) or error}"
+                        ) from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise UserError(f"{path}: larger than {max_bytes} bytes")
     if bom:
         data = data.removeprefix(b"\xef\xbb\xbf")
     try:
@@ -74,14 +83,13 @@ def read_json_file(path: str | Path, stage: str):
     """A JSON file the stage ``stage`` wrote; UserError naming it, and how to get it back,
     when it is missing or damaged (cut, not UTF-8, not JSON)."""
     path = Path(path)
-    way_back = (f"it is written by the stage {stage}: `dvc checkout {path}` or "
-                f"`dvc repro -f {stage}`")
+    back = f"it is written by the stage {stage}: {way_back(path, stage)}"
     try:
         return json.loads(read_regular_file(path).decode("utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{path}: missing; {way_back}") from None
+        raise UserError(f"{path}: missing; {back}") from None
     except OSError as error:
         raise UserError(f"{path}: cannot be read: {error.strerror or error}") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: damaged ({error}); {way_back}") from None
+        raise UserError(f"{path}: damaged ({error}); {back}") from None
 

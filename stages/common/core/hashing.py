@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 
+def bytes_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return bytes_sha256(Path(path).read_bytes())
 
 
 def json_sha256(value) -> str:

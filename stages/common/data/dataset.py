@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.core.errors import UserError
+from stages.common.core.errors import UserError, way_back
 from stages.common.core.hashing import json_sha256
 from stages.common.core.output_folders import replaced_folder
 
@@ -128,6 +128,5 @@ def load_prepared(directory: str | Path) -> PreparedDataset:
         raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: damaged ({type(error).__name__}: {error}); get it back with "
-                        f"`dvc checkout {Path(directory)}` or rebuild it with "
-                        "`dvc repro -f prepare`") from None
+        raise UserError(f"{path}: damaged ({type(error).__name__}: {error}); "
+                        f"{way_back(directory, 'prepare')}") from None

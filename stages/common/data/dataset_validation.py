@@ -46,8 +46,8 @@ from PIL import Image
 
 from stages.common.core.errors import UserError
 from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, Defect, PreparedDataset, Record
-from stages.common.core.label_text import forbidden_character
-from stages.common.data.preprocessing import ACCEPTED_FORMATS, decode_image, image_format
+from stages.common.core.label_text import CONTROL_CATEGORIES, forbidden_character
+from stages.common.data.preprocessing import decode_image, format_problem
 
 MAX_LABEL_BYTES = 128  # UTF-8; labels become parts of file names (curves, reports)
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -87,7 +87,7 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 def _invisible_character(text: str) -> str | None:
     """The first control or line/paragraph-separator character in ``text``, as U+XXXX."""
     for character in text:
-        if unicodedata.category(character) in ("Cc", "Zl", "Zp"):
+        if unicodedata.category(character) in CONTROL_CATEGORIES:
             return f"U+{ord(character):04X}"
     return None
 
@@ -223,9 +223,8 @@ def inspect_image(images_dir: Path, name: str, max_pixels: int) -> ImageInfo | t
         return "unreadable", f"cannot be read: {error.strerror or error}"
     if not data:
         return "empty_file", "empty file (0 bytes)"
-    if image_format(data) is None:
-        return "corrupt", (f"not an accepted image format ({ACCEPTED_FORMATS}): it starts with "
-                           f"{data[:8]!r}")
+    if format_problem(data):
+        return "corrupt", format_problem(data)
     try:
         with Image.open(path) as header:
             width, height = header.size

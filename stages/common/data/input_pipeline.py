@@ -30,7 +30,7 @@ import numpy as np
 
 import tensorflow as tf
 
-from stages.common.core.errors import UserError
+from stages.common.core.errors import UserError, way_back
 from stages.common.core.hashing import file_sha256, json_sha256
 from stages.common.core.params import AugmentationParams
 from stages.common.data.dataset import PreparedDataset
@@ -255,8 +255,8 @@ class TeacherOutputs:
                 outputs = cls(key, saved["val"],
                               [saved[f"pass_{number}"] for number in range(count)])
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-            raise UserError(f"{path}: damaged ({error}); get it back with `dvc checkout "
-                            f"{path}` or rebuild it with `dvc repro -f train_student`") from None
+            raise UserError(f"{path}: damaged ({error}); {way_back(path, 'train_student')}"
+                            ) from None
         wrong = [f"{name} is {tuple(array.shape)}, expected {expected}"
                  for name, array, expected in (
                      [("val", outputs.val, (val_count, classes))]
@@ -265,7 +265,7 @@ class TeacherOutputs:
                  if tuple(array.shape) != expected or array.dtype.kind != "f"]
         if wrong:
             raise UserError(f"{path}: {'; '.join(wrong)} (float logits per image and class); "
-                            "rebuild it with `dvc repro -f train_student`")
+                            f"{way_back(path, 'train_student')}")
         return outputs
 
 

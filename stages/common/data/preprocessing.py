@@ -178,15 +178,22 @@ def image_header_size(data: bytes) -> tuple[int, int] | None:
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000  # also the default of prepare.max_image_pixels
 
 
+def format_problem(data: bytes) -> str | None:
+    """Why ``data`` is not an image this pipeline decodes, by its first bytes, or None."""
+    if image_format(data) is None:
+        return (f"not an accepted image format ({ACCEPTED_FORMATS}): it starts with "
+                f"{data[:8]!r}")
+    return None
+
+
 def check_image_bytes(data: bytes, max_pixels: int, limit_name: str) -> str | None:
     """Why ``data`` may not reach a decoder, or None: not an accepted format by its first bytes,
     a header that cannot be read, or more than ``max_pixels`` pixels (the setting
     ``limit_name``)."""
     if not data:
         return "empty file (0 bytes)"
-    if image_format(data) is None:
-        return (f"not an accepted image format ({ACCEPTED_FORMATS}): it starts with "
-                f"{data[:8]!r}")
+    if format_problem(data):
+        return format_problem(data)
     size = image_header_size(data)
     if size is None:
         return f"its {image_format(data)} header cannot be read"

@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from stages.common.data.dataset import IMAGES_FOLDER, PreparedDataset
-from stages.common.core.errors import UserError
+from stages.common.core import layout
+from stages.common.core.errors import UserError, way_back
 from stages.common.core.output_folders import replaced_folder
 from stages.common.data.preprocessing import content_box, letterbox, load_image
 from stages.common.core.progress import Progress
@@ -150,9 +151,9 @@ class Shards:
                             "(dvc repro shards)") from None
         except tf.errors.OpError as error:  # an unknown URL scheme, a refused permission...
             raise UserError(f"{manifest_path}: cannot be read ({error.message})") from None
-        except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
-            raise UserError(f"{manifest_path}: damaged ({error}); get it back with `dvc checkout "
-                            "data/shards` or rebuild it with `dvc repro -f shards`") from None
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise UserError(f"{manifest_path}: damaged ({error}); "
+                            f"{way_back(layout.SHARDS, 'shards')}") from None
         if dataset is not None and manifest["dataset_fingerprint"] != dataset.fingerprint():
             raise UserError(f"{directory}: written from another version of the prepared data; "
                             "rerun the shards stage (dvc repro shards)")
@@ -245,7 +246,5 @@ class Shards:
         except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
                 tf.errors.OutOfRangeError) as error:
             message = (error.message or str(error)).strip().splitlines()[0][:300]
-            raise UserError(
-                f"{self.directory}/{split}-*.tfrecord: a shard is damaged ({message}); get "
-                "the shards back with `dvc checkout data/shards` or rebuild them with "
-                "`dvc repro -f shards`") from None
+            raise UserError(f"{self.directory}/{split}-*.tfrecord: a shard is damaged "
+                            f"({message}); {way_back(layout.SHARDS, 'shards')}") from None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator, validators
 
-from stages.common.core.errors import UserError, read_regular_file
+from stages.common.core.errors import UserError, read_utf8
 from stages.common.core.label_text import forbidden_character
 from stages.common.quantization.int8_runtime import (KERNEL_PATHS, NEVER, int8_threshold,
                                                      probability_table)
@@ -272,20 +272,7 @@ def strict_json(text: str, source: str):
 
 def read_text_file(path: Path, what: str) -> str:
     """A regular UTF-8 file of at most MAX_TEXT_BYTES, as text; UserError naming it otherwise."""
-    try:
-        data = read_regular_file(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: not found; is {path.parent} {what}?") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: cannot be read: {getattr(error, 'strerror', None) or error}"
-                        ) from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise UserError(f"{path}: larger than {MAX_TEXT_BYTES} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not valid UTF-8 text") from None
+    return read_utf8(path, f"not found; is {path.parent} {what}?", max_bytes=MAX_TEXT_BYTES)
 
 
 def validate_inference_config(config, source: str) -> dict:

@@ -8,13 +8,13 @@ error; the others still get their results.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from stages.common.core.errors import UserError, read_regular_file
+from stages.common.core.hashing import bytes_sha256
 from stages.common.core.label_text import forbidden_character
 from stages.common.deployment.inference_config import (CONFIG_FILE, LABELS_FILE, MODEL_FILE,
                                                        check_model_against_config,
@@ -48,7 +48,7 @@ def _checked_model_bytes(path: Path, config: dict, config_path: Path) -> bytes:
     if len(data) != config["model"]["bytes"]:
         raise UserError(f"{path}: {len(data)} bytes, {config_path} field model.bytes says "
                         f"{config['model']['bytes']}; the files do not belong together")
-    if hashlib.sha256(data).hexdigest() != config["model"]["sha256"]:
+    if bytes_sha256(data) != config["model"]["sha256"]:
         raise UserError(f"{path}: sha256 differs from {CONFIG_FILE}; the files "
                         "do not belong together")
     return data

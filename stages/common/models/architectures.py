@@ -29,7 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from stages.common.core import layout
-from stages.common.core.errors import UserError
+from stages.common.core.errors import UserError, way_back
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
 keras = tf.keras
@@ -274,8 +274,9 @@ def read_model_meta(directory: str | Path) -> dict:
         raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
                         "(dvc repro)") from None
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{directory}/model.json: damaged ({error}); rebuild it with "
-                        f"`dvc repro -f {STAGE_OF.get(directory.name, 'the stage')}`") from None
+        raise UserError(f"{directory}/model.json: damaged ({error}); "
+                        f"{way_back(directory, STAGE_OF.get(directory.name, 'the stage'))}"
+                        ) from None
     return meta
 
 
@@ -300,8 +301,8 @@ def load_trained(directory: str | Path, classes: list[str] | None = None
         model.load_weights(directory / "weights.h5")
     except Exception as error:  # h5py and Keras raise many types for a damaged file
         raise UserError(f"{directory / 'weights.h5'}: cannot be loaded ({type(error).__name__}: "
-                        f"{error}); get it back with `dvc checkout {directory}` or rebuild it "
-                        f"with `dvc repro -f {STAGE_OF.get(directory.name, 'the stage')}`"
+                        f"{error}); "
+                        f"{way_back(directory, STAGE_OF.get(directory.name, 'the stage'))}"
                         ) from None
     return model, meta
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 from stages.common.core.progress import Heartbeat, Progress
-from stages.common.core.errors import UserError
+from stages.common.core.errors import UserError, way_back
 from stages.common.models.architectures import build_student
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
@@ -64,9 +64,8 @@ def rebuild_qat_student(num_classes: int, input_size: int, dropout: float,
             model.load_weights(str(Path(directory) / QAT_WEIGHTS)).assert_existing_objects_matched()
         except Exception as error:  # TensorFlow raises many types for a damaged checkpoint
             raise UserError(f"{Path(directory) / QAT_WEIGHTS}.*: the QAT checkpoint cannot be "
-                            f"loaded ({type(error).__name__}: {str(error)[:300]}); get it back "
-                            f"with `dvc checkout {directory}` or rebuild it with "
-                            "`dvc repro -f qat`") from None
+                            f"loaded ({type(error).__name__}: {str(error)[:300]}); "
+                            f"{way_back(directory, 'qat')}") from None
     return model
 
 
