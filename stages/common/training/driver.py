@@ -16,6 +16,7 @@ import json
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -152,6 +153,10 @@ def _on_devices(train_function: Callable[[StagePaths], dict], params: Params, pa
     except LOST_WORKER_ERRORS as error:
         if params.train.strategy != "multi_worker":
             raise
+        # The failed collective leaves TensorFlow's all-reduce thread pool referenced from the
+        # traceback's frames; freed at interpreter exit, after its pipe is closed, it would print
+        # a traceback under the message. Freed here, it goes quietly.
+        traceback.clear_frames(error.__traceback__)
         raise UserError(lost_worker_message(error, stage)) from None
     finally:
         set_precision(False)
