@@ -100,6 +100,12 @@ SCHEMA: dict[str, Any] = {
         "test_images": _positive_int(),
         "seed": _non_negative_int(),
     },
+    "benchmark_data": {
+        "train_images": _positive_int(),
+        "val_images": _positive_int(),
+        "test_images": _positive_int(),
+        "seed": _non_negative_int(),
+    },
     "prepare": {
         "on_defect": Rule("choice", choices=("fail", "skip")),
         "max_image_pixels": _positive_int("a positive integer (width x height)"),
@@ -161,7 +167,9 @@ class OutputParams:
 
 
 @dataclass(frozen=True)
-class DemoDataParams:
+class SyntheticDataParams:
+    """A generated dataset: the demo's shapes or the hard benchmark."""
+
     train_images: int
     val_images: int
     test_images: int
@@ -261,7 +269,8 @@ class Params:
     num_classes: int | None
     data: DataParams
     output: OutputParams
-    demo_data: DemoDataParams
+    demo_data: SyntheticDataParams
+    benchmark_data: SyntheticDataParams
     prepare: PrepareParams
     shards: ShardsParams
     train: TrainParams
