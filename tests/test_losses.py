@@ -73,3 +73,16 @@ def test_distiller_trains_only_the_student():
     assert distiller.evaluate(data, verbose=0, return_dict=True)["loss"] < first["loss"]
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(teacher_before, teacher.weights))
     assert not all(np.array_equal(a, b.numpy()) for a, b in zip(student_before, student.weights))
+
+
+def test_label_smoothing_pulls_the_hard_targets_towards_one_half():
+    # s = 0.2: targets 0.9 and 0.1; BCE(t, z) = log(1 + e^z) - t z
+    # 0.5 * ((log(1 + e^2) - 1.8) + (log(1 + e^-1) + 0.1)) = 0.5 * (0.326928 + 0.413262)
+    assert float(hard_loss(LABELS, STUDENT, 0.2)) == pytest.approx(0.3700948, abs=1e-6)
+    keras_bce = tf.keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2)
+    assert float(keras_bce(LABELS, STUDENT)) == pytest.approx(0.3700948, abs=1e-6)
+    total, hard, _ = distillation_terms(LABELS, STUDENT, TEACHER, 1.0, 2.0, label_smoothing=0.2)
+    assert float(total) == float(hard) == pytest.approx(0.3700948, abs=1e-6)
+    distiller = Distiller(_tiny("s", 1), _tiny("t", 2), 1.0, 2.0, label_smoothing=0.2)
+    assert float(distiller.validation_terms(LABELS, STUDENT, {"teacher_logits": TEACHER})[1]) \
+        == pytest.approx(0.3700948, abs=1e-6)

@@ -448,3 +448,37 @@ def test_the_teacher_outputs_key_changes_with_everything_that_made_them(tmp_path
                         ("batch_size", 16), ("dataset", Data("d2"))):
         assert TeacherOutputs.key_of(**{**base, name: value}) != key, name
     assert TeacherOutputs.key_of(**base) == key
+
+
+def test_the_cosine_schedule_rises_then_decays_towards_zero():
+    rates = [phases.cosine_learning_rate(epoch, 6, 1.0, 2) for epoch in range(6)]
+    # warm-up: 1/3, 2/3; then 0.5 (1 + cos(pi k / 4)) for k = 0..3
+    assert rates == pytest.approx([1 / 3, 2 / 3, 1.0, 0.8535534, 0.5, 0.1464466], abs=1e-6)
+    assert phases.cosine_learning_rate(0, 1, 0.1, 0) == pytest.approx(0.1)
+
+
+def test_a_cosine_phase_trains_each_epoch_at_its_scheduled_rate(tmp_path, monkeypatch):
+    """The optimizer's learning rate follows the cosine, not a plateau reduction (which a
+    validation loss that rises every epoch would trigger)."""
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    train = tf.data.Dataset.from_tensor_slices((x, 1.0 - y)).batch(8)
+    model = _tiny_model()
+    phase = Phase("finetune", 4, 0.2, 0.0, lambda: None, model,
+                  tf.keras.losses.BinaryCrossentropy(from_logits=True), reduce_lr_patience=1,
+                  cosine_warmup_epochs=1)
+    seen = []
+
+    class RateLog(tf.keras.callbacks.Callback):
+        def __init__(self, *_):
+            super().__init__()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(tf.keras.backend.get_value(self.model.optimizer.learning_rate)))
+
+    monkeypatch.setattr(phases, "EpochProgress", RateLog)
+    run_phase(phase, model, train, validation, validation.map(lambda a, b: a), y,
+              ResumeState(tmp_path / "ckpt", "key"), None, "t")
+    # 0.2 / 2, then 0.2 * 0.5 (1 + cos(pi k / 3)) for k = 0..2
+    assert seen == pytest.approx([0.1, 0.2, 0.15, 0.05], abs=1e-6)

@@ -85,6 +85,9 @@ def _model_schema() -> dict:
         "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
         "early_stopping_patience": _positive_int("a positive integer (epochs)"),
         "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
+        "lr_schedule": Rule("choice", choices=("plateau", "cosine")),
+        "warmup_epochs": _non_negative_int("an integer >= 0 (epochs; with lr_schedule cosine)"),
+        "label_smoothing": Rule("number", lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"),
     }
 
 
@@ -213,6 +216,9 @@ class ModelParams:
     weight_decay: float
     early_stopping_patience: int
     reduce_lr_patience: int
+    lr_schedule: str
+    warmup_epochs: int
+    label_smoothing: float
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,11 @@ from stages.common.data.input_pipeline import TEACHER_LOGITS
 keras = tf.keras
 
 
-def hard_loss(labels, student_logits):
+def hard_loss(labels, student_logits, label_smoothing: float = 0.0):
+    """With label smoothing s, targets are y (1 - s) + s / 2, as Keras' BinaryCrossentropy."""
     labels = tf.cast(labels, student_logits.dtype)
+    if label_smoothing:
+        labels = labels * (1.0 - label_smoothing) + 0.5 * label_smoothing
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=student_logits))
 
 
@@ -27,9 +30,10 @@ def soft_loss(student_logits, teacher_logits, temperature: float):
         labels=soft_targets, logits=student_logits / temperature))
 
 
-def distillation_terms(labels, student_logits, teacher_logits, alpha: float, temperature: float):
+def distillation_terms(labels, student_logits, teacher_logits, alpha: float, temperature: float,
+                       label_smoothing: float = 0.0):
     """(L, L_hard, L_soft): the Distiller minimises L and reports all three."""
-    hard = hard_loss(labels, student_logits)
+    hard = hard_loss(labels, student_logits, label_smoothing)
     soft = soft_loss(student_logits, teacher_logits, temperature)
     return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft, hard, soft
 
@@ -45,13 +49,14 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float,
-                 temperature: float):
+                 temperature: float, label_smoothing: float = 0.0):
         super().__init__(name="distiller")
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
         self.alpha = float(alpha)
         self.temperature = float(temperature)
+        self.label_smoothing = float(label_smoothing)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hard_tracker = keras.metrics.Mean(name="hard_loss")
         self.soft_tracker = keras.metrics.Mean(name="soft_loss")
@@ -70,7 +75,7 @@ class Distiller(keras.Model):
 
     def _update(self, labels, student_logits, teacher_logits):
         return distillation_terms(labels, student_logits, teacher_logits, self.alpha,
-                                  self.temperature)
+                                  self.temperature, self.label_smoothing)
 
     def validation_terms(self, labels, student_logits, teacher_input):
         """(L, L_hard, L_soft) of one batch, as test_step computes them."""

@@ -237,7 +237,8 @@ class TwoPhases:
                                                                pretrained)
             return apply
 
-        head_loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        head_loss = keras.losses.BinaryCrossentropy(from_logits=True,
+                                                    label_smoothing=config.label_smoothing)
         schedule.phases = [
             (Phase("head", config.epochs_head, config.lr_head, config.weight_decay,
                    configure("head"), model, head_loss), head_data),
@@ -246,6 +247,8 @@ class TwoPhases:
                    finetune_model, head_loss if finetune_model is model else None,
                    early_stopping_patience=config.early_stopping_patience,
                    reduce_lr_patience=config.reduce_lr_patience,
-                   steps_per_epoch=finetune_steps), finetune_data),
+                   steps_per_epoch=finetune_steps,
+                   cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"
+                                         else None)), finetune_data),
         ]
         return schedule

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -204,6 +205,18 @@ class Phase:
     early_stopping_patience: int | None = None
     reduce_lr_patience: int | None = None
     steps_per_epoch: int | None = None  # for an endless training dataset (cycled passes)
+    cosine_warmup_epochs: int | None = None  # set: cosine decay after a linear warm-up, and no
+    # plateau reduction; None: the learning rate stays, or halves on plateaus
+
+
+def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based) of ``epochs``: a linear rise over
+    ``warmup_epochs`` (base / (w + 1), 2 base / (w + 1), ...), then half a cosine from ``base``
+    towards 0 over the epochs left (never 0 itself: the last epoch still learns)."""
+    if epoch < warmup_epochs:
+        return base * (epoch + 1) / (warmup_epochs + 1)
+    decaying = max(1, epochs - warmup_epochs)
+    return base * 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / decaying))
 
 
 def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
@@ -240,7 +253,11 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
                                               patience=phase.early_stopping_patience,
                                               restore_best_weights=True)
         callbacks.append(early)
-    if phase.reduce_lr_patience is not None:
+    if phase.cosine_warmup_epochs is not None:
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch, _: cosine_learning_rate(epoch, phase.epochs, phase.learning_rate,
+                                                  phase.cosine_warmup_epochs)))
+    elif phase.reduce_lr_patience is not None:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
                                                            patience=phase.reduce_lr_patience))
     if live is not None:

@@ -38,7 +38,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     model = build_student(len(classes), size, config.dropout)
     if config.weights is not None:
         load_student_weights(model, config.weights, partial=config.partial_weights)
-    distiller = Distiller(model, teacher, distill.alpha, distill.temperature)
+    distiller = Distiller(model, teacher, distill.alpha, distill.temperature,
+                          config.label_smoothing)
     schedule = TwoPhases.of(model, config, (data.plain_train, data.plain_val),
                             distiller, (data.distill_train, data.distill_val),
                             data.distill_steps_per_epoch)
