@@ -158,6 +158,8 @@ def test_the_stages_write_what_they_promise(trained):
     assert set(student["teacher_check"]) >= {"teacher_val_f1_macro_at_0.5",
                                              "teacher_val_f1_macro_tuned",
                                              "student_head_val_f1_macro_at_0.5"}
+    assert student["teacher_check"]["student_finetuned_val_f1_macro_at_0.5"] == \
+        student["phases"]["finetune"]["val_f1_macro"]
     assert set(trained["qat"]["float_student_before_qat"]) == {"val_loss", "val_f1_macro"}
     from stages.common.data.input_pipeline import TEACHER_OUTPUTS_FILE
     saved = np.load(root / "student" / TEACHER_OUTPUTS_FILE)  # QAT reads the teacher's logits

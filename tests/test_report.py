@@ -65,6 +65,7 @@ def test_report_shows_the_run_s_figures(tmp_path):
     def student(content):
         content["teacher_check"].update({"teacher_val_f1_macro_at_0.5": 0.1111,
                                          "student_head_val_f1_macro_at_0.5": 0.2222,
+                                         "student_finetuned_val_f1_macro_at_0.5": 0.3434,
                                          "teacher_is_better": False, "distillation_alpha": 0.7})
 
     def quantization(content):
@@ -89,6 +90,7 @@ def test_report_shows_the_run_s_figures(tmp_path):
     assert f"<td>{classes[0]}</td><td>0.77</td>" in page
     assert "<td>teacher</td><td>0.1111</td>" in page
     assert "<td>student after its head phase</td><td>0.2222</td>" in page
+    assert "<td>student after fine-tuning</td><td>0.3434</td>" in page
     assert "WARNING: the teacher is not better" in page
     assert "<td>PTQ INT8</td><td>0.3333</td>" in page and "<td>0.6789</td>" in page
     assert "QAT minus PTQ: +0.0123 (90% of" in page and "-0.0200 to +0.0400" in page

@@ -482,3 +482,35 @@ def test_a_cosine_phase_trains_each_epoch_at_its_scheduled_rate(tmp_path, monkey
               ResumeState(tmp_path / "ckpt", "key"), None, "t")
     # 0.2 / 2, then 0.2 * 0.5 (1 + cos(pi k / 3)) for k = 0..2
     assert seen == pytest.approx([0.1, 0.2, 0.15, 0.05], abs=1e-6)
+
+
+@pytest.mark.parametrize("monitor, kept_epoch", [("val_loss", 1), ("val_f1_macro", 2)])
+def test_early_stopping_keeps_the_best_epoch_by_the_monitor_chosen(tmp_path, monkeypatch,
+                                                                   monitor, kept_epoch):
+    """Scripted validation figures where the best loss and the best macro-F1 fall on different
+    epochs: the phase ends with the weights, and reports the F1, of the epoch its monitor picks."""
+    scripted = [{"val_loss": 1.0, "val_f1_macro": 0.2}, {"val_loss": 0.5, "val_f1_macro": 0.3},
+                {"val_loss": 0.7, "val_f1_macro": 0.9}, {"val_loss": 0.8, "val_f1_macro": 0.4}]
+    monkeypatch.setattr(phases, "validation_logs", lambda *args: scripted.pop(0))
+    weights_after = []
+
+    class WeightLog(tf.keras.callbacks.Callback):
+        def __init__(self, *_):
+            super().__init__()
+
+        def on_epoch_end(self, epoch, logs=None):
+            weights_after.append([w.copy() for w in self.model.get_weights()])
+
+    monkeypatch.setattr(phases, "EpochProgress", WeightLog)
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model = _tiny_model()
+    phase = Phase("finetune", 4, 0.1, 0.0, lambda: None, model,
+                  tf.keras.losses.BinaryCrossentropy(from_logits=True), early_stopping_patience=9,
+                  early_stopping_monitor=monitor)
+    summary = run_phase(phase, model, data, data, data.map(lambda a, b: a), y,
+                        ResumeState(tmp_path / "ckpt", "key"), None, "t")
+    assert summary["val_f1_macro"] == [0.2, 0.3, 0.9, 0.4][kept_epoch]
+    for kept, now in zip(weights_after[kept_epoch], model.get_weights()):
+        np.testing.assert_array_equal(kept, now)

@@ -84,6 +84,7 @@ def _model_schema() -> dict:
         "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
         "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
         "early_stopping_patience": _positive_int("a positive integer (epochs)"),
+        "early_stopping_monitor": Rule("choice", choices=("val_loss", "val_f1_macro")),
         "reduce_lr_patience": _positive_int("a positive integer (epochs)"),
         "lr_schedule": Rule("choice", choices=("plateau", "cosine")),
         "warmup_epochs": _non_negative_int("an integer >= 0 (epochs; with lr_schedule cosine)"),
@@ -215,6 +216,7 @@ class ModelParams:
     unfreeze_fraction: float
     weight_decay: float
     early_stopping_patience: int
+    early_stopping_monitor: str
     reduce_lr_patience: int
     lr_schedule: str
     warmup_epochs: int

@@ -5,8 +5,8 @@ The demo's shapes are easy (test INT8 macro-F1 about 0.97); users bring harder d
 image is a crop of a real photograph (the sample photos scikit-image and scikit-learn install)
 with zero to three of seven digit classes written on it, each a handwritten digit of
 scikit-learn's set, scaled, rotated, coloured against its surroundings, sometimes partly covered
-by another piece of photograph. Digits 7, 8 and 9 appear as distractors with no label. The whole
-image is then blurred, noised and saved as JPEG at a random quality. Classes are imbalanced: the
+by another piece of photograph. Some images also hold a digit 8 or 9, a distractor with no
+label. The whole image is then blurred, noised and saved as JPEG at a random quality. Classes are imbalanced: the
 last is about a third as frequent as the first.
 
 The handwritten samples are split between train, val and test before any image is drawn, so no
@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 CLASSES = ("zero", "one", "two", "three", "four", "five", "six")
-DISTRACTOR_DIGITS = (7, 8, 9)
+DISTRACTOR_DIGITS = (8, 9)  # not 7: rotated and small, many of its samples read as a 1
 # relative frequency of each class among the labels: from 1 down to about 1/3
 CLASS_WEIGHTS = tuple(0.83 ** k for k in range(len(CLASSES)))
 LABEL_COUNT_PROBABILITIES = (0.15, 0.4, 0.3, 0.15)  # 0, 1, 2, 3 labels an image
@@ -145,8 +145,8 @@ def _overlap(a, b) -> int:
 def _paste_digit(image: np.ndarray, sample: np.ndarray, boxes: list,
                  photos: list[np.ndarray], rng: np.random.Generator) -> bool:
     height, width = image.shape[:2]
-    size = max(12, round(rng.uniform(0.13, 0.3) * min(height, width)))
-    mask = _digit_mask(sample, size, rng.uniform(-35, 35), rng)
+    size = max(12, round(rng.uniform(0.2, 0.4) * min(height, width)))
+    mask = _digit_mask(sample, size, rng.uniform(-20, 20), rng)
     corner = _place(image, mask, boxes, rng)
     if corner is None:
         return False
@@ -156,9 +156,9 @@ def _paste_digit(image: np.ndarray, sample: np.ndarray, boxes: list,
     colour = _contrasting_colour(region, rng)
     alpha = mask[..., None] * rng.uniform(0.75, 1.0)
     region[:] = region * (1 - alpha) + colour * alpha
-    if rng.random() < 0.3:  # occlusion: a piece of another photograph over part of the digit
-        cover_h = int(side * rng.uniform(0.25, 0.45))
-        cover_w = int(side * rng.uniform(0.25, 0.45))
+    if rng.random() < 0.15:  # occlusion: a piece of another photograph over part of the digit
+        cover_h = int(side * rng.uniform(0.2, 0.4))
+        cover_w = int(side * rng.uniform(0.2, 0.4))
         y, x = int(rng.integers(0, side - cover_h)), int(rng.integers(0, side - cover_w))
         patch = _background(photos, rng, cover_h, cover_w)
         region[y:y + cover_h, x:x + cover_w] = patch
@@ -176,7 +176,7 @@ def make_benchmark_image(photos: list[np.ndarray], pool: dict[int, np.ndarray],
     count = rng.choice(len(LABEL_COUNT_PROBABILITIES), p=LABEL_COUNT_PROBABILITIES)
     weights = np.array(CLASS_WEIGHTS) / sum(CLASS_WEIGHTS)
     chosen = rng.choice(len(CLASSES), size=count, replace=False, p=weights)
-    distractors = rng.choice(DISTRACTOR_DIGITS, size=rng.choice(3, p=(0.5, 0.35, 0.15)))
+    distractors = rng.choice(DISTRACTOR_DIGITS, size=rng.choice(2, p=(0.8, 0.2)))
     boxes: list = []
     labels = []
     for digit in chosen:
@@ -186,11 +186,11 @@ def make_benchmark_image(photos: list[np.ndarray], pool: dict[int, np.ndarray],
     for digit in distractors:
         samples = pool[int(digit)]
         _paste_digit(image, samples[rng.integers(len(samples))], boxes, photos, rng)
-    sigma = rng.uniform(0.0, 1.4)
+    sigma = rng.uniform(0.0, 1.0)
     if sigma > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), sigma)
     image = image + rng.normal(0, rng.uniform(0, 8), image.shape)
-    quality = int(rng.integers(30, 96))
+    quality = int(rng.integers(40, 96))
     return np.clip(image, 0, 255).astype(np.uint8), sorted(labels), quality
 
 

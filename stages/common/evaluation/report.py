@@ -90,21 +90,28 @@ def _overview(title: str, panels: dict[str, bytes], evaluation: dict, summary: s
 
 
 def teacher_rows(student_metrics: dict) -> list[list[str]]:
-    """The teacher check (train_student): the teacher against the student's head phase, on val."""
+    """The teacher check (train_student): the teacher against the student after its head phase
+    and after its fine-tune phase, on val."""
     check = student_metrics["teacher_check"]
     return [["teacher", f"{check['teacher_val_f1_macro_at_0.5']:.4f}",
              f"{check['teacher_val_f1_macro_tuned']:.4f} (at {check['teacher_tuned_threshold']:.2f})"],
-            ["student after its head phase", f"{check['student_head_val_f1_macro_at_0.5']:.4f}", ""]]
+            ["student after its head phase", f"{check['student_head_val_f1_macro_at_0.5']:.4f}", ""],
+            ["student after fine-tuning",
+             f"{check['student_finetuned_val_f1_macro_at_0.5']:.4f}", ""]]
 
 
 def teacher_verdict(student_metrics: dict) -> str:
     check = student_metrics["teacher_check"]
     if check["distillation_alpha"] >= 1.0:
         return "distillation.alpha is 1.0: the teacher is not used"
-    if check["teacher_is_better"]:
-        return "the teacher is better: distillation can help"
-    return ("WARNING: the teacher is not better than the student it teaches; set "
-            "distillation.alpha: 1.0 or train a better teacher")
+    if not check["teacher_is_better"]:
+        return ("WARNING: the teacher is not better than the student it teaches; set "
+                "distillation.alpha: 1.0 or train a better teacher")
+    if not check["teacher_ahead_of_finetuned_student"]:
+        return ("WARNING: the student ended level with or above its teacher: the teacher knew no "
+                "more than the student reached; compare with distillation.alpha: 1.0 or train a "
+                "stronger teacher")
+    return "the teacher is better than the student, before and after fine-tuning"
 
 
 def quantization_rows(quantization: dict) -> list[list[str]]:

@@ -246,6 +246,7 @@ class TwoPhases:
                    config.weight_decay, configure("finetune", config.unfreeze_fraction),
                    finetune_model, head_loss if finetune_model is model else None,
                    early_stopping_patience=config.early_stopping_patience,
+                   early_stopping_monitor=config.early_stopping_monitor,
                    reduce_lr_patience=config.reduce_lr_patience,
                    steps_per_epoch=finetune_steps,
                    cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"

@@ -203,6 +203,7 @@ class Phase:
     fit_model: keras.Model  # the model fit() runs on (the student, teacher or a Distiller)
     loss: object | None  # Keras loss for plain models; None for a Distiller (its own loss)
     early_stopping_patience: int | None = None
+    early_stopping_monitor: str = "val_loss"  # or "val_f1_macro": the epoch kept is the best by it
     reduce_lr_patience: int | None = None
     steps_per_epoch: int | None = None  # for an endless training dataset (cycled passes)
     cosine_warmup_epochs: int | None = None  # set: cosine decay after a linear warm-up, and no
@@ -249,9 +250,10 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     callbacks: list = [Validation(phase, saved_model, validation, val_targets)]
     early = None
     if phase.early_stopping_patience is not None:
-        early = keras.callbacks.EarlyStopping(monitor="val_loss",
-                                              patience=phase.early_stopping_patience,
-                                              restore_best_weights=True)
+        early = keras.callbacks.EarlyStopping(
+            monitor=phase.early_stopping_monitor,
+            mode="min" if phase.early_stopping_monitor.endswith("loss") else "max",
+            patience=phase.early_stopping_patience, restore_best_weights=True)
         callbacks.append(early)
     if phase.cosine_warmup_epochs is not None:
         callbacks.append(keras.callbacks.LearningRateScheduler(

@@ -9,6 +9,11 @@ harmful. The check compares, on val and at threshold 0.5 (logit > 0) for both:
   a badly calibrated teacher from one that knows nothing);
 - the student's macro-F1 at the end of its head phase (hard labels only, before any distillation).
 
+After the fine-tune phase it looks again (``after_finetune``): a teacher that the student ends
+level with or above on val knew no more than the student could reach, and its soft targets held
+the student near its own level (on hard data, a distilled student tracks its teacher). The head
+phase alone cannot show this: any teacher beats a student whose backbone has not trained yet.
+
 It reports; it never changes the user's params.
 """
 from __future__ import annotations
@@ -56,3 +61,24 @@ def verdict(check: dict) -> tuple[bool, str]:
                   "better teacher (teacher.weights: imagenet, teacher.architecture: "
                   "efficientnet_lite2 offline, more teacher epochs). Training goes on with your "
                   "params.")
+
+
+def after_finetune(check: dict, student_f1_macro: float) -> dict:
+    """The check again, against the student's val macro-F1 at the end of its fine-tune phase."""
+    return {**check, "student_finetuned_val_f1_macro_at_0.5": float(student_f1_macro),
+            "teacher_ahead_of_finetuned_student": bool(
+                check["teacher_val_f1_macro_at_0.5"] > student_f1_macro)}
+
+
+def finetune_verdict(check: dict) -> tuple[bool, str]:
+    """(whether to warn, the sentence to print) once the fine-tune phase has run."""
+    figures = (f"teacher val macro-F1 {check['teacher_val_f1_macro_at_0.5']:.4f} at 0.5, student "
+               f"after fine-tuning {check['student_finetuned_val_f1_macro_at_0.5']:.4f}")
+    if check["distillation_alpha"] >= 1.0 or check["teacher_ahead_of_finetuned_student"]:
+        return False, f"teacher check after fine-tuning: {figures}"
+    return True, (f"WARNING: teacher check after fine-tuning: {figures}. The student ended level "
+                  "with or above its teacher: the teacher knew no more than the student reached, "
+                  f"and with distillation.alpha {check['distillation_alpha']:g} its soft targets "
+                  "may have held the student back. Compare with the labels alone (dvc exp run -S "
+                  "distillation.alpha=1.0), or train a stronger teacher (more epochs, "
+                  "teacher.unfreeze_fraction 1.0, a larger teacher.input_size).")

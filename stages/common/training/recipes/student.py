@@ -18,7 +18,8 @@ from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_stud
                                                 load_student_weights, load_trained, save_trained)
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
-from stages.common.training.teacher_check import teacher_check, verdict
+from stages.common.training.teacher_check import (after_finetune, finetune_verdict,
+                                                   teacher_check, verdict)
 
 
 def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
@@ -50,6 +51,10 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
             checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
                                               summary["val_f1_macro"], distill.alpha)
             warn, sentence = verdict(checks["teacher"])
+            print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
+        elif phase_name == "finetune":
+            checks["teacher"] = after_finetune(checks["teacher"], summary["val_f1_macro"])
+            warn, sentence = finetune_verdict(checks["teacher"])
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
 
     def save(out: Path) -> None:
