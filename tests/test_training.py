@@ -514,3 +514,44 @@ def test_early_stopping_keeps_the_best_epoch_by_the_monitor_chosen(tmp_path, mon
     assert summary["val_f1_macro"] == [0.2, 0.3, 0.9, 0.4][kept_epoch]
     for kept, now in zip(weights_after[kept_epoch], model.get_weights()):
         np.testing.assert_array_equal(kept, now)
+
+
+def test_mixup_blends_views_labels_and_teacher_probabilities_hand_computed():
+    from stages.common.data.input_pipeline import mix_batch
+
+    view = tf.constant([[[[0.0]]], [[[100.0]]]])  # two 1x1 images
+    targets = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    teacher = tf.constant([[0.0, 0.0], [float(np.log(3.0)), 0.0]])  # probabilities 0.5, 0.75
+    (blended,), mixed, logits = mix_batch([view], targets, teacher, tf.constant([0.75, 0.25]))
+    # partner of i: B-1-i; 0.75 * 0 + 0.25 * 100 and 0.25 * 100 + 0.75 * 0
+    np.testing.assert_allclose(blended.numpy().ravel(), [25.0, 25.0])
+    np.testing.assert_allclose(mixed.numpy(), [[0.75, 0.25], [0.75, 0.25]])
+    # first example: 0.75 * 0.5 + 0.25 * 0.75 = 0.5625 -> logit log(0.5625 / 0.4375)
+    np.testing.assert_allclose(logits.numpy()[0], [np.log(0.5625 / 0.4375), 0.0], atol=1e-5)
+
+
+def test_mixup_in_a_fixed_pass_is_replayed_identically_and_shared_by_views(tiny_dataset):
+    from stages.common.data.input_pipeline import mixup_weights
+
+    dataset = _records(tiny_dataset)
+    pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["train"], 40)
+    targets = np.array(dataset.targets("train"), dtype=np.float32)
+    mixing = Augmentation(True, 0.05, 0.2, 0.2, 0.2, 0.2, mixup=0.4)
+
+    def one_pass():
+        data = make_dataset(in_memory_source([pixels, pixels], [boxes, boxes], targets),
+                            ["teacher", "teacher"], 12, training=True, seed=3,
+                            augmentation=mixing, augmentation_pass=0)
+        return [((a.numpy(), b.numpy()), y.numpy()) for (a, b), y in data]
+
+    first, again = one_pass(), one_pass()
+    for ((a, b), y), ((a2, _), y2) in zip(first, again):
+        np.testing.assert_array_equal(a, b)  # both views blended alike
+        np.testing.assert_array_equal(a, a2)  # a fixed pass replays its blends
+        np.testing.assert_array_equal(y, y2)
+    labels = np.concatenate([y for _, y in first])
+    assert ((labels > 0) & (labels < 1)).any()  # blended labels
+    assert labels.min() >= 0 and labels.max() <= 1
+    # Beta(0.4, 0.4) weights: in [0, 1], spread out (its standard deviation is about 0.37)
+    weights = mixup_weights(tf.random.stateless_uniform([12, 6], seed=[1, 2]), 0.4).numpy()
+    assert ((weights >= 0) & (weights <= 1)).all() and weights.std() > 0.1

@@ -145,6 +145,8 @@ SCHEMA: dict[str, Any] = {
         "random_flip_horizontal": Rule("bool"),
         "random_rotation_factor": _fraction("a number in [0, 1] (fraction of a full turn)"),
         "random_zoom_factor": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "mixup_alpha": Rule("number", lambda v: 0 <= v <= 10,
+                            "a number in [0, 10] (Beta(a, a) blend weights; 0: no mixup)"),
         "color_jitter": {
             "brightness": _fraction(),
             "contrast": _fraction(),
@@ -258,6 +260,7 @@ class AugmentationParams:
     random_flip_horizontal: bool
     random_rotation_factor: float
     random_zoom_factor: float
+    mixup_alpha: float
     color_jitter: ColorJitterParams
 
 

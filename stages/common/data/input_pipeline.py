@@ -11,6 +11,8 @@ change, expressed relative to the canvas so they describe the same augmented ima
   (the letterbox border stays black, as on the phone);
 - geometry: horizontal flip, rotation by up to ``random_rotation_factor`` of a full turn, zoom
   by up to ``random_zoom_factor`` in or out, about the canvas centre, bilinear, black fill.
+- mixup (``mixup_alpha`` > 0, off in the seed's recipe): each example blended with another of
+  its batch after the above, labels blended alike (``mix_batch``).
 Randomness is reproducible: the shuffle and the per-example parameters come from ``seed`` and
 change every epoch (``reshuffle_each_iteration`` / ``rerandomize_each_iteration``).
 
@@ -49,13 +51,14 @@ class Augmentation:
     brightness: float = 0.0  # shift in units of the full range [0, 1]
     contrast: float = 0.0
     saturation: float = 0.0
+    mixup: float = 0.0  # Beta(a, a) of the blend weight; 0: no mixup
 
     @classmethod
     def from_params(cls, params: AugmentationParams) -> "Augmentation":
         jitter = params.color_jitter
         return cls(params.random_flip_horizontal, params.random_rotation_factor,
                    params.random_zoom_factor, jitter.brightness, jitter.contrast,
-                   jitter.saturation)
+                   jitter.saturation, params.mixup_alpha)
 
 
 def _parameters(uniforms, config: Augmentation) -> dict:
@@ -97,6 +100,34 @@ def _geometry_transforms(parameters: dict, size: int):
     zeros = tf.zeros_like(a)
     return tf.stack([a, b, centre - a * centre - b * centre,
                      d, e, centre - d * centre - e * centre, zeros, zeros], axis=1)
+
+
+def mixup_weights(uniforms, alpha: float):
+    """Per-example blend weights ~ Beta(alpha, alpha), from two gamma draws whose seed comes
+    from the batch's own (seeded) augmentation uniforms, so a fixed pass blends identically
+    every time it is replayed."""
+    seed = tf.cast(tf.floor(uniforms[0, :2] * 2.0 ** 31), tf.int64)
+    shape = tf.shape(uniforms)[:1]
+    first = tf.random.stateless_gamma(shape, seed, alpha)
+    second = tf.random.stateless_gamma(shape, seed + 1, alpha)
+    return first / tf.maximum(first + second, 1e-12)
+
+
+def mix_batch(views: list, targets, teacher_logits, weights):
+    """Mixup adapted to multi-label targets: example i blended with example B-1-i of its batch,
+    every view alike and the label vectors alike (a class half present is a target of 0.5).
+    Teacher logits computed beforehand, on the unblended images, are blended as probabilities
+    (an approximation: with teacher_passes 0 the teacher sees the blended image itself)."""
+    def blend(x):
+        w = tf.reshape(weights, [-1] + [1] * (len(x.shape) - 1))
+        return w * x + (1.0 - w) * tf.reverse(x, axis=[0])
+
+    mixed_targets = blend(tf.cast(targets, tf.float32))
+    mixed_logits = None
+    if teacher_logits is not None:
+        probabilities = tf.clip_by_value(blend(tf.sigmoid(teacher_logits)), 1e-6, 1.0 - 1e-6)
+        mixed_logits = tf.math.log(probabilities) - tf.math.log1p(-probabilities)
+    return [blend(view) for view in views], mixed_targets, mixed_logits
 
 
 def augment_views(images, boxes, parameters: dict):
@@ -144,11 +175,12 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
     normalizer_functions = [NORMALIZERS[name] for name in normalizers]
     table = None if teacher_logits is None else tf.constant(teacher_logits, tf.float32)
 
-    def finish(images, index):
+    def finish(images, index, logits=None):
         normalised = tuple(norm(image) for norm, image in zip(normalizer_functions, images))
         inputs = normalised if len(normalised) > 1 else normalised[0]
         if table is not None:
-            return (inputs, {TEACHER_LOGITS: tf.gather(table, index)})
+            return (inputs, {TEACHER_LOGITS: tf.gather(table, index) if logits is None
+                             else logits})
         return inputs
 
     data = source
@@ -173,6 +205,11 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
         parameters = _parameters(uniforms, config)
         augmented = [augment_views(tf.cast(view, tf.float32), boxes, parameters)
                      for view, boxes in zip(images, view_boxes)]
+        if config.mixup > 0:
+            logits = None if table is None else tf.gather(table, index)
+            augmented, targets, logits = mix_batch(augmented, targets, logits,
+                                                   mixup_weights(uniforms, config.mixup))
+            return finish(augmented, index, logits), targets
         return finish(augmented, index), targets
 
     return data.batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
