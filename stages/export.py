@@ -42,7 +42,7 @@ def main() -> None:
     meta = read_model_meta(layout.QAT)
     shards.require_size("student", meta["input_size"], "the QAT model")
     qat_model = rebuild_qat_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
-                                    layout.QAT)
+                                    layout.QAT, meta["pooling"])
     chosen = representative_indices(params.export.representative_samples,
                                     shards.count("train"), params.seed)
     pixels = np.concatenate(list(shards.pixel_chunks("train", "student", CHUNK, indices=chosen)))

@@ -161,3 +161,50 @@ def test_a_local_weights_file_must_fill_the_whole_backbone(tmp_path, capsys):
     assert f"filled {loaded} of {total}" in capsys.readouterr().out
     with pytest.raises(UserError, match=rf"teacher.weights: {other} fills 0 of"):
         build_teacher(3, 64, 0.0, str(other), "efficientnet_lite2")
+
+
+def test_max_pooling_head_saves_rebuilds_quantises_and_converts(tmp_path):
+    """pooling: max goes through every step a student goes through: the head layer is the
+    head for freezing, model.json carries it, QAT wraps it, and the INT8 model computes it."""
+    from stages.common.quantization.fake_quant import (quantize_student, rebuild_qat_student,
+                                                       save_qat_weights)
+    from stages.common.quantization.int8_export import export_int8
+    from stages.common.quantization.int8_runtime import Int8Model
+
+    model = build_student(3, input_size=64, dropout=0.0, pooling="max")
+    assert [layer.name for layer in model.layers[-3:]] == ["max_pool", "top_dropout", "logits"]
+    set_trainable(model, "head")
+    assert [layer.name for layer in model.layers if layer.trainable] == [
+        "max_pool", "top_dropout", "logits"]
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
+    average = build_student(3, input_size=64, dropout=0.0)
+    average.set_weights(model.get_weights())  # same weights, only the pooling differs
+    assert not np.allclose(average(images).numpy(), model(images).numpy())
+    save_trained(model, tmp_path / "student", "efficientnet_lite1", ["a", "b", "c"], 64, 0.0,
+                 "max")
+    again, meta = load_trained(tmp_path / "student")
+    assert meta["pooling"] == "max"
+    np.testing.assert_array_equal(model(images).numpy(), again(images).numpy())
+    qat_model = quantize_student(again)
+    save_qat_weights(qat_model, tmp_path)
+    rebuilt = rebuild_qat_student(3, 64, 0.0, tmp_path, "max")
+    np.testing.assert_allclose(rebuilt(images).numpy(), qat_model(images).numpy(), atol=1e-5)
+    pixels = np.random.default_rng(1).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
+    export_int8(rebuilt, pixels, tmp_path / "model.tflite")
+    int8 = Int8Model.load(tmp_path / "model.tflite")
+    assert any("MAX" in op for op in int8.operators()), int8.operators()
+
+
+def test_a_model_json_written_before_pooling_was_a_choice_rebuilds_with_average(tmp_path):
+    import json
+
+    model = build_student(2, input_size=64, dropout=0.0)
+    save_trained(model, tmp_path / "student", "efficientnet_lite1", ["a", "b"], 64, 0.0)
+    meta_file = tmp_path / "student" / "model.json"
+    old = {k: v for k, v in json.loads(meta_file.read_text()).items() if k != "pooling"}
+    meta_file.write_text(json.dumps(old))
+    again, meta = load_trained(tmp_path / "student")
+    assert meta["pooling"] == "avg" and again.get_layer("avg_pool")
+    meta_file.write_text(json.dumps({**old, "pooling": "median"}))
+    with pytest.raises(UserError, match="pooling 'median' is not one of avg, max"):
+        load_trained(tmp_path / "student")

@@ -81,6 +81,7 @@ def _model_schema() -> dict:
         "lr_head": _positive_number(),
         "lr_finetune": _positive_number(),
         "dropout": Rule("number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        "pooling": Rule("choice", choices=("avg", "max")),
         "unfreeze_fraction": _fraction("a number in [0, 1] (share of backbone layers)"),
         "weight_decay": Rule("number", lambda v: v >= 0, "a number >= 0 (AdamW)"),
         "early_stopping_patience": _positive_int("a positive integer (epochs)"),
@@ -215,6 +216,7 @@ class ModelParams:
     lr_head: float
     lr_finetune: float
     dropout: float
+    pooling: str
     unfreeze_fraction: float
     weight_decay: float
     early_stopping_patience: int

@@ -35,7 +35,8 @@ from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 keras = tf.keras
 layers = tf.keras.layers
 
-HEAD_LAYER_NAMES = ("avg_pool", "top_dropout", "logits")
+HEAD_LAYER_NAMES = ("avg_pool", "max_pool", "top_dropout", "logits")
+POOLINGS = ("avg", "max")
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 
@@ -90,8 +91,15 @@ def _lite_repeats(stage_index: int, repeats: int, depth: float) -> int:
     return int(math.ceil(depth * repeats))
 
 
-def _classifier_head(features, num_classes: int, dropout: float):
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+def _classifier_head(features, num_classes: int, dropout: float, pooling: str = "avg"):
+    """``pooling`` avg (the seed's) or max: a small object covers a cell or two of the last
+    feature map, which an average over all of them dilutes and a maximum keeps."""
+    if pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(features)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
     x = layers.Dropout(dropout, name="top_dropout")(x)
     # float32 logits even under mixed precision: the losses and the sigmoid need the range
     return layers.Dense(num_classes, kernel_initializer=_dense_initializer(), name="logits",
@@ -137,11 +145,11 @@ def _lite_backbone(x, variant: str):
 
 
 def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3,
-                  variant: str = "lite1") -> keras.Model:
+                  variant: str = "lite1", pooling: str = "avg") -> keras.Model:
     """EfficientNet-Lite (B1 by default) with a multi-label head; input is ``(x - 127) / 128``,
     float32."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
-    logits = _classifier_head(_lite_backbone(inputs, variant), num_classes, dropout)
+    logits = _classifier_head(_lite_backbone(inputs, variant), num_classes, dropout, pooling)
     return keras.Model(inputs, logits, name=f"efficientnet_{variant}")
 
 
@@ -157,8 +165,8 @@ def imagenet_lite_file(variant: str) -> Path:
 
 def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
                   weights: str | None = "imagenet", architecture: str = "efficientnet_b3",
-                  pretrained_dir: Path | None = None, partial_weights: bool = False
-                  ) -> keras.Model:
+                  pretrained_dir: Path | None = None, partial_weights: bool = False,
+                  pooling: str = "avg") -> keras.Model:
     """A teacher with a multi-label head; input is RGB in [0, 255].
 
     ``architecture``: ``efficientnet_b0`` .. ``efficientnet_b7`` (keras.applications) or
@@ -176,7 +184,8 @@ def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
         variant = architecture.removeprefix("efficientnet_")
         scaled = layers.Rescaling(1.0 / STUDENT_SCALE, offset=-STUDENT_ZERO_POINT / STUDENT_SCALE,
                                   name="input_scaling")(inputs)
-        logits = _classifier_head(_lite_backbone(scaled, variant), num_classes, dropout)
+        logits = _classifier_head(_lite_backbone(scaled, variant), num_classes, dropout,
+                                  pooling)
         model = keras.Model(inputs, logits, name=f"{architecture}_teacher")
         if weights is not None:
             converted = (pretrained_dir or layout.PRETRAINED) / imagenet_lite_file(variant).name
@@ -196,7 +205,7 @@ def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
                 f"of a local no-top weights file such as {architecture.replace('_', '')}_notop.h5."
             ) from None
         raise UserError(f"teacher.weights: cannot load {weights!r}: {error}") from None
-    logits = _classifier_head(backbone.output, num_classes, dropout)
+    logits = _classifier_head(backbone.output, num_classes, dropout, pooling)
     return keras.Model(inputs, logits, name=f"{architecture}_teacher")
 
 
@@ -248,7 +257,7 @@ STAGE_OF = {"teacher": "train_teacher", "student": "train_student", "qat": "qat"
 
 
 def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
-                 input_size: int, dropout: float) -> None:
+                 input_size: int, dropout: float, pooling: str = "avg") -> None:
     """Weights (HDF5) plus the few facts needed to rebuild the graph (model.json).
 
     Weights rather than a whole saved model: the QAT stage rebuilds and re-quantises the graph,
@@ -258,7 +267,7 @@ def save_trained(model: keras.Model, directory: str | Path, architecture: str, c
     directory.mkdir(parents=True, exist_ok=True)
     model.save_weights(directory / "weights.h5")
     meta = {"architecture": architecture, "classes": classes, "input_size": input_size,
-            "dropout": dropout}
+            "dropout": dropout, "pooling": pooling}
     (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -270,6 +279,9 @@ def read_model_meta(directory: str | Path) -> dict:
         meta = json.loads((directory / "model.json").read_text())
         if not (isinstance(meta, dict) and {"classes", "input_size", "dropout"} <= set(meta)):
             raise ValueError("not the model.json a training stage writes")
+        meta.setdefault("pooling", "avg")  # written before pooling was a choice
+        if meta["pooling"] not in POOLINGS:
+            raise ValueError(f"pooling {meta['pooling']!r} is not one of {', '.join(POOLINGS)}")
     except FileNotFoundError:
         raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
                         "(dvc repro)") from None
@@ -291,10 +303,11 @@ def load_trained(directory: str | Path, classes: list[str] | None = None
                         f"has {classes}; rerun the training stages (dvc repro)")
     architecture = meta.get("architecture")
     if architecture == STUDENT_ARCHITECTURE:
-        model = build_student(len(meta["classes"]), meta["input_size"], meta["dropout"])
+        model = build_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
+                              pooling=meta["pooling"])
     elif architecture in TEACHER_ARCHITECTURES:
         model = build_teacher(len(meta["classes"]), meta["input_size"], meta["dropout"],
-                              weights=None, architecture=architecture)
+                              weights=None, architecture=architecture, pooling=meta["pooling"])
     else:
         raise UserError(f"{directory}/model.json: unknown architecture {architecture!r}")
     try:

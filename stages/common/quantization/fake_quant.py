@@ -56,10 +56,11 @@ def save_qat_weights(model: keras.Model, directory: str | Path) -> None:
 
 
 def rebuild_qat_student(num_classes: int, input_size: int, dropout: float,
-                        directory: str | Path) -> keras.Model:
+                        directory: str | Path, pooling: str = "avg") -> keras.Model:
     """Student graph -> quantize_model -> the saved QAT weights (all of them must match)."""
     with tfmot.quantization.keras.quantize_scope():
-        model = quantize_student(build_student(num_classes, input_size, dropout))
+        model = quantize_student(build_student(num_classes, input_size, dropout,
+                                               pooling=pooling))
         try:
             model.load_weights(str(Path(directory) / QAT_WEIGHTS)).assert_existing_objects_matched()
         except Exception as error:  # TensorFlow raises many types for a damaged checkpoint

@@ -36,7 +36,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                                                    teacher_meta["input_size"], params.seed,
                                                    params.augmentation, config.batch_size,
                                                    dataset))
-    model = build_student(len(classes), size, config.dropout)
+    model = build_student(len(classes), size, config.dropout, pooling=config.pooling)
     if config.weights is not None:
         load_student_weights(model, config.weights, partial=config.partial_weights)
     distiller = Distiller(model, teacher, distill.alpha, distill.temperature,
@@ -58,7 +58,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
 
     def save(out: Path) -> None:
-        save_trained(model, out, STUDENT_ARCHITECTURE, classes, size, config.dropout)
+        save_trained(model, out, STUDENT_ARCHITECTURE, classes, size, config.dropout,
+                     config.pooling)
         data.teacher_outputs.save(out / TEACHER_OUTPUTS_FILE)  # for QAT: same teacher, same passes
 
     return Plan(

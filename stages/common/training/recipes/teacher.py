@@ -20,14 +20,15 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     data = view_data(shards, dataset, "teacher", config.batch_size, params.seed,
                      params.augmentation, params.shards.shuffle_buffer)
     model = build_teacher(len(classes), size, config.dropout, config.weights,
-                          config.architecture, partial_weights=config.partial_weights)
+                          config.architecture, partial_weights=config.partial_weights,
+                          pooling=config.pooling)
     schedule = TwoPhases.of(model, config, (data.train, data.validation),
                             model, (data.train, data.validation))
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
         fingerprint=(),
         save=lambda out: save_trained(model, out, config.architecture, classes, size,
-                                      config.dropout),
+                                      config.dropout, config.pooling),
         metrics=lambda: {"weights": config.weights or "random",
                          "trainable_backbone_layers": schedule.trainable})
 
