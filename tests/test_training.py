@@ -555,3 +555,21 @@ def test_mixup_in_a_fixed_pass_is_replayed_identically_and_shared_by_views(tiny_
     # Beta(0.4, 0.4) weights: in [0, 1], spread out (its standard deviation is about 0.37)
     weights = mixup_weights(tf.random.stateless_uniform([12, 6], seed=[1, 2]), 0.4).numpy()
     assert ((weights >= 0) & (weights <= 1)).all() and weights.std() > 0.1
+
+
+def test_a_phase_of_zero_epochs_reports_what_a_phase_that_ran_reports(tmp_path):
+    """teacher.epochs_head: 0 is allowed; the report reads every key of every phase's summary
+    (a zero-epoch summary without stopped_early once ended the pipeline in a traceback)."""
+    x = np.random.default_rng(1).normal(size=(16, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model = _tiny_model()
+    summaries = {}
+    for epochs in (0, 1):
+        phase = Phase(f"p{epochs}", epochs, 0.1, 0.0, lambda: None, model,
+                      tf.keras.losses.BinaryCrossentropy(from_logits=True),
+                      early_stopping_patience=2)
+        summaries[epochs] = run_phase(phase, model, data, data, data.map(lambda a, b: a), y,
+                                      ResumeState(tmp_path / "ckpt", "key"), None, "t")
+    assert set(summaries[0]) == set(summaries[1])
+    assert summaries[0]["stopped_early"] is False and summaries[0]["epochs_run"] == 0

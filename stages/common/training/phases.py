@@ -235,9 +235,11 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         if "val_f1_macro" not in done:  # finished by an earlier release
             done["val_f1_macro"] = _val_f1_macro(saved_model, val_inputs, val_targets)
         return done
-    if phase.epochs == 0:
-        summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "wall_time_s": 0.0,
-                   "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets)}
+    if phase.epochs == 0:  # the same keys as a phase that ran: the report reads them all
+        summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "stopped_early": False,
+                   "best_val_loss": None,
+                   "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets),
+                   "wall_time_s": 0.0}
         state.finish(phase.name, saved_model, summary)
         return summary
     started = time.monotonic()
