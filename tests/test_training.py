@@ -250,6 +250,15 @@ def _tiny_model():
     return tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="logits")(inputs))
 
 
+def _toy_phase_data():
+    """(x, y, val batches, train batches on the opposite labels): a model trained on the
+    latter gets worse on val with every epoch."""
+    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
+    y = (x[:, :2] > 0).astype(np.float32)
+    return (x, y, tf.data.Dataset.from_tensor_slices((x, y)).batch(8),
+            tf.data.Dataset.from_tensor_slices((x, 1.0 - y)).batch(8))
+
+
 def test_one_validation_pass_reports_what_kerass_evaluate_reports():
     """run_phase gives fit no validation data: its Validation callback's single pass must report
     the val loss terms evaluate would (a plain model's loss weighted by batch size, a
@@ -365,11 +374,7 @@ class _F1Log(EpochProgress):
 def test_a_phases_final_f1_is_that_of_the_weights_it_keeps(tmp_path, monkeypatch):
     """run_phase reports the phase's macro-F1 from the epoch whose weights it ends with, not by
     running the model again: with early stopping, the best epoch's, which Keras restores."""
-    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
-    y = (x[:, :2] > 0).astype(np.float32)
-    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    # trained on the opposite labels, the model gets worse on val with every epoch
-    train = tf.data.Dataset.from_tensor_slices((x, 1.0 - y)).batch(8)
+    x, y, validation, train = _toy_phase_data()
     model = _tiny_model()
     phase = Phase("finetune", 4, 0.5, 0.0, lambda: None, model,
                   tf.keras.losses.BinaryCrossentropy(from_logits=True), early_stopping_patience=9)
@@ -460,10 +465,7 @@ def test_the_cosine_schedule_rises_then_decays_towards_zero():
 def test_a_cosine_phase_trains_each_epoch_at_its_scheduled_rate(tmp_path, monkeypatch):
     """The optimizer's learning rate follows the cosine, not a plateau reduction (which a
     validation loss that rises every epoch would trigger)."""
-    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
-    y = (x[:, :2] > 0).astype(np.float32)
-    validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-    train = tf.data.Dataset.from_tensor_slices((x, 1.0 - y)).batch(8)
+    _, y, validation, train = _toy_phase_data()
     model = _tiny_model()
     phase = Phase("finetune", 4, 0.2, 0.0, lambda: None, model,
                   tf.keras.losses.BinaryCrossentropy(from_logits=True), reduce_lr_patience=1,
@@ -502,9 +504,7 @@ def test_early_stopping_keeps_the_best_epoch_by_the_monitor_chosen(tmp_path, mon
             weights_after.append([w.copy() for w in self.model.get_weights()])
 
     monkeypatch.setattr(phases, "EpochProgress", WeightLog)
-    x = np.random.default_rng(1).normal(size=(32, 3)).astype(np.float32)
-    y = (x[:, :2] > 0).astype(np.float32)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    _, y, data, _ = _toy_phase_data()
     model = _tiny_model()
     phase = Phase("finetune", 4, 0.1, 0.0, lambda: None, model,
                   tf.keras.losses.BinaryCrossentropy(from_logits=True), early_stopping_patience=9,
@@ -560,9 +560,7 @@ def test_mixup_in_a_fixed_pass_is_replayed_identically_and_shared_by_views(tiny_
 def test_a_phase_of_zero_epochs_reports_what_a_phase_that_ran_reports(tmp_path):
     """teacher.epochs_head: 0 is allowed; the report reads every key of every phase's summary
     (a zero-epoch summary without stopped_early once ended the pipeline in a traceback)."""
-    x = np.random.default_rng(1).normal(size=(16, 3)).astype(np.float32)
-    y = (x[:, :2] > 0).astype(np.float32)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    _, y, data, _ = _toy_phase_data()
     model = _tiny_model()
     summaries = {}
     for epochs in (0, 1):
