@@ -1,5 +1,6 @@
 """The phone's side in C (stages/c_reference/classify): built with warnings as errors, run
-through the LiteRT C API of the installed wheel, and compared with the Python side byte for byte.
+through the LiteRT C API of the installed wheel, and compared with the Python side byte for byte;
+also cross-compiled for 64-bit ARM and run under qemu-user as two phone CPU kinds.
 
 The packaged model is the session's small one (the ``workspace`` fixture: thresholds, evaluate
 and package have run on it). A missing C compiler fails these tests: the phone path is a
@@ -7,6 +8,7 @@ promise, not an option.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,11 +69,11 @@ def _classify(app: Path, output_dir: Path, *images) -> subprocess.CompletedProce
                           text=True)
 
 
-def run_app(app: Path, output_dir: Path, images: list[Path], *options: str):
+def run_app(app: Path, output_dir: Path, images: list[Path], *options: str, runner=()):
     """(exit status, {image: (labels, int8 outputs) or ("error", message)}, stderr) of one run
-    with --int8."""
-    result = subprocess.run([str(app), "--int8", *options, str(output_dir), *map(str, images)],
-                            capture_output=True, text=True)
+    with --int8; `runner` is a command prefix the app runs under (an emulator)."""
+    result = subprocess.run([*runner, str(app), "--int8", *options, str(output_dir),
+                             *map(str, images)], capture_output=True, text=True)
     found, lines = {}, result.stdout.splitlines()
     for line, following in zip(lines, lines[1:] + [""]):
         if line.startswith("  int8:"):
@@ -389,3 +391,101 @@ def test_a_fifo_image_is_its_own_error(apps, phone_inputs, tmp_path):
     assert result.stdout.splitlines()[0] == (f"{fifo}: error: cannot be read: not a regular file "
                                              "(a FIFO, device, socket or folder)")
     assert result.stdout.splitlines()[1].startswith(f"{ppms[0]}: ")
+
+
+# 64-bit ARM: the app cross-compiled against the aarch64 wheel's libLiteRt.so and run under
+# qemu-user as two CPU kinds. qemu emulates the core's instruction set (and its HWCAP), and each
+# kind's /proc/cpuinfo is bind-mounted in a private mount namespace, because qemu-user passes the
+# host's x86 one through and the runtime's CPU detection crashes on it.
+ARM64_CPUS = {"cortex-a53": "no dot product (older and low-end phones)",
+              "cortex-a76": "dot product, asimddp (phones since 2019)"}
+ARM64_SYSROOT = Path("/usr/aarch64-linux-gnu")
+
+
+def _with_cpuinfo(cpu: str) -> list[str]:
+    """The command prefix that runs a program with `cpu`'s /proc/cpuinfo."""
+    unshare = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--map-root-user",
+                                                                 "--mount"]
+    return [*unshare, "sh", "-c", 'mount --bind "$0" /proc/cpuinfo && exec "$@"',
+            str(REPO / "tests" / "arm64" / f"{cpu}.cpuinfo")]
+
+
+def _on_arm64(cpu: str, *qemu_options: str) -> list[str]:
+    """The command prefix that runs an aarch64 program as `cpu`."""
+    return [*_with_cpuinfo(cpu), "qemu-aarch64", "-cpu", cpu, "-L", str(ARM64_SYSROOT),
+            *qemu_options]
+
+
+def _arm64_unavailable() -> str | None:
+    """Why the aarch64 app cannot be built and run here, or None."""
+    missing = [package for package, present in (
+        ("gcc-aarch64-linux-gnu", shutil.which("aarch64-linux-gnu-gcc")),
+        ("libc6-dev-arm64-cross", (ARM64_SYSROOT / "lib" / "libc.so.6").exists()),
+        ("libstdc++6-arm64-cross", (ARM64_SYSROOT / "lib" / "libstdc++.so.6").exists()),
+        ("qemu-user", shutil.which("qemu-aarch64")),
+        ("util-linux", shutil.which("unshare"))) if not present]
+    if missing:
+        return f"the arm64 check needs Debian's {', '.join(missing)} (.ci/run installs them)"
+    probe = subprocess.run([*_with_cpuinfo("cortex-a53"), "grep", "-q", "CPU part",
+                            "/proc/cpuinfo"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return ("no private mount namespace here to present an ARM /proc/cpuinfo to qemu-user: "
+                f"{probe.stderr.strip()}")
+    return None
+
+
+@pytest.fixture(scope="module")
+def arm64_app(tmp_path_factory):
+    """The aarch64 app, built by `make aarch64` beside its runtime. CI sets REQUIRE_PHONE_PATHS=1,
+    so that there a missing package or namespace fails instead of skipping."""
+    reason = _arm64_unavailable()
+    if reason:
+        if os.environ.get("REQUIRE_PHONE_PATHS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    out = tmp_path_factory.mktemp("c_app_aarch64")
+    _make("aarch64", out)
+    return out / "classify-aarch64"
+
+
+@pytest.mark.parametrize("cpu", ARM64_CPUS)
+def test_arm64_outputs_equal_x86_and_the_evaluation_byte_for_byte(apps, arm64_app, phone_inputs,
+                                                                   cpu):
+    output_dir, images, ppms = phone_inputs
+    model = Int8Model.load(output_dir / "model_qat_int8.tflite")
+    evaluation = model.raw_outputs(np.stack([letterbox(decode_image(p.read_bytes()),
+                                                       model.input_size) for p in images]))
+    status, x86, stderr = run_app(apps["plain"], output_dir, ppms)
+    assert status == 0, stderr
+    assert len(ppms) >= 50
+    for threads in ("1", "2"):
+        status, arm, stderr = run_app(arm64_app, output_dir, ppms, "--threads", threads,
+                                      runner=_on_arm64(cpu))
+        assert status == 0, stderr
+        differing = [p.name for p, row in zip(ppms, evaluation)
+                     if arm.get(str(p)) != x86[str(p)] or arm[str(p)][1] != row.tolist()]
+        assert not differing, (f"{cpu} ({ARM64_CPUS[cpu]}), {threads} thread(s): int8 outputs or "
+                               f"labels differ from x86 or the evaluation on {differing}")
+
+
+def _dot_product_instructions(log: str) -> int:
+    """SDOT and UDOT instructions (vector and by element) among the guest code in a qemu
+    `-d in_asm` log, decoded from their encodings: qemu 7.2 prints them as `.byte`."""
+    words = (int(word, 16) for word in re.findall(r"^0x[0-9a-f]+:\s+([0-9a-f]{8})\s", log, re.M))
+    return sum(word & 0xBFE0FC00 in (0x0E809400, 0x2E809400)
+               or word & 0xBFC0F400 in (0x0F80E000, 0x2F80E000) for word in words)
+
+
+def test_arm64_cpu_kinds_take_different_int8_kernels(arm64_app, phone_inputs, tmp_path):
+    """The runtime chooses its int8 kernels by CPU feature: as a Cortex-A76 it runs dot-product
+    kernels, as a Cortex-A53 (where SDOT would be an illegal instruction) others. So the test
+    above compared two kernel paths with x86, not one twice."""
+    output_dir, _, ppms = phone_inputs
+    counts = {}
+    for cpu in ARM64_CPUS:
+        log = tmp_path / f"{cpu}.log"
+        status, _, stderr = run_app(arm64_app, output_dir, ppms[:1],
+                                    runner=_on_arm64(cpu, "-d", "in_asm", "-D", str(log)))
+        assert status == 0, stderr
+        counts[cpu] = _dot_product_instructions(log.read_text(errors="replace"))
+    assert counts["cortex-a53"] == 0 and counts["cortex-a76"] > 0, counts
