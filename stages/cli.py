@@ -4,8 +4,8 @@
 
 C is a YAML file in the seed's schema ("Configuración": seed, num_classes, teacher, student,
 distillation, qat, augmentation, threshold_search); keys it leaves out keep params.yaml's values.
-It runs the same stage scripts as `dvc repro`, in order, and leaves the five outputs in O
-(the visual report goes to <work_dir>/reports/).
+It runs the same stage scripts as `dvc repro`, in order, and leaves the five outputs (and the
+MediaPipe model) in O (the visual report goes to <work_dir>/reports/).
 Intermediate files (prepared data, models, metrics) go under --work_dir, by default the
 repository root, where the DVC pipeline keeps them too. DVC is not involved: nothing is cached,
 every stage runs. For caching, experiments and diffs, use `dvc repro` / `dvc exp run`.
@@ -74,7 +74,7 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
             if result.returncode != 0:
                 print(f"stage {stage} failed (exit status {result.returncode})", file=sys.stderr)
                 return result.returncode
-    print(f"done: the five outputs are in {out_dir}, the report in {work_dir / 'reports'}")
+    print(f"done: the five outputs and the MediaPipe model are in {out_dir}, the report in {work_dir / 'reports'}")
     return 0
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("train", help="run the whole pipeline")
     run.add_argument("--data_dir", required=True, type=Path,
                      help="dataset folder (images/, train.txt, val.txt, test.txt)")
-    run.add_argument("--out_dir", required=True, type=Path, help="where the five outputs go")
+    run.add_argument("--out_dir", required=True, type=Path, help="where the five outputs (and the MediaPipe model) go")
     run.add_argument("--config", type=Path, help="seed-style YAML config (default: params.yaml)")
     run.add_argument("--work_dir", type=Path, default=REPO,
                      help="where intermediate data, models and metrics go "

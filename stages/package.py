@@ -3,7 +3,9 @@
 model_qat_int8.tflite, labels.txt (output order), metrics.json (test, INT8, adopted thresholds),
 threshold_recommendation.json and inference_config.json (everything the C side needs:
 input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
-probability and int8 units, provenance). The folder holds exactly these five files.
+probability and int8 units, provenance). Beside them, model_qat_int8_metadata.tflite: the same
+integer graph with a float32 probability output and TFLite metadata, for MediaPipe Tasks; the
+config lists it. The folder holds exactly these six files.
 """
 from pathlib import Path
 
@@ -18,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.core.hashing import file_sha256
-    from stages.common.deployment.deliverables import OUTPUT_FILES, git_state, write_outputs
+    from stages.common.deployment.deliverables import PACKAGED_FILES, git_state, write_outputs
     from stages.common.data.dataset import load_prepared
 
     dataset = load_prepared(layout.PREPARED)
@@ -33,7 +35,7 @@ def main() -> None:
     metrics = read_json_file(layout.EVALUATION, "evaluate")
     write_outputs(out, layout.EXPORT_MODEL, dataset.classes, metrics,
                   read_json_file(layout.THRESHOLDS, "thresholds"), provenance)
-    print(f"package: wrote {', '.join(OUTPUT_FILES)} to {out}/")
+    print(f"package: wrote {', '.join(PACKAGED_FILES)} to {out}/")
     print(f"test (INT8, adopted thresholds): macro-F1 {metrics['f1_macro']:.4f}, micro-F1 "
           f"{metrics['f1_micro']:.4f}, precision {metrics['precision_macro']:.4f}, recall "
           f"{metrics['recall_macro']:.4f}")

@@ -45,7 +45,7 @@ def _cli(*args, cwd):
                           capture_output=True, text=True)
 
 
-def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
+def test_cli_trains_and_leaves_the_five_outputs_and_the_metadata_model(tmp_path):
     write_demo_dataset(tmp_path / "data", {"train": 16, "val": 8, "test": 8}, seed=2)
     config = tmp_path / "config.yaml"
     config.write_text(SEED_STYLE_CONFIG)
@@ -54,7 +54,7 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([
         "model_qat_int8.tflite", "labels.txt", "metrics.json", "threshold_recommendation.json",
-        "inference_config.json"])
+        "inference_config.json", "model_qat_int8_metadata.tflite"])
     config_out = json.loads((tmp_path / "out" / "inference_config.json").read_text())
     assert config_out["input"]["height"] == 48
     assert (tmp_path / "work" / "metrics" / "teacher.json").exists()  # intermediates in work_dir
@@ -72,7 +72,7 @@ def test_cli_trains_and_leaves_the_five_outputs(tmp_path):
     # dataset, teacher, student, QAT, F1 vs threshold, PR curves, fidelity
     assert page.count("data:image/png;base64,") == 7
     assert (tmp_path / "work" / "reports" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"outputs (5 files) in {tmp_path / 'out'}" in result.stdout
+    assert f"outputs (6 files) in {tmp_path / 'out'}" in result.stdout
 
 
 def test_cli_reports_config_problems_with_file_and_line(tmp_path):

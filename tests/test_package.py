@@ -10,17 +10,22 @@ import pytest
 
 from stages.common.core.errors import UserError
 from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.deployment.deliverables import OUTPUT_FILES, write_outputs
+from stages.common.core.hashing import file_sha256
+from stages.common.deployment.deliverables import PACKAGED_FILES, write_outputs
 from stages.common.deployment.predictor import Predictor
 from stages.common.data.preprocessing import letterbox, load_image
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_package_holds_exactly_the_five_outputs(workspace):
+def test_package_holds_exactly_the_five_outputs_and_the_metadata_model(workspace):
     root, dataset = workspace
     out = root / "outputs" / "run_001"
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(PACKAGED_FILES)
+    listed = json.loads((out / "inference_config.json").read_text())["metadata_model"]
+    assert listed["file"] == "model_qat_int8_metadata.tflite"
+    assert listed["sha256"] == file_sha256(out / listed["file"])
+    assert listed["bytes"] == (out / listed["file"]).stat().st_size
     assert (out / "labels.txt").read_text().splitlines() == dataset.classes
     config = json.loads((out / "inference_config.json").read_text())
     assert config["input"]["quantization"] == {"scale": 1 / 128, "zero_point": 127}
@@ -159,7 +164,7 @@ def test_write_outputs_replaces_an_earlier_output_whole(workspace, tmp_path, tin
     (out / "metrics.json").unlink()  # an older, smaller output is still ours
     write_outputs(out, tiny_int8[2], dataset.classes, _metrics(root, f1_macro=0.25),
                   _recommendation(root), {})
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(PACKAGED_FILES)
     assert json.loads((out / "metrics.json").read_text()) == _metrics(root, f1_macro=0.25)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging folder left
 
@@ -211,7 +216,7 @@ def test_package_stage_killed_halfway_leaves_the_previous_outputs(workspace, tmp
     again = subprocess.run([sys.executable, "-m", "stages.package"], cwd=root,
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert _snapshot(out) == before  # same inputs, same five files
+    assert _snapshot(out) == before  # same inputs, same six files
     assert [p.name for p in out.parent.iterdir()] == ["run_001"]  # the leftover is cleaned up
 
 

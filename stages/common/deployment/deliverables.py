@@ -1,4 +1,5 @@
-"""The five mandatory outputs and inference_config.json, everything the phone's C code needs."""
+"""The five mandatory outputs and inference_config.json, everything the phone's C code needs;
+beside them, the same model for MediaPipe Tasks (metadata_model.py)."""
 from __future__ import annotations
 
 import json
@@ -14,11 +15,16 @@ from stages.common.deployment.inference_config import (CONFIG_FILE, FORMAT_VERSI
 from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, Int8Model
 from stages.common.core.output_folders import check_replaceable, replaced_folder
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
+from stages.common.deployment.metadata_model import (METADATA_MODEL_FILE, metadata_flatbuffer,
+                                                     probability_model, score_threshold_problems,
+                                                     score_thresholds, with_metadata)
 from stages.common.deployment.threshold_search import adopted_thresholds
+from stages.common.core.errors import UserError
 
 METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "threshold_recommendation.json"
 OUTPUT_FILES = (MODEL_FILE, LABELS_FILE, METRICS_FILE, THRESHOLDS_FILE, CONFIG_FILE)
+PACKAGED_FILES = OUTPUT_FILES + (METADATA_MODEL_FILE,)  # the seed's five, and the MediaPipe model
 
 
 def git_state(repository: str | Path = ".") -> dict:
@@ -89,14 +95,14 @@ def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
     }
 
 
-OUTPUT_KIND = "an earlier output of this pipeline (only its five files)"
+OUTPUT_KIND = "an earlier output of this pipeline (only its files)"
 
 
 def is_packaged_output(folder: Path) -> bool:
-    """Whether ``folder`` holds an earlier output of ``write_outputs``, and nothing else: the
-    five names at most, and an inference_config.json of ours (format_version, provenance)."""
+    """Whether ``folder`` holds an earlier output of ``write_outputs``, and nothing else: its
+    names at most, and an inference_config.json of ours (format_version, provenance)."""
     names = {path.name for path in folder.iterdir()}
-    if not names <= set(OUTPUT_FILES) or CONFIG_FILE not in names:
+    if not names <= set(PACKAGED_FILES) or CONFIG_FILE not in names:
         return False
     try:
         config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -110,9 +116,57 @@ def check_output_folder(out_dir: str | Path) -> None:
     check_replaceable(out_dir, is_packaged_output, OUTPUT_KIND)
 
 
+def metadata_model_section(config: dict, model_path: Path) -> dict:
+    """inference_config.json's description of the MediaPipe model at ``model_path``: its file,
+    and the score thresholds that decide on its float output as the int8 thresholds do."""
+    quantization = config["output"]["quantization"]
+    int8 = [row["int8"] for row in config["thresholds"]["classes"]]
+    scores = score_thresholds(int8, quantization["scale"], quantization["zero_point"])
+    problems = score_threshold_problems(scores, int8, quantization["scale"],
+                                        quantization["zero_point"])
+    if problems:
+        raise UserError(f"{METADATA_MODEL_FILE}: the float output cannot carry these thresholds: "
+                        + "; ".join(problems))
+    return {
+        "file": METADATA_MODEL_FILE, "sha256": file_sha256(model_path),
+        "bytes": model_path.stat().st_size,
+        "for": "MediaPipe Tasks' ImageClassifier and the LiteRT (TFLite) Task Library: TFLite "
+               "metadata names the input image (RGB, uint8) and carries labels.txt",
+        "graph": f"{MODEL_FILE}'s integer graph unchanged, then DEQUANTIZE and LOGISTIC: the "
+                 "output is float32 sigmoid((q - zero_point) * scale) per class",
+        "decision_rule": "predict class i when score_i >= score_thresholds[i]; this decides as "
+                         "q_i >= int8 threshold i on every int8 value (each score threshold lies "
+                         "halfway between the scores of the int8 values either side); 0 means "
+                         "always, 2 never",
+        "score_thresholds": scores,
+        "preprocessing": "letterbox as `preprocessing` says before classify(): the classifier's "
+                         "own resize then does nothing; on an image of another size it would "
+                         "stretch it, without the letterbox's borders",
+    }
+
+
+def _metadata_model(int8_model: Path, labels: Path, classes: list[str], provenance: dict,
+                    input_size: int) -> bytes:
+    commit = provenance.get("git_commit")
+    version = (commit[:12] + ("+uncommitted" if provenance.get("git_uncommitted_changes") else "")
+               if commit else "no git commit")
+    description = (f"Multi-label image classifier, {len(classes)} classes: each is predicted on "
+                   "its own when its score reaches its threshold (inference_config.json, "
+                   "metadata_model.score_thresholds). Provenance: git commit "
+                   f"{commit or 'none'}, params sha256 {provenance.get('params_sha256')}, "
+                   f"dataset fingerprint {provenance.get('dataset_fingerprint')}, INT8 model "
+                   f"sha256 {file_sha256(int8_model)}.")
+    metadata = metadata_flatbuffer(name="multi-label image classifier", description=description,
+                                   version=version, author="on-device multi-label pipeline",
+                                   input_size=input_size, labels_file=LABELS_FILE,
+                                   num_classes=len(classes))
+    return with_metadata(probability_model(int8_model.read_bytes()), metadata,
+                         {LABELS_FILE: labels.read_bytes()})
+
+
 def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], metrics: dict,
                   recommendation: dict, provenance: dict) -> dict:
-    """Replace ``out_dir`` with exactly the five files; returns the config.
+    """Replace ``out_dir`` with the five files and the MediaPipe model; returns the config.
 
     The files are written beside it and swapped in at once: a crash leaves the previous
     outputs as they were, and a folder that holds anything else is refused, never emptied."""
@@ -126,6 +180,9 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
         model = Int8Model.load(out / MODEL_FILE)
         config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation,
                                   provenance, metrics["kernel_paths"])
+        (out / METADATA_MODEL_FILE).write_bytes(_metadata_model(
+            out / MODEL_FILE, out / LABELS_FILE, classes, provenance, model.input_size))
+        config["metadata_model"] = metadata_model_section(config, out / METADATA_MODEL_FILE)
         validate_inference_config(config, f"{CONFIG_FILE} being written")  # what readers demand
         check_model_against_config(model, config, f"{CONFIG_FILE} being written")
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
