@@ -70,10 +70,12 @@ def test_the_benchmark_builds_and_times_the_c_app(tmp_path, config_corpus):
     folder.mkdir()
     for name in ("inference_config.json", "labels.txt", "model_qat_int8.tflite"):
         shutil.copyfile(base / name, folder / name)
-    result = performance.c_app_vs_python_latency(folder, runs=3)
+    result = performance.c_app_vs_python_latency(folder, runs=3, rounds=2)
     assert result["output_dir"] == str(folder)
     for threads in ("threads_1", "threads_2"):
         row = result[threads]
         # the tiny model runs in microseconds: the figures are rounded, so only their presence
         # and sign say something here
         assert row["c_ms"] >= 0 and row["python_ms"] >= 0 and row["ratio"] >= 0
+        assert row["ratio_range"][0] <= row["ratio"] <= row["ratio_range"][1]  # a median
+    assert (result["rounds"], result["runs_per_round"]) == (2, 3)

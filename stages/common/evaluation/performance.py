@@ -178,14 +178,18 @@ def tflite_int8_vs_float(size: int, runs: int = 50) -> dict:
     return result
 
 
-def c_app_vs_python_latency(output_dir: Path, runs: int = 50) -> dict:
+def c_app_vs_python_latency(output_dir: Path, runs: int = 50, rounds: int = 5) -> dict:
     """Median model run of the packaged INT8 model in the C app and in the Python interpreter
     (both LiteRT, XNNPACK), at 1 and 2 threads: what the phone's C layer costs against the
-    path the metrics were measured on."""
+    path the metrics were measured on.
+
+    The two are timed in alternating rounds and the ratio is the median of the rounds' ratios:
+    on a shared machine the speed drifts within minutes by more than the difference between
+    them, and one C measurement followed by one Python measurement compares two moments."""
     config = load_inference_config(output_dir / "inference_config.json")
     model = (output_dir / config["model"]["file"]).read_bytes()
     size = config["input"]["height"]
-    result = {}
+    result = {"rounds": rounds, "runs_per_round": runs}
     with tempfile.TemporaryDirectory(prefix="benchmark_c_") as folder:
         folder = Path(folder)
         build = subprocess.run(["make", "-s", "-C", str(C_APP_DIR), f"OUT={folder}",
@@ -195,16 +199,24 @@ def c_app_vs_python_latency(output_dir: Path, runs: int = 50) -> dict:
         image = folder / "image.ppm"
         image.write_bytes(encode_ppm(np.random.default_rng(0).integers(0, 256, (size, size, 3),
                                                                        dtype=np.uint8)))
-        for threads in (1, 2):
+
+        def c_ms(threads: int) -> float:
             run = subprocess.run([str(folder / "classify"), "--repeat", str(runs), "--threads",
                                   str(threads), str(output_dir), str(image)],
                                  capture_output=True, text=True)
             timed = re.search(r"model run median ([0-9.]+) ms", run.stderr)
             if run.returncode != 0 or timed is None:
                 raise UserError(f"the C app failed on {output_dir}:\n{run.stdout}{run.stderr}")
-            c_ms, python_ms = float(timed.group(1)), _latency_ms(model, threads, runs)
-            result[f"threads_{threads}"] = {"c_ms": round(c_ms, 2), "python_ms": round(python_ms, 2),
-                                            "ratio": round(c_ms / python_ms, 3)}
+            return float(timed.group(1))
+
+        for threads in (1, 2):
+            pairs = [(c_ms(threads), _latency_ms(model, threads, runs)) for _ in range(rounds)]
+            ratios = [c / python if python > 0 else float("nan") for c, python in pairs]
+            result[f"threads_{threads}"] = {
+                "c_ms": round(statistics.median(c for c, _ in pairs), 3),
+                "python_ms": round(statistics.median(python for _, python in pairs), 3),
+                "ratio": round(statistics.median(ratios), 3),
+                "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
     return {"output_dir": str(output_dir), **result}
 
 
@@ -305,8 +317,9 @@ def table(results: dict) -> str:
     for threads in (1, 2) if results.get("c_app") else ():
         latency = results["c_app"][f"threads_{threads}"]
         rows.append((f"C app (LiteRT C API) / Python interpreter, packaged INT8 model, {threads} "
-                     "thread(s) (ms per run)",
-                     f"{latency['c_ms']} / {latency['python_ms']} = {latency['ratio']}x", None,
+                     "thread(s) (ms per run; ratio: median of alternating rounds)",
+                     f"{latency['c_ms']} / {latency['python_ms']}: {latency['ratio']}x "
+                     f"({latency['ratio_range'][0]} to {latency['ratio_range'][1]})", None,
                      latency["ratio"]))
     if results.get("repro_nothing_to_do_s") is not None:
         rows.append(("`dvc repro` with nothing to do (s)", f"{results['repro_nothing_to_do_s']}",
