@@ -96,3 +96,49 @@ def test_report_shows_the_run_s_figures(tmp_path):
     assert "QAT minus PTQ: +0.0123 (90% of" in page and "-0.0200 to +0.0400" in page
     assert page.count("<img ") == 7  # dataset, three training stages, PR, F1 vs threshold, fidelity
     assert report.overview_png.startswith(b"\x89PNG")
+
+
+def test_a_one_epoch_phase_is_drawn_as_points():
+    """A phase of one epoch (the demo's QAT) has one value per curve: a line alone would draw
+    nothing, so each epoch carries a marker."""
+    from stages.common.evaluation.report_charts import plot_training, plt
+
+    curves = {"train/loss": {"step": [0.0], "value": [0.44]},
+              "eval/loss": {"step": [0.0], "value": [0.47]},
+              "eval/f1_macro": {"step": [0.0], "value": [0.96]}}
+    figure, axis = plt.subplots()
+    plot_training(axis, "qat", curves, {"qat": {"epochs_run": 1}})
+    lines = [line for each in figure.axes for line in each.get_lines()
+             if len(line.get_xdata()) == 1]
+    assert len(lines) == 3 and all(line.get_marker() == "o" for line in lines)
+    plt.close(figure)
+
+
+def test_the_overview_png_carries_the_quantisation_and_kernel_tables(tmp_path, monkeypatch):
+    """The one-page PNG holds what the page's tables say: float / PTQ / QAT on test, and each
+    other CPU kernel path against the adopted one (planted values must come out)."""
+    import json
+
+    from stages.common.evaluation import report as report_module
+    from stages.common.evaluation.report_charts import plt
+
+    files = _run_files(tmp_path)
+    _edit(files, "quantization.json", lambda q: q["ptq_int8"].update(test_f1_macro=0.3141))
+    _edit(files, "evaluation.json",
+          lambda e: e["kernel_paths"]["paths"]["builtin"].update(images_with_other_labels=37))
+    drawn = {}
+    real = report_module.overview_figure
+
+    def keep(*args):
+        drawn["figure"] = real(*args)
+        return drawn["figure"]
+
+    monkeypatch.setattr(report_module, "overview_figure", keep)
+    build_report(files)
+    texts = [text.get_text() for axis in drawn["figure"].axes for table in axis.tables
+             for text in (cell.get_text() for cell in table.get_celld().values())]
+    evaluation = json.loads((files.metrics / "evaluation.json").read_text())
+    assert "0.3141" in texts and "PTQ INT8" in texts and "QAT INT8 (shipped)" in texts
+    assert "37" in texts and "test (evaluate)" in texts and "builtin" in texts
+    assert f"{evaluation['f1_macro']:.3f}" in texts  # the metrics table too
+    plt.close(drawn["figure"])

@@ -12,7 +12,8 @@ the PR and F1-vs-threshold tables), so the report shows exactly the numbers DVC 
 - the final metrics table (metrics/evaluation.json).
 A missing input is a user error naming the file and the stage that writes it (run_results).
 The charts are drawn once each (report_charts): the page shows them one by one, the overview
-lays the same images out on one page with the metrics table and a summary.
+lays the same images out on one page with the metrics, the float / PTQ / QAT and the CPU-kernel
+tables and a summary. A curve of few epochs marks each one, so a one-epoch phase shows.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Report:
     overview_png: bytes
 
 
-# The overview's 3 x 3 grid, row by row: the panels, then the metrics table and the summary
+# The overview's 3 x 4 grid, row by row: the panels, then the tables and the summary
 OVERVIEW_PANELS = ("dataset", *TRAINING_STAGES, "pr", "f1_vs_threshold", "fidelity")
 
 
@@ -71,22 +72,54 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
     }
     summary = _summary_text(data_report, stage_metrics, export, recommendation, evaluation,
                             quantization)
+    overview = overview_figure(title, panels, evaluation, summary, quantization,
+                               kernel_rows(export, evaluation))
     return Report(_html(title, panels, data_report, stage_metrics, export, recommendation,
-                        evaluation, quantization), _overview(title, panels, evaluation, summary))
+                        evaluation, quantization), charts.figure_png(overview))
 
 
-def _overview(title: str, panels: dict[str, bytes], evaluation: dict, summary: str) -> bytes:
-    """One page: the panels as drawn for the HTML page, the metrics table and the summary."""
-    figure, axes = plt.subplots(3, 3, figsize=(19, 14))
-    for axis, name in zip(axes.flat, OVERVIEW_PANELS):
+def overview_figure(title: str, panels: dict[str, bytes], evaluation: dict, summary: str,
+                    quantization: dict, kernels: list[list]):
+    """One page: the panels as drawn for the HTML page; the metrics, the float / PTQ / QAT and
+    the CPU-kernel tables; the summary."""
+    figure = plt.figure(figsize=(25, 14))
+    grid = figure.add_gridspec(3, 4)
+    for index, name in enumerate(OVERVIEW_PANELS):
+        axis = figure.add_subplot(grid[index // 4, index % 4])
         axis.imshow(plt.imread(io.BytesIO(panels[name]), format="png"))
         axis.axis("off")
-    charts.plot_metrics_table(axes[2, 1], evaluation)
-    axes[2, 2].axis("off")
-    axes[2, 2].text(0, 0.5, summary, fontsize=10, family="monospace", va="center")
+    charts.plot_table(figure.add_subplot(grid[1, 3]), QUANTIZATION_COLUMNS,
+                      quantization_rows(quantization),
+                      "Float student, PTQ and QAT (test, each at its tuned thresholds)", 7)
+    charts.plot_metrics_table(figure.add_subplot(grid[2, 0]), evaluation)
+    charts.plot_table(figure.add_subplot(grid[2, 1:3]), KERNEL_COLUMNS, kernels,
+                      f"CPU kernels against {evaluation['kernel_paths']['adopted']} (the path the "
+                      "thresholds were tuned on)", 7)
+    summary_axis = figure.add_subplot(grid[2, 3])
+    summary_axis.axis("off")
+    summary_axis.text(0, 0.5, summary, fontsize=9, family="monospace", va="center")
     figure.suptitle(title, fontsize=16)
     figure.tight_layout()
-    return charts.figure_png(figure)
+    return figure
+
+
+KERNEL_COLUMNS = ["split", "kernels", "images", "int8 outputs that differ", "largest difference",
+                  "thresholds", "images with other labels", "macro-F1 (change)", "material"]
+
+
+def kernel_rows(export: dict, evaluation: dict) -> list[list]:
+    """The other CPU kernels against the adopted one: on val and test at 0.5 (export), and on
+    test at the adopted thresholds (evaluate)."""
+    rows = [[f"{split} (export)", name, value["images"], f"{value['differing_outputs']:.2%}",
+             value["max_difference"], "0.5", value["images_with_other_labels"], "", ""]
+            for split in ("val", "test")
+            for name, value in export["kernel_paths"][split].items()]
+    rows += [["test (evaluate)", name, value["images"], f"{value['differing_outputs']:.2%}",
+              value["max_difference"], "adopted", value["images_with_other_labels"],
+              f"{value['f1_macro']:.4f} ({value['f1_macro_change']:+.4f})",
+              "yes" if value["material"] else "no"]
+             for name, value in evaluation["kernel_paths"]["paths"].items()]
+    return rows
 
 
 def teacher_rows(student_metrics: dict) -> list[list[str]]:
@@ -195,15 +228,6 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                       f"{value['f1_macro_int8_at_0.5']:.4f}", f"{value['f1_macro_float_qat_at_0.5']:.4f}"]
                      for key, value in export.items() if key.startswith("fidelity_")]
     kernels = evaluation["kernel_paths"]
-    kernel_rows = [[f"{split} (export)", name, value["images"], f"{value['differing_outputs']:.2%}",
-                    value["max_difference"], "0.5", value["images_with_other_labels"], "", ""]
-                   for split in ("val", "test")
-                   for name, value in export["kernel_paths"][split].items()]
-    kernel_rows += [["test (evaluate)", name, value["images"], f"{value['differing_outputs']:.2%}",
-                     value["max_difference"], "adopted", value["images_with_other_labels"],
-                     f"{value['f1_macro']:.4f} ({value['f1_macro_change']:+.4f})",
-                     "yes" if value["material"] else "no"]
-                    for name, value in kernels["paths"].items()]
     sections = [
         ("Summary", f"<pre>{html.escape(_summary_text(data_report, stage_metrics, export, recommendation, evaluation, quantization))}</pre>"),
         ("Dataset", _table(["split", "images", "labels/image", "max labels", "no-label rate",
@@ -236,9 +260,8 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                                            "float macro-F1 @0.5"], fidelity_rows)
          + _image(panels["fidelity"], "fidelity")),
         (f"CPU kernels against {kernels['adopted']} (the path the thresholds were tuned on)",
-         _table(["split", "kernels", "images", "int8 outputs that differ", "largest difference",
-                 "thresholds", "images with other labels", "macro-F1 (change)", "material"],
-                kernel_rows) + f"<p>{html.escape(kernels['rule'])}</p>"),
+         _table(KERNEL_COLUMNS, kernel_rows(export, evaluation))
+         + f"<p>{html.escape(kernels['rule'])}</p>"),
     ]
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 
@@ -33,15 +34,24 @@ def plot_dataset(axis, data_report: dict) -> None:
     axis.legend(fontsize=8)
 
 
+MARKED_POINTS = 30  # a curve of at most this many epochs shows each one: one epoch is one point
+
+
+def _marker(curve: dict) -> str | None:
+    return "o" if len(curve["step"]) <= MARKED_POINTS else None
+
+
 def plot_training(axis, stage: str, curves: dict, phases: dict) -> None:
     for key, style in (("train/loss", "-"), ("eval/loss", "--")):
         if key in curves:
-            axis.plot(curves[key]["step"], curves[key]["value"], style, label=key.replace("eval", "val"))
+            axis.plot(curves[key]["step"], curves[key]["value"], style, marker=_marker(curves[key]),
+                      markersize=4, label=key.replace("eval", "val"))
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
     if "eval/f1_macro" in curves:
         f1_axis = axis.twinx()
         f1_axis.plot(curves["eval/f1_macro"]["step"], curves["eval/f1_macro"]["value"], ":",
+                     marker=_marker(curves["eval/f1_macro"]), markersize=4,
                      color="tab:green", label="val macro-F1 @0.5")
         f1_axis.set_ylim(0, 1.02)
         f1_axis.set_ylabel("macro-F1")
@@ -114,13 +124,19 @@ def metrics_rows(evaluation: dict) -> list[list[str]]:
 METRIC_COLUMNS = ["class", "threshold", "precision", "recall", "F1", "support"]
 
 
-def plot_metrics_table(axis, evaluation: dict) -> None:
+def plot_table(axis, header: list[str], rows: list[list], title: str, fontsize: int = 8) -> None:
     axis.axis("off")
-    table = axis.table(cellText=metrics_rows(evaluation), colLabels=METRIC_COLUMNS, loc="center")
+    table = axis.table(cellText=[[str(cell) for cell in row] for row in rows],
+                       colLabels=[textwrap.fill(name, 14) for name in header], loc="center")
     table.auto_set_font_size(False)
-    table.set_fontsize(8)
+    table.set_fontsize(fontsize)
     table.scale(1, 1.3)
-    axis.set_title(f"Test, INT8, adopted thresholds ({evaluation['images']} images)")
+    axis.set_title(title)
+
+
+def plot_metrics_table(axis, evaluation: dict) -> None:
+    plot_table(axis, METRIC_COLUMNS, metrics_rows(evaluation),
+               f"Test, INT8, adopted thresholds ({evaluation['images']} images)")
 
 
 def panel_png(draw, *args, size=(6.4, 4.0)) -> bytes:
