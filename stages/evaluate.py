@@ -3,9 +3,10 @@
 Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
 threshold, predicted and true no-label rates, the same at 0.5), how the other CPU kernel paths
 (TFLite builtin and reference kernels) would change the test decisions, with a loud warning when
-that is material, and per-class precision-recall curves in metrics/plots/pr/. The other kernels'
-test outputs are the ones export saved beside the model (kernel_outputs_test.npz), used only if
-its XNNPACK outputs equal the ones computed here; otherwise they are computed again.
+that is material, and per-class precision-recall curves in metrics/plots/pr/; and
+metrics/test_errors.json, the test images it gets wrong (the report's error gallery). The other
+kernels' test outputs are the ones export saved beside the model (kernel_outputs_test.npz), used
+only if its XNNPACK outputs equal the ones computed here; otherwise they are computed again.
 """
 import json
 import sys
@@ -23,8 +24,12 @@ def main() -> None:
     parser.add_argument("--thresholds", default=str(layout.THRESHOLDS))
     parser.add_argument("--out", default=str(layout.EVALUATION))
     parser.add_argument("--curves", default=str(layout.PR_CURVES))
+    parser.add_argument("--errors", default=str(layout.TEST_ERRORS),
+                        help="the test images the model gets wrong (the report's error gallery)")
     args = parser.parse_args()
+    from stages.common.data.dataset import load_prepared
     from stages.common.evaluation.int8_evaluation import (evaluation_report, kernel_paths_report,
+                                                          misclassified,
                                                           write_precision_recall_curves)
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
@@ -50,6 +55,10 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     write_precision_recall_curves(args.curves, classes, targets, probabilities)
+    names = [record.name for record in load_prepared(args.prepared).splits["test"]]
+    Path(args.errors).write_text(json.dumps(
+        misclassified(targets, probabilities, thresholds, classes, names), indent=1,
+        ensure_ascii=False) + "\n")
     print(f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
           f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
           f"{report['recall_macro']:.4f}; at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}")

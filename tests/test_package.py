@@ -232,3 +232,38 @@ def test_package_stage_refuses_an_output_dir_holding_other_files(workspace, tmp_
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'home'}: this folder is not empty" in result.stderr
     assert (tmp_path / "home" / "photo.jpg").read_bytes() == b"precious"
+
+
+def test_evaluate_lists_the_test_images_it_gets_wrong_and_the_gallery_shows_them(workspace):
+    """metrics/test_errors.json against the packaged model's own decisions on test, and the
+    report's thumbnails: the letterboxed test images, read back from the shards."""
+    from stages.common.evaluation.report import error_thumbnails
+    from stages.common.evaluation.report_charts import gallery_png
+    from stages.common.evaluation.run_results import RunFiles
+
+    root, _ = workspace
+    out, dataset, config, model, raw, truth = _packaged_run(workspace, "test")
+    errors = json.loads((root / "metrics" / "test_errors.json").read_text())
+    thresholds = np.array([row["probability"] for row in config["thresholds"]["classes"]])
+    predicted = model.probabilities(raw) >= thresholds
+    wrong = [i for i in range(len(truth)) if (predicted[i] != truth[i]).any()]
+    assert wrong and errors["total"] == len(wrong)
+    assert [entry["index"] for entry in errors["images"]] == wrong[:24]
+    records = dataset.splits["test"]
+    for entry in errors["images"]:
+        i = entry["index"]
+        assert entry["image"] == records[i].name
+        assert [e["class"] for e in entry["false_positives"]] == [
+            name for name, p, t in zip(dataset.classes, predicted[i], truth[i]) if p and not t]
+        assert [e["class"] for e in entry["false_negatives"]] == [
+            name for name, p, t in zip(dataset.classes, predicted[i], truth[i]) if t and not p]
+        assert all(e["score"] >= e["threshold"] for e in entry["false_positives"])
+        assert all(e["score"] < e["threshold"] for e in entry["false_negatives"])
+    files = RunFiles(root / "metrics", root / "dvclive", root / "data" / "shards",
+                     root / "data" / "prepared")
+    thumbnails = error_thumbnails(files, wrong[:3])
+    images = Path(dataset.dataset_dir) / "images"
+    for i, pixels in zip(wrong[:3], thumbnails):
+        np.testing.assert_array_equal(pixels, letterbox(load_image(images / records[i].name), 64))
+    assert len(thumbnails) == min(3, len(wrong))
+    assert gallery_png(thumbnails, errors["images"][:3]).startswith(b"\x89PNG")

@@ -9,7 +9,7 @@ from stages.common.evaluation.run_results import RunFiles, pr_curves, training_c
 
 def test_missing_metrics_name_the_file_and_the_stage(tmp_path):
     with pytest.raises(UserError, match=r"data_report.json: missing; it is written by the stage prepare"):
-        build_report(RunFiles(tmp_path / "metrics", tmp_path / "dvclive"))
+        build_report(RunFiles(tmp_path / "metrics", tmp_path / "dvclive", None, None))
 
 
 def test_broken_json_names_the_line(tmp_path):
@@ -40,7 +40,7 @@ def _run_files(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "metrics", tmp_path / "metrics")
     shutil.copytree(repo / "dvclive", tmp_path / "dvclive")
-    return RunFiles(tmp_path / "metrics", tmp_path / "dvclive")
+    return RunFiles(tmp_path / "metrics", tmp_path / "dvclive", shards=None, prepared=None)
 
 
 def _edit(files, name, change):
@@ -95,6 +95,7 @@ def test_report_shows_the_run_s_figures(tmp_path):
     assert "<td>PTQ INT8</td><td>0.3333</td>" in page and "<td>0.6789</td>" in page
     assert "QAT minus PTQ: +0.0123 (90% of" in page and "-0.0200 to +0.0400" in page
     assert page.count("<img ") == 7  # dataset, three training stages, PR, F1 vs threshold, fidelity
+    assert "<h2>Errors on test (INT8, adopted thresholds)</h2>" in page
     assert report.overview_png.startswith(b"\x89PNG")
 
 
@@ -142,3 +143,20 @@ def test_the_overview_png_carries_the_quantisation_and_kernel_tables(tmp_path, m
     assert "37" in texts and "test (evaluate)" in texts and "builtin" in texts
     assert f"{evaluation['f1_macro']:.3f}" in texts  # the metrics table too
     plt.close(drawn["figure"])
+
+
+def test_the_errors_section_lists_each_wrong_image_with_its_scores(tmp_path):
+    files = _run_files(tmp_path)
+    errors = {"total": 3, "images": [
+        {"index": 4, "image": "test_0004.jpg",
+         "false_positives": [{"class": "ring", "score": 0.6123, "threshold": 0.38}],
+         "false_negatives": [{"class": "cross", "score": 0.2071, "threshold": 0.38}]},
+        {"index": 9, "image": "outdoor/test_0009.jpg", "false_positives": [],
+         "false_negatives": [{"class": "square", "score": 0.1, "threshold": 0.5}]}]}
+    (files.metrics / "test_errors.json").write_text(__import__("json").dumps(errors))
+    page = build_report(files).html
+    assert ("3 of 80 test images get another label set than their own (the first 2 shown, in test "
+            "order)") in page
+    assert ("<td>test_0004.jpg</td><td>ring (0.612 &gt;= 0.38)</td><td>cross (0.207 &lt; 0.38)"
+            "</td>") in page
+    assert "<td>outdoor/test_0009.jpg</td><td></td><td>square (0.100 &lt; 0.50)</td>" in page

@@ -52,7 +52,7 @@ def browser(tmp_path):
 
 
 def _report_page(folder: Path) -> Path:
-    page, _ = write_report(build_report(RunFiles(REPO / "metrics", REPO / "dvclive"),
+    page, _ = write_report(build_report(RunFiles(REPO / "metrics", REPO / "dvclive", None, None),
                                         title="Run report: demo"), folder)
     return page
 

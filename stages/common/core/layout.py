@@ -28,6 +28,7 @@ EXPORT_REPORT = METRICS / "export.json"
 THRESHOLDS = METRICS / "thresholds.json"
 F1_CURVE = METRICS / "plots/f1_vs_threshold.csv"
 EVALUATION = METRICS / "evaluation.json"
+TEST_ERRORS = METRICS / "test_errors.json"  # the test images the INT8 model gets wrong
 PR_CURVES = METRICS / "plots/pr"
 QUANTIZATION = METRICS / "quantization.json"
 BENCHMARK = METRICS / "benchmark.json"  # benchmarks, outside the pipeline

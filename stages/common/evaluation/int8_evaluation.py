@@ -54,6 +54,28 @@ def evaluation_report(y_true: np.ndarray, probabilities: np.ndarray, thresholds:
     }
 
 
+GALLERY_LIMIT = 24  # wrong images listed (and drawn by the report), in split order
+
+
+def misclassified(y_true: np.ndarray, probabilities: np.ndarray, thresholds: list[float],
+                  classes: list[str], names: list[str], limit: int = GALLERY_LIMIT) -> dict:
+    """The images whose predicted label set is not the true one: for the first ``limit`` in
+    split order, each false positive and false negative with its score and threshold."""
+    truth = np.asarray(y_true).astype(bool)
+    predicted = predict(probabilities, thresholds)
+    wrong = np.nonzero((predicted != truth).any(axis=1))[0]
+
+    def entries(row: int, mask: np.ndarray) -> list[dict]:
+        return [{"class": classes[c], "score": round(float(probabilities[row, c]), 4),
+                 "threshold": float(thresholds[c])} for c in np.nonzero(mask)[0]]
+
+    return {"total": int(wrong.size), "images": [
+        {"index": int(row), "image": names[row],
+         "false_positives": entries(row, predicted[row] & ~truth[row]),
+         "false_negatives": entries(row, truth[row] & ~predicted[row])}
+        for row in wrong[:limit]]}
+
+
 def kernel_paths_report(y_true: np.ndarray, adopted_raw: np.ndarray, other_raw: dict,
                         model: Int8Model, thresholds: list[float]) -> dict:
     """The other CPU kernel paths against the adopted one on test, at the adopted thresholds."""

@@ -60,6 +60,7 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
     f1_table = read_table(f1_table_path, ",")
     pr = pr_curves(files.metrics / "plots" / "pr", classes)
     curves = {stage: training_curves(files.live / stage) for stage in TRAINING_STAGES}
+    errors = files.json("test_errors.json")
 
     panels = {
         "dataset": charts.panel_png(charts.plot_dataset, data_report),
@@ -70,12 +71,52 @@ def build_report(files: RunFiles, title: str = "Run report") -> Report:
         "f1_vs_threshold": charts.panel_png(charts.plot_f1_threshold, f1_table, recommendation),
         "fidelity": charts.panel_png(charts.plot_fidelity, export),
     }
+    if files.shards is not None and errors["images"]:
+        panels["errors"] = charts.gallery_png(
+            error_thumbnails(files, [entry["index"] for entry in errors["images"]]),
+            errors["images"])
     summary = _summary_text(data_report, stage_metrics, export, recommendation, evaluation,
                             quantization)
     overview = overview_figure(title, panels, evaluation, summary, quantization,
                                kernel_rows(export, evaluation))
     return Report(_html(title, panels, data_report, stage_metrics, export, recommendation,
-                        evaluation, quantization), charts.figure_png(overview))
+                        evaluation, quantization, errors), charts.figure_png(overview))
+
+
+def error_thumbnails(files: RunFiles, indices: list[int]) -> list:
+    """The test images at ``indices`` as the student saw them (letterboxed, from the shards)."""
+    import numpy as np
+
+    from stages.common.data.dataset import load_prepared
+    from stages.common.data.tfrecord_shards import Shards
+
+    shards = Shards.open(files.shards, load_prepared(files.prepared))
+    chunks = list(shards.pixel_chunks("test", "student", indices=np.array(indices)))
+    return list(np.concatenate(chunks)) if chunks else []
+
+
+def error_rows(errors: dict) -> list[list[str]]:
+    def listed(entries: list[dict], relation: str) -> str:
+        return ", ".join(f"{e['class']} ({e['score']:.3f} {relation} {e['threshold']:.2f})"
+                         for e in entries)
+
+    return [[entry["image"], listed(entry["false_positives"], ">="),
+             listed(entry["false_negatives"], "<")] for entry in errors["images"]]
+
+
+def errors_section(errors: dict, evaluation: dict, panels: dict) -> str:
+    images = evaluation["images"]
+    if not errors["total"]:
+        return f"<p>None: each of the {images} test images gets its true label set.</p>"
+    shown = len(errors["images"])
+    which = "all shown" if shown == errors["total"] else f"the first {shown} shown, in test order"
+    text = (f"<p>{errors['total']} of {images} test images get another label set than their "
+            f"own ({which}). A false positive is a class predicted (its score at or above its "
+            "threshold) that the image does not have; a false negative, one it has whose score "
+            "stays below.</p>")
+    gallery = _image(panels["errors"], "error gallery") if "errors" in panels else ""
+    return text + gallery + _table(["image", "false positives", "false negatives"],
+                                   error_rows(errors))
 
 
 def overview_figure(title: str, panels: dict[str, bytes], evaluation: dict, summary: str,
@@ -210,7 +251,7 @@ def _image(png: bytes, alt: str) -> str:
 
 
 def _html(title, panels, data_report, stage_metrics, export, recommendation, evaluation,
-          quantization) -> str:
+          quantization, errors) -> str:
     split_rows = [[name, info["images"], f"{info['labels_per_image_mean']:.2f}",
                    info["labels_per_image_max"], f"{info['no_label_rate']:.3f}",
                    f"{info['multi_label_rate']:.3f}"] for name, info in data_report["splits"].items()]
@@ -249,6 +290,7 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
         ("Test metrics (INT8, adopted thresholds)",
          _table(charts.METRIC_COLUMNS, charts.metrics_rows(evaluation))
          + _image(panels["pr"], "PR curves")),
+        ("Errors on test (INT8, adopted thresholds)", errors_section(errors, evaluation, panels)),
         ("Quantisation: float student, PTQ and QAT (test)",
          _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))
          + "<p>Each model at its own thresholds, tuned on val with the same search. PTQ: the "

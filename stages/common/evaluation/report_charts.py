@@ -144,3 +144,31 @@ def panel_png(draw, *args, size=(6.4, 4.0)) -> bytes:
     figure, axis = plt.subplots(figsize=size)
     draw(axis, *args)
     return figure_png(figure)
+
+
+GALLERY_COLUMNS = 6
+
+
+def _caption(entry: dict) -> str:
+    lines = [entry["image"][-28:]]
+    lines += [f"FP {e['class']} {e['score']:.3f} >= {e['threshold']:.2f}"
+              for e in entry["false_positives"]]
+    lines += [f"FN {e['class']} {e['score']:.3f} < {e['threshold']:.2f}"
+              for e in entry["false_negatives"]]
+    return "\n".join(lines)
+
+
+def gallery_png(thumbnails: list, entries: list[dict]) -> bytes:
+    """The wrong test images as the model saw them (letterboxed), each with its false positives
+    (predicted, score at or above the threshold) and false negatives (missed, score below)."""
+    rows = -(-len(entries) // GALLERY_COLUMNS)
+    figure, axes = plt.subplots(rows, GALLERY_COLUMNS, figsize=(2.4 * GALLERY_COLUMNS, 3.0 * rows),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, pixels, entry in zip(axes.flat, thumbnails, entries):
+        axis.imshow(pixels)
+        axis.set_title(_caption(entry), fontsize=7, loc="left",
+                       color="tab:red" if entry["false_positives"] else "tab:blue")
+    figure.tight_layout()
+    return figure_png(figure)

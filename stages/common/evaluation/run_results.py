@@ -20,16 +20,20 @@ WRITTEN_BY = {
     "export.json": "export",
     "thresholds.json": "thresholds",
     "evaluation.json": "evaluate",
+    "test_errors.json": "evaluate",
     "quantization.json": "compare_quantization",
 }
 
 
 @dataclass
 class RunFiles:
-    """Where a run's tracked results live (the pipeline's defaults)."""
+    """Where a run's tracked results live (the pipeline's defaults). ``shards`` and
+    ``prepared`` give the error gallery its pictures; None draws it without them."""
 
     metrics: Path = layout.METRICS
     live: Path = layout.LIVE
+    shards: Path | None = layout.SHARDS
+    prepared: Path | None = layout.PREPARED
 
     def json(self, name: str) -> dict:
         path = self.metrics / name
