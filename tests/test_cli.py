@@ -69,8 +69,11 @@ def test_cli_trains_and_leaves_the_five_outputs_and_the_metadata_model(tmp_path)
                     "Thresholds (val, INT8)", "Test metrics (INT8, adopted thresholds)",
                     "Quantisation: float student, PTQ and QAT (test)", "INT8 vs float fidelity"):
         assert f"<h2>{section}</h2>" in page
-    # dataset, teacher, student, QAT, F1 vs threshold, PR curves, fidelity
-    assert page.count("data:image/png;base64,") == 7
+    # dataset, teacher, student, QAT, F1 vs threshold, PR curves, fidelity, and the error gallery
+    # when a test image is wrong (the work folder's metrics/test_errors.json)
+    errors = json.loads((tmp_path / "work" / "metrics" / "test_errors.json").read_text())
+    assert page.count("data:image/png;base64,") == 7 + (errors["total"] > 0)
+    assert ('alt="error gallery"' in page) == (errors["total"] > 0)
     assert (tmp_path / "work" / "reports" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"outputs (6 files) in {tmp_path / 'out'}" in result.stdout
 
