@@ -137,15 +137,8 @@ def score_thresholds(int8_thresholds: list[int], scale: float, zero_point: int) 
     return scores
 
 
-def _strings(builder: flatbuffers.Builder, texts) -> int:
-    offsets = [builder.CreateString(text) for text in texts]
-    builder.StartVector(4, len(offsets), 4)
-    for offset in reversed(offsets):
-        builder.PrependUOffsetTRelative(offset)
-    return builder.EndVector()
-
-
 def _tables(builder: flatbuffers.Builder, offsets: list[int]) -> int:
+    """A vector of tables (or strings) already written."""
     builder.StartVector(4, len(offsets), 4)
     for offset in reversed(offsets):
         builder.PrependUOffsetTRelative(offset)
