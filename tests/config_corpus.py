@@ -111,7 +111,12 @@ def _flipped_weight(base: Path) -> bytes:
 # what both readers' messages must say, where one rule alone refuses the case
 BOTH_SAY = {"refuse_model_byte_flipped": "sha256 differs", "refuse_model_truncated": "bytes",
             "refuse_config_not_utf8": "not valid UTF-8", "refuse_labels_not_utf8":
-            "not valid UTF-8"}
+            "not valid UTF-8", "refuse_format_version_2": "format_version",
+            "refuse_int8_below_range": "thresholds.classes[0].int8",
+            "refuse_threshold_row_missing": "each class needs",
+            "refuse_sha256_short": "model.sha256",
+            "refuse_output_zero_point_128": "output.quantization.zero_point",
+            "refuse_input_four_channels": "input.shape"}
 
 
 def _config(base: Path) -> dict:
@@ -294,6 +299,31 @@ def _cases(base: Path) -> dict[str, tuple[str, str, dict]]:
                                                       "zero_point"] + 1) % 256))}),
         "refuse_duplicate_classes": ("refuse", "two classes of one name",
                                      renamed("dog", "cat")),
+        # what a reader that skips one check would accept (hand-made C mutants,
+        # scripts/c_mutants.py): each refusal must name the field, not a later symptom
+        "refuse_format_version_2": ("refuse", "a format this reader does not know",
+                                    {"inference_config.json": changed(
+                                        lambda c: c.update(format_version=2))}),
+        "refuse_int8_below_range": ("refuse", "int8 -129, with the probability it would give",
+                                    {"inference_config.json": row(0, int8=-129, probability=float(
+                                        1 / (1 + np.exp(-(-129 - zero_point) * scale))))}),
+        "refuse_threshold_row_missing": ("refuse", "a class without its threshold row",
+                                         {"inference_config.json": changed(
+                                             lambda c: c["thresholds"]["classes"].pop())}),
+        "refuse_labels_file_same_initial": ("refuse", "labels.txt names another class with the "
+                                            "same first letter",
+                                            {"labels.txt": labels.replace(b"cat\n", b"cow\n")}),
+        "refuse_sha256_short": ("refuse", "model.sha256 one digit short",
+                                {"inference_config.json": changed(lambda c: c["model"].update(
+                                    sha256=c["model"]["sha256"][:63]))}),
+        "refuse_output_zero_point_128": ("refuse", "an output zero point no int8 tensor has",
+                                         {"inference_config.json": changed(
+                                             lambda c: c["output"]["quantization"].update(
+                                                 zero_point=128))}),
+        "refuse_input_four_channels": ("refuse", "an input of four channels",
+                                       {"inference_config.json": changed(
+                                           lambda c: c["input"].update(
+                                               shape=[1, SIZE, SIZE, 4]))}),
         # labels
         "refuse_labels_nul_byte": ("refuse", "a NUL byte inside a line of labels.txt",
                                    {"labels.txt": labels.replace(b"cat\n", b"cat\x00x\n")}),

@@ -67,14 +67,17 @@ def _folder(corpus: Path, case: str, root: Path) -> Path:
 
 
 def _python_reader(folder: Path, images: list[Path]) -> tuple[str, dict | str]:
-    """("accept", {image: labels}) or ("refuse", message); a reader that blocks fails."""
+    """("accept", {image: ["label (probability)", ...]}) or ("refuse", message); a reader that
+    blocks fails."""
     outcome = {}
 
     def read():
         try:
             predictor = Predictor.load(folder)
+            # each label as the C app prints it: its name and its probability to 2 decimals
             outcome["result"] = ("accept", {
-                path.name: [label["class"] for label in predictor.predict_file(path)["labels"]]
+                path.name: [f"{label['class']} ({label['probability']:.2f})"
+                            for label in predictor.predict_file(path)["labels"]]
                 for path in images})
         except UserError as error:
             outcome["result"] = ("refuse", str(error))
@@ -100,7 +103,7 @@ def _c_reader(app: Path, folder: Path, images: list[Path]) -> tuple[str, dict | 
     for line in result.stdout.splitlines():
         image, _, rest = line.partition(": ")
         labels[Path(image).name] = [] if rest == "(no label)" else \
-            [part.rsplit(" (", 1)[0] for part in rest.split(", ")]
+            rest.split(", ")
     return "accept", labels
 
 

@@ -72,6 +72,10 @@ def test_distiller_trains_only_the_student():
     distiller.fit(data, epochs=5, verbose=0)
     assert distiller.evaluate(data, verbose=0, return_dict=True)["loss"] < first["loss"]
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(teacher_before, teacher.weights))
+    assert teacher.trainable is False
+    # its name, not Keras' numbered one (distiller_1 for the second in a process)
+    assert distiller.name == Distiller(student, teacher, 0.5, 2.0).name == "distiller"
+    assert [w.name for w in distiller.trainable_weights] == [w.name for w in student.weights]
     assert not all(np.array_equal(a, b.numpy()) for a, b in zip(student_before, student.weights))
 
 
@@ -86,3 +90,68 @@ def test_label_smoothing_pulls_the_hard_targets_towards_one_half():
     distiller = Distiller(_tiny("s", 1), _tiny("t", 2), 1.0, 2.0, label_smoothing=0.2)
     assert float(distiller.validation_terms(LABELS, STUDENT, {"teacher_logits": TEACHER})[1]) \
         == pytest.approx(0.3700948, abs=1e-6)
+
+
+def _with_batch_norm(name):
+    inputs = tf.keras.Input((2,))
+    normalised = tf.keras.layers.BatchNormalization(momentum=0.0, name=f"{name}_bn")(inputs)
+    return tf.keras.Model(inputs, normalised, name=name)
+
+
+def test_the_student_trains_in_training_mode_and_is_judged_in_inference_mode():
+    """Batch normalisation shows the mode: its moving mean moves to the batch mean (momentum 0)
+    in training mode only. A training step moves the student's, never the teacher's; a
+    validation step and the Distiller's own call move nothing and use the moving statistics."""
+    student, teacher = _with_batch_norm("student"), _with_batch_norm("teacher")
+    x = np.array([[1.0, 2.0], [3.0, 6.0]], np.float32)
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    distiller = Distiller(student, teacher, alpha=0.5, temperature=2.0)
+    distiller.compile(optimizer=tf.keras.optimizers.SGD(0.0))
+    data = tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(2)
+    distiller.evaluate(data, verbose=0)
+    assert np.array_equal(student.get_layer("student_bn").moving_mean.numpy(), [0.0, 0.0])
+    distiller.fit(data, epochs=1, verbose=0)
+    assert student.get_layer("student_bn").moving_mean.numpy() == pytest.approx([2.0, 4.0])
+    assert np.array_equal(teacher.get_layer("teacher_bn").moving_mean.numpy(), [0.0, 0.0])
+    # inference mode: (x - moving mean) / sqrt(moving variance + epsilon), not the batch's own
+    other = x + np.array([[10.0, 0.0], [0.0, 0.0]], np.float32)
+    expected = student(other, training=False).numpy()
+    assert np.array_equal(distiller((other, x)).numpy(), expected)  # the student's input only
+    assert not np.allclose(expected, student(other, training=True).numpy())
+
+
+def test_the_students_regularisation_losses_are_minimised_with_the_distillation_loss():
+    """A zero input gives the kernel no gradient from the data: only the L2 penalty moves it,
+    by lr * 2 * l2 * w in one SGD step (1 - 0.1 * 2 * 0.5 = 0.9)."""
+    inputs = tf.keras.Input((2,))
+    dense = tf.keras.layers.Dense(1, kernel_initializer="ones",
+                                  kernel_regularizer=tf.keras.regularizers.L2(0.5))
+    student = tf.keras.Model(inputs, dense(inputs))
+    teacher = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(inputs))
+    distiller = Distiller(student, teacher, alpha=0.5, temperature=2.0)
+    distiller.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+    x = np.zeros((4, 2), np.float32)
+    data = tf.data.Dataset.from_tensor_slices(((x, x), np.ones((4, 1), np.float32))).batch(4)
+    distiller.fit(data, epochs=1, verbose=0)
+    assert dense.kernel.numpy() == pytest.approx(np.full((2, 1), 0.9))
+
+
+def test_the_teacher_answers_in_inference_mode_while_the_student_trains():
+    """A teacher with dropout: in training mode its logits would be random; the soft term the
+    training step reports is the one of its inference-mode logits (SGD at 0 keeps the student
+    as it was)."""
+    tf.keras.utils.set_random_seed(3)
+    inputs = tf.keras.Input((4,))
+    teacher = tf.keras.Model(inputs, tf.keras.layers.Dropout(0.5)(
+        tf.keras.layers.Dense(2)(inputs)))
+    student = _tiny("student", 1)
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32)
+    y = np.zeros((8, 2), np.float32)
+    distiller = Distiller(student, teacher, alpha=0.5, temperature=2.0)
+    distiller.compile(optimizer=tf.keras.optimizers.SGD(0.0))
+    history = distiller.fit(tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(8), epochs=1,
+                            verbose=0)
+    expected = float(soft_loss(student(x), teacher(x, training=False), 2.0))
+    assert history.history["soft_loss"][0] == pytest.approx(expected, rel=1e-6)
+    assert float(soft_loss(student(x), teacher(x, training=True), 2.0)) != pytest.approx(
+        expected, rel=1e-3)

@@ -122,6 +122,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_up(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.writing-abc123", "out"]
 
 
+@pytest.mark.stage_process
 def test_demo_data_stage_refuses_a_users_dataset(tmp_path):
     users = tmp_path / "my_dataset"
     (users / "images").mkdir(parents=True)
@@ -149,6 +150,7 @@ def test_resume_state_refuses_a_folder_that_is_not_its_own(tmp_path):
     assert _tree(tmp_path / "own") == {"fingerprint.txt": b"key-2"}
 
 
+@pytest.mark.stage_process
 def test_cli_refuses_an_out_dir_holding_other_files_before_any_stage(tmp_path):
     from stages.common.data.demo_data import write_demo_dataset
 
@@ -193,3 +195,129 @@ def test_prepare_writes_its_folder_whole(tmp_path, monkeypatch):
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     with pytest.raises(UserError, match="not empty and does not hold the prepare stage's output"):
         dataset_module.write_prepared(tmp_path / "mine", dataset)
+
+
+def test_each_refusal_says_what_to_do(tmp_path):
+    (tmp_path / "file").write_text("data")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("1")
+    for name, message in (
+            ("link", "is a symbolic link; name a real folder for the report, so nothing it "
+                     "points to is replaced"),
+            ("file", "is a file, not a folder; name a folder for the report"),
+            ("full", "this folder is not empty and does not hold the report, so it is left "
+                     "untouched; name a new or empty folder, or move its files away first")):
+        with pytest.raises(UserError) as caught:
+            check_replaceable(tmp_path / name, what="the report")
+        assert str(caught.value) == f"{tmp_path / name}: {message}"
+    check_replaceable(tmp_path / "absent")
+    check_replaceable(tmp_path / "full", owned=lambda folder: (folder / "x").is_file())
+    with pytest.raises(UserError, match="does not hold an output of this pipeline, so"):
+        check_replaceable(tmp_path / "full")
+
+
+def test_an_unreadable_folder_is_named(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+
+    def unreadable(folder):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(output_folders, "_is_empty", unreadable)
+    with pytest.raises(UserError) as caught:
+        check_replaceable(tmp_path / "out")
+    assert str(caught.value) == f"{tmp_path / 'out'}: cannot be read: Permission denied"
+
+
+def test_the_result_has_the_usual_permissions_and_the_marker_text(tmp_path):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        assert output_folders._umask() == 0o027
+        assert output_folders._umask() == 0o027  # asking does not change it
+        with replaced_folder(tmp_path / "out") as staging:
+            _write(staging, {"a.txt": "1"})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "out" / MARKER).read_text() == (
+        "This folder is written whole by a stage of the multi-label pipeline and replaced on its "
+        "next run.\n")
+    with replaced_folder(tmp_path / "plain", mark=False) as staging:
+        _write(staging, {"a.txt": "1"})
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["a.txt"]
+
+
+def test_leftovers_of_both_kinds_are_removed_and_nothing_else(tmp_path):
+    (tmp_path / ".out.writing-1").mkdir()
+    (tmp_path / ".out.replaced-2").mkdir()
+    (tmp_path / ".out.replaced-2" / "content").mkdir()
+    (tmp_path / ".out.writing-file").write_text("a file of that name is not ours")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / ".out.writing-link").symlink_to(tmp_path / "elsewhere")
+    output_folders._remove_leftovers(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.writing-file",
+                                                          ".out.writing-link", "elsewhere"]
+
+
+def test_a_leftover_that_cannot_be_removed_does_not_stop_the_run(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / ".out.writing-1").mkdir()
+    (tmp_path / ".out.writing-1" / "stuck").write_text("")
+    real_unlink = os.unlink
+
+    def refusing(path, *args, **kwargs):
+        if str(path).endswith("stuck"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refusing)
+    with replaced_folder(tmp_path / "out") as staging:
+        _write(staging, {"a.txt": "1"})
+    assert (tmp_path / "out" / "a.txt").read_text() == "1"
+
+
+def test_without_renameat2_the_exchange_says_so(monkeypatch):
+    import ctypes
+
+    def no_library(*args, **kwargs):
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_library)
+    assert output_folders._exchange(Path("a"), Path("b")) is False
+
+
+def test_the_exchange_takes_paths_relative_to_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a").mkdir()
+    Path("a", "from_a").write_text("")
+    Path("b").mkdir()
+    assert output_folders._exchange(Path("a"), Path("b")) is True
+    assert [p.name for p in Path("b").iterdir()] == ["from_a"]
+
+
+def test_the_exchange_swaps_two_folders(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "from_a").write_text("")
+    (tmp_path / "b").mkdir()
+    assert output_folders._exchange(tmp_path / "a", tmp_path / "b") is True
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["from_a"]
+    assert not any((tmp_path / "a").iterdir())
+    assert output_folders._exchange(tmp_path / "a", tmp_path / "absent") is False
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_swapping_in_leaves_only_the_new_content(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(output_folders, "_exchange", lambda first, second: False)
+    target, staging = tmp_path / "out", tmp_path / "staging"
+    for content in ("old", "new"):
+        folder = target if content == "old" else staging
+        folder.mkdir()
+        (folder / f"{content}.txt").write_text(content)
+    output_folders._swap_in(staging, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert [p.name for p in target.iterdir()] == ["new.txt"]

@@ -1,5 +1,6 @@
 """params.yaml validation: the shipped file is valid; every problem names its key and line."""
 import dataclasses
+import re
 import typing
 from pathlib import Path
 
@@ -224,3 +225,299 @@ def test_deep_nesting_is_refused_with_its_line(tmp_path):
     path = _params_with(tmp_path, "seed: 1337", "seed:" + nested)
     with pytest.raises(UserError, match="nested more than 8 levels"):
         read_params(path)
+
+
+# --- The validator's parts, each on the case that tells a right rule from a near miss ---------
+
+def test_each_kind_of_value_names_what_it_wants_by_default():
+    from stages.common.core.params import Rule, _check_value
+
+    assert _check_value(None, Rule("int")) == "is missing a value (null)"
+    assert _check_value(None, Rule("int", nullable=True)) is None
+    assert _check_value("3", Rule("int")) == "must be an integer, got '3'"
+    assert _check_value("3", Rule("number")) == "must be a number, got '3'"
+    assert _check_value(3, Rule("str")) == "must be a string, got 3"
+    assert _check_value(3, Rule("str", describe="a path")) == "must be a path, got 3"
+    assert _check_value("yes", Rule("bool")) == "must be true or false, got 'yes'"
+    assert _check_value("min", Rule("choice", choices=("avg", "max"))) == \
+        "must be one of 'avg', 'max', got 'min'"
+    assert _check_value(float("inf"), Rule("number")) == \
+        "must be a finite number (a number), got inf"
+    assert _check_value(2, Rule("int", lambda v: v > 2, "above 2")) == "must be above 2, got 2"
+    assert _check_value(3, Rule("int", lambda v: v > 2, "above 2")) is None
+    assert _check_value(True, Rule("bool")) is None and _check_value("avg", Rule(
+        "choice", choices=("avg", "max"))) is None
+
+
+def _shipped():
+    return read_params(REPO / "params.yaml")
+
+
+def test_a_section_or_file_that_is_not_a_mapping_is_named():
+    from stages.common.core.params import validate_params
+
+    with pytest.raises(UserError) as caught:
+        validate_params([1, 2])
+    assert str(caught.value) == ("params.yaml has 1 invalid setting(s):\n"
+                                 "  params.yaml: (top level) must be a mapping of keys")
+    params = _shipped()
+    params["teacher"] = 5
+    with pytest.raises(UserError) as caught:
+        validate_params(params, "p.yaml", {"teacher": 40})
+    assert str(caught.value) == ("p.yaml has 1 invalid setting(s):\n"
+                                 "  p.yaml:40: teacher must be a mapping of keys")
+
+
+def test_every_problem_gets_its_own_line_with_its_key_line():
+    from stages.common.core.params import validate_params
+
+    params = _shipped()
+    params["seed"] = -1
+    params["qat"]["epochs"] = "x"
+    with pytest.raises(UserError) as caught:
+        validate_params(params, "p.yaml", {"seed": 3})
+    assert str(caught.value).splitlines() == [
+        "p.yaml has 2 invalid setting(s):",
+        "  p.yaml:3: seed must be an integer in [0, 2**31), got -1",
+        "  p.yaml: qat.epochs must be an integer >= 0, got 'x'"]
+
+
+@pytest.mark.parametrize("grid_min, grid_max, grid_step, problem", [
+    (0.5, 0.5, 0.01, "threshold_search.grid_min must be smaller than grid_max"),
+    (0.3, 0.5, 0.2, None),  # a step of exactly the span: two thresholds
+    (0.3, 0.5, 0.2000001, "threshold_search.grid_step must not exceed grid_max - grid_min"),
+])
+def test_the_grid_cross_checks_on_their_boundaries(grid_min, grid_max, grid_step, problem):
+    from stages.common.core.params import validate_params
+
+    params = _shipped()
+    params["threshold_search"].update(grid_min=grid_min, grid_max=grid_max, grid_step=grid_step)
+    if problem is None:
+        assert validate_params(params) is params
+        return
+    with pytest.raises(UserError) as caught:
+        validate_params(params)
+    assert str(caught.value).endswith(f": {problem}")
+
+
+def test_typed_params_refuse_keys_that_are_not_fields():
+    from stages.common.core.params import DataParams, _typed
+
+    with pytest.raises(ValueError) as caught:
+        _typed(DataParams, {"dir": "x", "extra": 1})
+    assert str(caught.value) == "DataParams: keys ['dir', 'extra'] are not its fields ['dir']"
+
+
+def test_key_lines_reach_into_lists_and_sections(tmp_path):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text("a:\n  b: 1\nlist:\n  - c: 2\n  - d:\n      e: 3\n")
+    data, lines = read_yaml(path)
+    assert data == {"a": {"b": 1}, "list": [{"c": 2}, {"d": {"e": 3}}]}
+    assert lines == {"a": 1, "a.b": 2, "list": 3, "list.0.c": 4, "list.1.d": 5, "list.1.d.e": 6}
+
+
+def test_keys_given_twice_are_each_listed(tmp_path):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text("a: 1\nb: 2\na: 3\nb: 4\n")
+    with pytest.raises(UserError) as caught:
+        read_yaml(path)
+    assert str(caught.value) == (f"{path} gives 2 key(s) twice; keep one of each:\n"
+                                 f"  {path}:3: a is given again (first on line 1)\n"
+                                 f"  {path}:4: b is given again (first on line 2)")
+
+
+def test_yaml_errors_name_the_line_and_the_problem(tmp_path):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text("a: 1\nb: 2\nc: [1, 2\nd: 4\n")
+    with pytest.raises(UserError) as caught:
+        read_yaml(path)
+    assert str(caught.value).startswith(f"{path}:4: not valid YAML: ")
+    path.write_text("a: 1\nb: x\x01y\n")  # a character YAML refuses: an error without a line
+    with pytest.raises(UserError) as caught:
+        read_yaml(path)
+    assert str(caught.value).startswith(f"{path}: not valid YAML: unacceptable character #x0001")
+    path.write_text("a: 1\n\tb: 2\n")
+    with pytest.raises(UserError, match=rf"^{path}:2: not valid YAML: found character '\\t'"):
+        read_yaml(path)
+    with pytest.raises(UserError) as caught:
+        read_yaml(tmp_path / "gone.yaml")
+    assert str(caught.value) == f"{tmp_path / 'gone.yaml'}: file not found (run from the " \
+                                "repository root)"
+
+
+def test_a_byte_order_mark_is_read_past(tmp_path):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"\xef\xbb\xbfa: 1\n")
+    assert read_yaml(path) == ({"a": 1}, {"a": 1})
+    path.write_text("")
+    assert read_yaml(path) == (None, {})
+
+
+ALIASES = ("YAML anchors and aliases (&name, *name) are not accepted; write each value out")
+TOO_DEEP = "nested more than 8 levels deep; params.yaml has sections of plain values"
+
+
+@pytest.mark.parametrize("text, refused_on", [
+    ("a: &x 1\nb: 2\n", (1, ALIASES)),
+    ("a: 1\nb: *x\n", (2, ALIASES)),
+    ("a: [[[[[[[1]]]]]]]\n", None),  # 1 mapping + 7 lists = 8 levels
+    ("a: [[[[[[[[1]]]]]]]]\n", (1, TOO_DEEP)),  # 9 levels
+    ("a: {b: {c: {d: {e: {f: {g: {h: {i: 1}}}}}}}}\n", (1, TOO_DEEP)),
+    ("a:\n b:\n  c:\n   d:\n    e:\n     f:\n      g:\n       h:\n        - 1\n", (9, TOO_DEEP)),
+    ("".join(f"s{i}: {{a: {{b: [1]}}}}\n" for i in range(9)), None),  # siblings do not add up
+    ("".join(f"s{i}:\n  a:\n    b:\n      - 1\n" for i in range(9)), None),
+    ("l: [" + ", ".join("[[[[[1]]]]]" for _ in range(9)) + "]\n", None),
+    # a closing brings the depth back by one level, no more, no less
+    ("a: {b: {c: 1}, d: [[[[[[[1]]]]]]]}\n", (1, TOO_DEEP)),
+    ("a: {b: 1}\nc: [[[[[[[[1]]]]]]]]\n", (2, TOO_DEEP)),
+    ("a: {b: 1}\nc: [[[[[[[1]]]]]]]\n", None),
+])
+def test_nesting_is_counted_per_branch_and_anchors_are_refused(tmp_path, text, refused_on):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    if refused_on is None:
+        read_yaml(path)
+        return
+    with pytest.raises(UserError) as caught:
+        read_yaml(path)
+    line, problem = refused_on
+    assert str(caught.value) == f"{path}:{line}: {problem}"
+
+
+def test_params_written_back_keep_their_order_and_block_style(tmp_path):
+    from stages.common.core.params import write_yaml
+
+    path = tmp_path / "p.yaml"
+    write_yaml(path, {"z": {"b": 1, "a": [1, 2]}, "é": "ü"})
+    assert path.read_bytes().decode("utf-8") == "z:\n  b: 1\n  a:\n  - 1\n  - 2\né: ü\n"
+
+
+def test_an_override_file_is_laid_over_the_base(tmp_path):
+    from stages.common.core.params import load_params_with_overrides
+
+    override = tmp_path / "seed.yaml"
+    override.write_text("student:\n  epochs_head: 3\nseed: 9\n")
+    merged = load_params_with_overrides(REPO / "params.yaml", override)
+    base = _shipped()
+    assert merged["student"] == {**base["student"], "epochs_head": 3} and merged["seed"] == 9
+    assert merged["teacher"] == base["teacher"]
+    override.write_text("")
+    assert load_params_with_overrides(REPO / "params.yaml", override) == base
+    override.write_text("- 1\n")
+    with pytest.raises(UserError) as caught:
+        load_params_with_overrides(REPO / "params.yaml", override)
+    assert str(caught.value) == f"{override}: must be a mapping of keys like params.yaml"
+    override.write_text("student:\n  epochs_head: -1\n")
+    with pytest.raises(UserError) as caught:
+        load_params_with_overrides(REPO / "params.yaml", override)
+    assert f"  {override}:2: student.epochs_head must be" in str(caught.value)
+
+
+def test_num_classes_set_must_match_the_dataset():
+    from stages.common.core.params import check_num_classes
+
+    params = Params.from_dict(_shipped())
+    check_num_classes(params, 5)  # null: derived
+    fixed = dataclasses.replace(params, num_classes=4)
+    check_num_classes(fixed, 4)
+    with pytest.raises(UserError) as caught:
+        check_num_classes(fixed, 5, "p.yaml")
+    assert str(caught.value) == ("p.yaml: num_classes is 4 but the dataset has 5 classes; set "
+                                 "num_classes to null to derive it, or fix the dataset's labels")
+
+
+def test_stage_params_and_their_values(tmp_path):
+    from stages.common.core.params import param_values, stage_params
+
+    pipeline = tmp_path / "dvc.yaml"
+    pipeline.write_text("stages:\n  s:\n    params:\n      - seed\n      - qat.epochs\n"
+                        "      - other.yaml:\n          - x\n")
+    assert stage_params("s", pipeline) == ["seed", "qat.epochs"]
+    params = Params.from_dict(_shipped())
+    assert param_values(params, ["seed", "qat.epochs", "qat"]) == {
+        "seed": params.seed, "qat.epochs": params.qat.epochs,
+        "qat": dataclasses.asdict(params.qat)}
+    with pytest.raises(UserError) as caught:
+        stage_params("t", pipeline)
+    assert str(caught.value) == f"{pipeline}: cannot read the params of stage t ('t')"
+
+
+# the rules built with the schema, each on both sides of its boundary (mutmut cannot switch a
+# mutant on in code that runs at import, so these values are what pins them)
+@pytest.mark.parametrize("section, key, accepted, refused", [
+    ("student", "batch_size", [1], [0, -1]),
+    ("student", "epochs_head", [0, 1], [-1]),
+    ("student", "lr_head", [1e-9], [0, -1e-9]),
+    ("student", "unfreeze_fraction", [0, 1, 0.5], [-0.01, 1.01]),
+    ("student", "input_size", [32, 1024], [31, 1025]),
+    ("student", "weights", [None, "imagenet", "w.h5"], ["", "  "]),
+    ("student", "partial_weights", [True, False], [1, "false"]),
+    ("student", "dropout", [0, 0.99], [1, -0.1]),
+    ("student", "weight_decay", [0, 0.1], [-0.001]),
+    ("student", "label_smoothing", [0, 0.49], [0.5, -0.1]),
+    ("student", "early_stopping_patience", [1], [0]),
+    ("student", "warmup_epochs", [0], [-1]),
+    ("student", "pooling", ["avg", "max"], ["sum"]),
+    ("student", "lr_schedule", ["plateau", "cosine"], ["step"]),
+    ("student", "early_stopping_monitor", ["val_loss", "val_f1_macro"], ["loss"]),
+    ("teacher", "input_size", [32, 1024], [31, 1025]),
+    ("teacher", "reduce_lr_patience", [1], [0]),
+    (None, "seed", [0, 2**31 - 1], [-1, 2**31]),
+])
+def test_every_rule_on_both_sides_of_its_boundary(section, key, accepted, refused):
+    from stages.common.core.params import validate_params
+
+    dotted = f"{section}.{key}" if section else key
+
+    def params_with(value):
+        params = _shipped()
+        (params[section] if section else params)[key] = value
+        return params
+
+    for value in accepted:
+        params = params_with(value)
+        assert validate_params(params) is params, value
+    for value in refused:
+        with pytest.raises(UserError, match=f"  params.yaml: {re.escape(dotted)} must be "):
+            validate_params(params_with(value))
+
+
+def test_a_key_given_twice_inside_a_list_is_found(tmp_path):
+    from stages.common.core.params import read_yaml
+
+    path = tmp_path / "p.yaml"
+    path.write_text("l:\n  - a: 1\n    a: 2\n")
+    with pytest.raises(UserError, match=r"p.yaml:3: l.0.a is given again \(first on line 2\)"):
+        read_yaml(path)
+
+
+@pytest.mark.parametrize("override, problem", [
+    ("student: 5\n", "student must be a mapping of keys"),
+    ("extra:\n  a: 1\n", "extra is not a known key (misspelt?)"),
+])
+def test_an_override_that_does_not_fit_the_sections_is_named(tmp_path, override, problem):
+    from stages.common.core.params import load_params_with_overrides
+
+    path = tmp_path / "seed.yaml"
+    path.write_text(override)
+    with pytest.raises(UserError) as caught:
+        load_params_with_overrides(REPO / "params.yaml", path)
+    assert f"{path}:1: {problem}" in str(caught.value)
+
+
+def test_num_classes_names_params_yaml_by_default():
+    from stages.common.core.params import check_num_classes
+
+    fixed = dataclasses.replace(Params.from_dict(_shipped()), num_classes=4)
+    with pytest.raises(UserError, match=r"^params.yaml: num_classes is 4 but"):
+        check_num_classes(fixed, 5)

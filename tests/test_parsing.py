@@ -234,6 +234,7 @@ def _write_params(path: Path, data_dir: Path, **overrides) -> Path:
     return path
 
 
+@pytest.mark.stage_process
 def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
     root = make_dataset(tmp_path / "ds", {"train": "a.png,cat\nb.png,dog\ngone.png,cat\n",
                                           "val": "c.png,dog\n../x.png,cat\n", "test": "d.png,cat|cat\n"})
@@ -250,6 +251,7 @@ def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
     assert not (tmp_path / "prepared").exists()
 
 
+@pytest.mark.stage_process
 def test_prepare_stage_checks_num_classes(tmp_path):
     root = make_dataset(tmp_path / "ds", GOOD)
     params = _write_params(tmp_path / "params.yaml", root, **{"num_classes: null": "num_classes: 3"})
@@ -261,6 +263,7 @@ def test_prepare_stage_checks_num_classes(tmp_path):
     assert "num_classes is 3 but the dataset has 2 classes" in result.stderr
 
 
+@pytest.mark.stage_process
 def test_prepare_stage_writes_vocabulary_vectors_and_report(tmp_path):
     root = make_dataset(tmp_path / "ds", GOOD)
     params = _write_params(tmp_path / "params.yaml", root)
@@ -287,9 +290,7 @@ def _prepare_stage(tmp_path, root, **overrides):
         capture_output=True, text=True, cwd=tmp_path)
 
 
-def test_hostile_lines_and_files_are_each_one_defect_and_the_rest_still_listed(tmp_path):
-    """A symlink loop, a NUL byte, a non-UTF-8 byte and line separators other than \\n, \\r\\n
-    and \\r: each is one line's defect, reported with the right line number among the others."""
+def _hostile_dataset(tmp_path):
     root = make_dataset(tmp_path / "ds", {}, images={n: _png(i) for i, n in enumerate(
         ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png"])})
     os.symlink("loop2.png", root / "images" / "loop1.png")
@@ -305,6 +306,13 @@ def test_hostile_lines_and_files_are_each_one_defect_and_the_rest_still_listed(t
     (root / "train.txt").write_bytes(train)
     (root / "val.txt").write_text("f.png,dog\n")
     (root / "test.txt").write_text("missing.png,cat\ng.png,cat\n")
+    return root
+
+
+def test_hostile_lines_and_files_are_each_one_defect_and_the_rest_still_listed(tmp_path):
+    """A symlink loop, a NUL byte, a non-UTF-8 byte and line separators other than \\n, \\r\\n
+    and \\r: each is one line's defect, reported with the right line number among the others."""
+    root = _hostile_dataset(tmp_path)
     message = defects_of(root)
     assert "train.txt:2: 'loop1.png': symbolic link loop" in message
     assert "train.txt:4: 'nul\\x00.png': control character U+0000 in the image name" in message
@@ -314,13 +322,19 @@ def test_hostile_lines_and_files_are_each_one_defect_and_the_rest_still_listed(t
     assert "train.txt:8: 'gone.png': image not found" in message
     assert "test.txt:1: 'missing.png': image not found" in message
     assert "7 defect(s)" in message
-    result = _prepare_stage(tmp_path, root)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "train.txt:5: not valid UTF-8" in result.stderr
+    loop = validate_dataset(root, max_pixels=10_000, on_defect="skip").defects[0]
+    assert (loop.line, loop.kind) == (2, "unreadable")
     # skip mode keeps the good lines and reports every dropped one: no label lost unsaid
     dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
     assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png"]
     assert [d.line for d in dataset.defects if d.source.endswith("train.txt")] == [2, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.stage_process
+def test_prepare_stage_lists_hostile_lines_without_traceback(tmp_path):
+    result = _prepare_stage(tmp_path, _hostile_dataset(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train.txt:5: not valid UTF-8" in result.stderr
 
 
 def test_only_newline_carriage_return_and_crlf_end_lines():
@@ -371,20 +385,33 @@ def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
         (tmp_path / name).write_text("ok")  # a valid file name on this file system
 
 
-@pytest.mark.parametrize("split, text, expected", [
+UNEVALUABLE = [
     ("val", "", "val.txt: no usable image (it has no image line); the pipeline needs images to "
                 "tune the thresholds on"),
-    ("test", "\n\n", "test.txt: no usable image (it has no image line)"),
+    ("test", "\n\n", "test.txt: no usable image (it has no image line); the pipeline needs images "
+                   "to evaluate the model on"),
     ("val", "c.png,\n", "val.txt: none of its 1 image(s) has a label"),
-    ("test", "d.png\n", "test.txt: none of its 1 image(s) has a label"),
-])
+    ("test", "d.png\n", "test.txt: none of its 1 image(s) has a label; macro-F1 needs at least "
+                     "one positive to evaluate the model on"),
+]
+
+
+def _five_images(tmp_path, splits):
+    return make_dataset(tmp_path / "ds", {**GOOD, **splits},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png",
+                                                                  "d.png", "e.png"])})
+
+
+@pytest.mark.parametrize("split, text, expected", UNEVALUABLE)
 def test_a_split_that_cannot_be_evaluated_is_an_error(tmp_path, split, text, expected):
-    root = make_dataset(tmp_path / "ds", {**GOOD, split: text},
-                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png",
-                                                                  "e.png"])})
     with pytest.raises(UserError, match=re.escape(expected)):
-        validate_dataset(root, max_pixels=10_000)
-    result = _prepare_stage(tmp_path, root)
+        validate_dataset(_five_images(tmp_path, {split: text}), max_pixels=10_000)
+
+
+@pytest.mark.stage_process
+@pytest.mark.parametrize("split, text, expected", UNEVALUABLE)
+def test_prepare_stage_stops_on_a_split_it_cannot_evaluate(tmp_path, split, text, expected):
+    result = _prepare_stage(tmp_path, _five_images(tmp_path, {split: text}))
     assert result.returncode == 2 and "Traceback" not in result.stderr and expected in result.stderr
 
 
@@ -395,20 +422,245 @@ def test_a_split_emptied_by_skipped_defects_is_an_error(tmp_path):
         validate_dataset(root, max_pixels=10_000, on_defect="skip")
 
 
-@pytest.mark.parametrize("train, expected", [
-    ("", "train.txt: no image line at all; the model needs training images"),
+EMPTY_TRAIN = [
+    ("", "train.txt: no image line at all; the model needs training images (one line per "
+         "image: name.jpg,label1|label2)"),
     ("gone.png,cat\n", "train.txt: no usable training image; every line has a defect, 1 defect(s)"),
     ("a.png,cat||dog\nb.png,,\n", "train.txt: no usable training image; every line has a "
                                    "defect, 2 defect(s) (2 malformed_line)"),
-    ("a.png\nb.png,\n", "train.txt: no usable training image has a label"),
-])
+    ("a.png\nb.png,\n", "train.txt: no usable training image has a label; a classifier needs "
+                        "classes (name.jpg,label1|label2)"),
+]
+
+
+@pytest.mark.parametrize("train, expected", EMPTY_TRAIN)
 def test_an_empty_train_split_names_the_real_cause(tmp_path, train, expected):
-    root = make_dataset(tmp_path / "ds", {**GOOD, "train": train},
-                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png",
-                                                                  "e.png"])})
     with pytest.raises(UserError) as caught:
-        validate_dataset(root, max_pixels=10_000)
+        validate_dataset(_five_images(tmp_path, {"train": train}), max_pixels=10_000)
     assert expected in str(caught.value)
     assert "never occurs in train.txt" not in str(caught.value)
-    result = _prepare_stage(tmp_path, root)
+
+
+@pytest.mark.stage_process
+@pytest.mark.parametrize("train, expected", EMPTY_TRAIN)
+def test_prepare_stage_stops_on_an_empty_train_split(tmp_path, train, expected):
+    result = _prepare_stage(tmp_path, _five_images(tmp_path, {"train": train}))
     assert result.returncode == 2 and "Traceback" not in result.stderr and expected in result.stderr
+
+
+def test_each_defect_has_its_kind_and_the_listing_its_exact_form(tmp_path):
+    """Kinds are what skip mode counts by, and the listing is what a user reads: both exact.
+    A line without an image name is named by its own text."""
+    root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\n,cat\na.png,dog\ne.png,dog\n",
+                                   "val": "c.png,dog\nb.png,cat\n", "test": "d.png,cat\n"},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png",
+                                                                  "d.png", "e.png"])})
+    dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
+    assert [(Path(d.source).name, d.line, d.name, d.kind) for d in dataset.defects] == [
+        ("train.txt", 3, ",cat", "malformed_line"),
+        ("train.txt", 4, "a.png", "duplicate_in_split"),
+        ("val.txt", 2, "b.png", "duplicate_across_splits")]
+    assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png", "e.png"]
+    message = defects_of(root)
+    train, val = root / "train.txt", root / "val.txt"
+    assert message == (
+        f"dataset {root} has 3 defect(s) (1 duplicate_across_splits, 1 duplicate_in_split, "
+        "1 malformed_line):\n"
+        f"  {train}:3: ',cat': no image name before the comma\n"
+        f"  {train}:4: 'a.png': same image already listed in train.txt line 1\n"
+        f"  {val}:2: 'b.png': same image already listed in train.txt line 2\n"
+        "Fix them, or set prepare.on_defect: skip to drop these lines.")
+
+
+def test_every_kind_of_defect_with_its_exact_kind_and_reason(tmp_path, monkeypatch):
+    """One dataset with one line of each defect the image checks find, each followed by a good
+    line in the same split (a defect must not end the split's reading), in skip mode: the kind
+    (what skip mode counts by) and the reason (what the user reads) of each, exactly."""
+    import hashlib
+
+    from stages.common.data import dataset_validation
+
+    images = {n: _png(i, height=4, width=4) for i, n in enumerate(
+        ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "g.png", "h.png", "i.png",
+         "opencv.png", "boom.png", "denied.png", "looping.png"])}
+    images["empty.png"] = b""
+    images["text.png"] = b"plain text"
+    jpeg = cv2.imencode(".jpg", np.full((64, 64, 3), 128, np.uint8))[1].tobytes()
+    images["cut.jpg"] = jpeg[:len(jpeg) // 2]
+    images["big.png"] = _png(20, height=10, width=11)  # 110 pixels, over the limit of 109
+    images["edge.png"] = _png(21, height=1, width=109)  # exactly the limit
+    images["twin.png"] = images["a.png"]
+    images["twin2.png"] = images["g.png"]
+    root = make_dataset(tmp_path / "ds", {
+        "train": "a.png,cat\nb\x07ad.png,cat\nb.png,dog\n/abs.png,cat\nc.png,cat\n"
+                 "folder.png,cat\ne.png,dog\nempty.png,cat\ntext.png,cat\ncut.jpg,cat\n"
+                 "big.png,cat\nedge.png,cat\nopencv.png,cat\nboom.png,cat\ndenied.png,cat\n"
+                 "looping.png,cat\nf.png,cat\n",
+        "val": "twin.png,cat\ng.png,dog\nh.png,dog|bird\ntwin2.png,dog\ni.png,cat\n",
+        "test": "d.png,cat\n"}, images=images)
+    (root / "images" / "folder.png").mkdir()
+    real_read, real_decode = Path.read_bytes, dataset_validation.decode_image
+    real_inspect = dataset_validation.inspect_image
+
+    def read_bytes(path):
+        if path.name == "denied.png":
+            raise PermissionError(13, "Permission denied")
+        if path.name == "looping.png":
+            raise OSError(40, "Too many levels of symbolic links")
+        return real_read(path)
+
+    def inspect(images_dir, name, max_pixels):
+        if name == "boom.png":
+            raise ValueError("boom")
+        return real_inspect(images_dir, name, max_pixels)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(dataset_validation, "decode_image",
+                        lambda data: None if data == images["opencv.png"] else real_decode(data))
+    monkeypatch.setattr(dataset_validation, "inspect_image", inspect)
+    dataset = validate_dataset(root, max_pixels=109, on_defect="skip", workers=2)
+    found = [(Path(d.source).name, d.line, d.name, d.kind, d.reason) for d in dataset.defects]
+    folder = root / "images" / "folder.png"
+    assert found == [
+        ("train.txt", 2, "b\x07ad.png", "malformed_line",
+         "control character U+0007 in the image name"),
+        ("train.txt", 4, "/abs.png", "unsafe_name", "absolute path: names are relative to images/"),
+        ("train.txt", 6, "folder.png", "unreadable", f"not a regular file: {folder}"),
+        ("train.txt", 8, "empty.png", "empty_file", "empty file (0 bytes)"),
+        ("train.txt", 9, "text.png", "corrupt", "not an accepted image format (JPEG, PNG, BMP, "
+                                                "WebP, TIFF, binary PPM/PGM): it starts with "
+                                                "b'plain te'"),
+        ("train.txt", 10, "cut.jpg", "corrupt", "corrupt or not an image: Truncated File Read"),
+        ("train.txt", 11, "big.png", "too_large", "11x10 = 110 pixels exceeds the limit "
+                                                  "prepare.max_image_pixels = 109"),
+        ("train.txt", 13, "opencv.png", "corrupt", "OpenCV cannot decode it"),
+        ("train.txt", 14, "boom.png", "unreadable", "cannot be checked: ValueError: boom"),
+        ("train.txt", 15, "denied.png", "unreadable", "cannot be read: Permission denied"),
+        ("train.txt", 16, "looping.png", "unreadable",
+         "symbolic link loop: the name never reaches a file"),
+        ("val.txt", 1, "twin.png", "duplicate_across_splits",
+         "same bytes as train.txt line 1 ('a.png')"),
+        ("val.txt", 3, "h.png", "unknown_label",
+         "label 'bird' never occurs in train.txt, so it cannot be learnt"),
+        ("val.txt", 4, "twin2.png", "duplicate_in_split", "same bytes as val.txt line 2 ('g.png')"),
+    ]
+    assert dataset.dataset_dir == str(root)
+    assert [r.name for r in dataset.splits["train"]] == ["a.png", "b.png", "c.png", "e.png",
+                                                        "edge.png", "f.png"]
+    assert [r.name for r in dataset.splits["val"]] == ["g.png", "i.png"]
+    assert dataset.splits["test"][0].sha256 == hashlib.sha256(images["d.png"]).hexdigest()
+
+
+def test_the_default_is_to_fail_on_a_defect(tmp_path):
+    root = make_dataset(tmp_path, {**GOOD, "val": "c.png,dog\ngone.png,dog\n"},
+                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png",
+                                                                  "d.png", "e.png"])})
+    with pytest.raises(UserError, match=r"1 defect\(s\) \(1 missing_image\)"):
+        validate_dataset(root, max_pixels=10_000)
+
+
+def test_a_link_into_the_projects_dvc_cache_is_an_image(tmp_path, monkeypatch):
+    """dvc add with cache.type: symlink makes every image such a link; any other link out of
+    images/ is refused."""
+    from stages.common.data import dataset_validation
+
+    root = make_dataset(tmp_path / "ds", GOOD)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "ab12").write_bytes(_png(9))
+    (tmp_path / "elsewhere.png").write_bytes(_png(10))
+    (root / "images" / "e.png").unlink()
+    os.symlink(cache / "ab12", root / "images" / "e.png")
+    (root / "images" / "d.png").unlink()
+    os.symlink(tmp_path / "elsewhere.png", root / "images" / "d.png")
+    asked = []
+
+    def cache_of(start):
+        asked.append(start)
+        return cache.resolve() if start == (root / "images").resolve() else None
+
+    monkeypatch.setattr(dataset_validation, "dvc_cache_dir", cache_of)
+    dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
+    assert [r.name for r in dataset.splits["test"]] == ["e.png"]
+    assert [(d.name, d.kind, d.reason) for d in dataset.defects] == [
+        ("d.png", "unsafe_name", "resolves outside images/ (a symbolic link that points neither "
+                                 "inside images/ nor into the project's DVC cache)")]
+    assert asked and all(start == (root / "images").resolve() for start in asked)
+
+
+def test_missing_and_unreadable_split_files_and_folder_are_named(tmp_path):
+    with pytest.raises(UserError) as caught:
+        validate_dataset(tmp_path / "nothing", max_pixels=10)
+    assert str(caught.value) == (f"{tmp_path / 'nothing' / 'images'}: folder not found (data.dir "
+                                 f"= {tmp_path / 'nothing'} must contain images/ and the three "
+                                 "split files)")
+    root = make_dataset(tmp_path / "ds", GOOD)
+    (root / "val.txt").unlink()
+    with pytest.raises(UserError) as caught:
+        validate_dataset(root, max_pixels=10_000)
+    assert str(caught.value) == (f"{root / 'val.txt'}: split file not found (a dataset needs "
+                                 "train.txt, val.txt and test.txt beside images/)")
+    (root / "val.txt").mkdir()
+    with pytest.raises(UserError) as caught:
+        validate_dataset(root, max_pixels=10_000)
+    assert str(caught.value) == f"{root / 'val.txt'}: cannot be read: Is a directory"
+
+
+@pytest.mark.parametrize("name, kind, reason", [
+    ("a\\b.png", "unsafe_name", "backslash in name: use '/' between folders"),
+    ("C:x.png", "unsafe_name", "absolute path: names are relative to images/"),
+    ("sub/../x.png", "unsafe_name", "name escapes images/ ('..' is not allowed)"),
+    ("..", "unsafe_name", "name escapes images/ ('..' is not allowed)"),
+    ("sub//x.png", "malformed_line", "empty or '.' folder component in name"),
+    ("./x.png", "malformed_line", "empty or '.' folder component in name"),
+    ("sub/x.png/", "malformed_line", "empty or '.' folder component in name"),
+])
+def test_each_unsafe_or_malformed_name_is_its_own_kind(name, kind, reason):
+    from stages.common.data.dataset_validation import _Malformed, parse_line
+
+    with pytest.raises(_Malformed) as caught:
+        parse_line(f"{name},cat")
+    assert (caught.value.kind, caught.value.reason, caught.value.name) == (kind, reason, name)
+
+
+def test_only_spaces_and_tabs_are_trimmed_around_a_name():
+    from stages.common.data.dataset_validation import parse_line
+
+    assert parse_line(" \ta.png\t ,cat") == ("a.png", ("cat",))
+    assert parse_line("sub.d/a..b.png,cat") == ("sub.d/a..b.png", ("cat",))
+    # an em space is no space to trim: the name keeps it (and then names no file)
+    assert parse_line("a.png\u2003,cat") == ("a.png\u2003", ("cat",))
+
+
+def test_the_last_line_needs_no_line_end_and_an_empty_file_has_no_lines():
+    assert split_lines(b"a\nb") == [b"a", b"b"]
+    assert split_lines(b"a\nb\n") == [b"a", b"b"]
+    assert split_lines(b"a\n\n") == [b"a", b""]
+    assert split_lines(b"") == []
+
+
+def test_line_defects_are_named_by_what_can_be_read_of_them():
+    """A line that is not UTF-8 has no name to give; a line without a name is named by its own
+    text, trimmed of spaces and tabs only; a line of other blank characters is no blank line."""
+    entries, defects = parse_split_lines([b"\xffa.png,cat", ",cat\u2003".encode(), "\u2003"
+                                          .encode(), b" \t "], "train", "train.txt")
+    assert [(d.line, d.name, d.kind) for d in defects] == [(1, "", "malformed_line"),
+                                                          (2, ",cat\u2003", "malformed_line")]
+    assert [(e.line, e.name) for e in entries] == [(3, "\u2003")]
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("a.png,cat,dog", "more than one comma (labels are separated by '|')"),
+    ("a.png,cat||dog", "empty label (check the '|' separators)"),
+    ("a.png,cat|cat", "label 'cat' given twice"),
+    ("a.png,c\u200bat", "invisible character U+200B (ZERO WIDTH SPACE) in label 'c\\u200bat'"),
+    ("a.png," + "x" * 129, f"label '{'x' * 40}'... is 129 bytes long in UTF-8; at most 128 "
+                           "are allowed"),
+])
+def test_each_bad_label_is_a_malformed_line_of_its_image(line, reason):
+    from stages.common.data.dataset_validation import _Malformed, parse_line
+
+    with pytest.raises(_Malformed) as caught:
+        parse_line(line)
+    assert (caught.value.kind, caught.value.reason) == ("malformed_line", reason)
+    assert caught.value.name == ("" if line.count(",") > 1 else "a.png")

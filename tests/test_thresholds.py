@@ -40,7 +40,7 @@ def test_search_matches_brute_force(seed):
     """Against an independent oracle: scikit-learn's F1 of the decisions p >= t, every
     threshold combination of the grid tried."""
     truth, probabilities = _random_case(seed)
-    grid = threshold_grid(0.1, 0.9, 0.1)
+    grid = threshold_grid(0.2, 0.8, 0.2)  # 4 values: 64 combinations per case
     result = search_thresholds(truth, probabilities, grid, CLASSES)
     best_global = max(_oracle_f1_macro(truth, probabilities >= t) for t in grid)
     assert result["val_f1_macro_global"] == pytest.approx(best_global)
@@ -154,3 +154,51 @@ def test_metrics_match_scikit_learn_with_a_class_without_positives():
     assert [row["support"] for row in scores["per_class"]] == truth.sum(axis=0).tolist()
     assert f1_macro(truth, decisions) == pytest.approx(scores["f1_macro"])
 
+
+
+def test_the_global_search_scores_each_grid_value_under_the_phones_rule():
+    """p >= t in the search too, not only in predict: on the boundary, t = 0.5 keeps the 0.5
+    positive and drops the 0.3 negative (F1 1); under p > t the search would pick 0.3."""
+    truth = np.array([[1], [0]], dtype=bool)
+    probabilities = np.array([[0.5], [0.3]])
+    result = search_thresholds(truth, probabilities, np.array([0.3, 0.5]), ["a"])
+    assert result["global_threshold"] == 0.5
+    assert result["f1_vs_threshold"] == [{"threshold": 0.3, "f1_macro": pytest.approx(2 / 3)},
+                                         {"threshold": 0.5, "f1_macro": 1.0}]
+
+
+def test_the_search_reports_what_decided_it():
+    """Every field of the recommendation, hand-computed on the adoption case above: class a
+    separates at 0.3 (F1 1), class b at 0.7 (F1 1). One threshold for both: at 0.3, a 1 and b
+    2/3 (all four predicted); at 0.5, a 0 and b 2/3; at 0.7, a 0 and b 1."""
+    truth = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool)
+    probabilities = np.array([[0.4, 0.6], [0.4, 0.8], [0.2, 0.8], [0.2, 0.6]])
+    result = search_thresholds(truth, probabilities, np.array([0.3, 0.5, 0.7]), ["a", "b"],
+                               margin=0.02)
+    assert result == {
+        "global_threshold": 0.3,
+        "per_class_thresholds": {"a": 0.3, "b": 0.7},
+        "adopted": "per_class",
+        "val_f1_macro_global": pytest.approx((1 + 2 / 3) / 2),
+        "val_f1_macro_per_class": 1.0,
+        "improvement_points": round(100 * (1 - (1 + 2 / 3) / 2), 4),
+        "adoption_margin_points": 2.0,
+        "candidate_per_class_thresholds": {"a": 0.3, "b": 0.7},
+        "classes_without_val_positives": [],
+        "f1_vs_threshold": [{"threshold": 0.3, "f1_macro": pytest.approx((1 + 2 / 3) / 2)},
+                            {"threshold": 0.5, "f1_macro": pytest.approx(1 / 3)},
+                            {"threshold": 0.7, "f1_macro": pytest.approx(0.5)}],
+    }
+    assert result["improvement_points"] == 16.6667
+
+
+def test_a_better_score_wins_however_small_the_gain():
+    """Ties are exact (to 1e-12): a threshold scoring 1e-9 more wins over one closer to 0.5."""
+    from stages.common.deployment.threshold_search import _best
+
+    values = np.array([0.5, 0.6])
+    assert _best(values, np.array([0.5, 0.5 + 1e-9]), prefer=0.5) == 1
+    assert _best(values, np.array([0.5, 0.5 + 1e-13]), prefer=0.5) == 0
+    assert _best(values, np.array([0.7, 0.7]), prefer=0.6) == 1
+    # equally close to what is preferred: the smaller value
+    assert _best(np.array([0.4, 0.6]), np.array([0.7, 0.7]), prefer=0.5) == 0

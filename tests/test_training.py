@@ -422,39 +422,6 @@ def test_the_resume_key_is_every_param_the_stage_declares():
         assert resume_key(stage, Params.from_dict(base), ("other hashes",), "data") != key
 
 
-def test_the_teacher_outputs_key_changes_with_everything_that_made_them(tmp_path):
-    """QAT reuses the student stage's teacher logits only under the same key: the teacher's
-    weights, its input size, the seed, the augmentation, the batch size and the data. Each one
-    changed alone must change the key."""
-    import dataclasses
-
-    from stages.common.core.params import load_params
-    from stages.common.data.input_pipeline import TeacherOutputs
-
-    class Data:
-        def __init__(self, fingerprint):
-            self.value = fingerprint
-
-        def fingerprint(self):
-            return self.value
-
-    augmentation = load_params(Path(__file__).parents[1] / "params.yaml").augmentation
-    weights, other_weights = tmp_path / "a.h5", tmp_path / "b.h5"
-    weights.write_bytes(b"teacher one")
-    other_weights.write_bytes(b"teacher two")
-    base = dict(teacher_weights=weights, teacher_size=260, seed=1, augmentation=augmentation,
-                batch_size=32, dataset=Data("d1"))
-    key = TeacherOutputs.key_of(**base)
-    jitter = dataclasses.replace(augmentation.color_jitter, brightness=0.5)
-    for name, value in (("teacher_weights", other_weights), ("teacher_size", 300), ("seed", 2),
-                        ("augmentation", dataclasses.replace(augmentation,
-                                                             random_flip_horizontal=False)),
-                        ("augmentation", dataclasses.replace(augmentation, color_jitter=jitter)),
-                        ("batch_size", 16), ("dataset", Data("d2"))):
-        assert TeacherOutputs.key_of(**{**base, name: value}) != key, name
-    assert TeacherOutputs.key_of(**base) == key
-
-
 def test_the_cosine_schedule_rises_then_decays_towards_zero():
     rates = [phases.cosine_learning_rate(epoch, 6, 1.0, 2) for epoch in range(6)]
     # warm-up: 1/3, 2/3; then 0.5 (1 + cos(pi k / 4)) for k = 0..3
