@@ -123,9 +123,9 @@ def set_aside_entries(results: dict) -> tuple[dict[str, str], list[str]]:
                 if "*" not in pattern:
                     stale.append(f"{name}: set aside but killed now; remove the entry")
                 continue
-            if change is not None and changed_lines(name)[1] != change.strip():
-                stale.append(f"{name}: now changes `{changed_lines(name)[1]}`, the entry says "
-                             f"`{change.strip()}`")
+            added = changed_lines(name)[1] if change is not None else None
+            if added is not None and added != change.strip():
+                stale.append(f"{name}: now changes `{added}`, the entry says `{change.strip()}`")
                 continue
             reasons[name] = why
     return reasons, stale
