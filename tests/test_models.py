@@ -208,3 +208,25 @@ def test_a_model_json_written_before_pooling_was_a_choice_rebuilds_with_average(
     meta_file.write_text(json.dumps({**old, "pooling": "median"}))
     with pytest.raises(UserError, match="pooling 'median' is not one of avg, max"):
         load_trained(tmp_path / "student")
+
+
+@pytest.mark.parametrize("weights, train_batchnorm, bn_trains", [
+    ("imagenet", False, False),  # the seed's: pretrained statistics kept
+    ("imagenet", True, True),  # a domain far from ImageNet: they adapt
+    (None, False, True),  # a random backbone has no statistics worth keeping
+])
+def test_the_schedule_trains_batchnorm_as_the_params_say(weights, train_batchnorm, bn_trains):
+    from dataclasses import replace
+
+    from stages.common.core.params import load_params
+    from stages.common.training.driver import TwoPhases
+
+    config = replace(load_params().student, weights=weights, train_batchnorm=train_batchnorm,
+                     unfreeze_fraction=1.0)
+    model = build_student(3, input_size=64)
+    schedule = TwoPhases.of(model, config, (None, None), model, (None, None))
+    finetune, _ = schedule.phases[1]
+    finetune.configure()
+    assert model.get_layer("stem_bn").trainable is bn_trains
+    assert model.get_layer("head_bn").trainable is bn_trains
+    assert model.get_layer("stem_conv").trainable

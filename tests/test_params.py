@@ -462,6 +462,7 @@ def test_stage_params_and_their_values(tmp_path):
     ("student", "input_size", [32, 1024], [31, 1025]),
     ("student", "weights", [None, "imagenet", "w.h5"], ["", "  "]),
     ("student", "partial_weights", [True, False], [1, "false"]),
+    ("student", "train_batchnorm", [True, False], [0, "true"]),
     ("student", "dropout", [0, 0.99], [1, -0.1]),
     ("student", "weight_decay", [0, 0.1], [-0.001]),
     ("student", "label_smoothing", [0, 0.49], [0.5, -0.1]),

@@ -90,6 +90,8 @@ def _model_schema() -> dict:
         "lr_schedule": Rule("choice", choices=("plateau", "cosine")),
         "warmup_epochs": _non_negative_int("an integer >= 0 (epochs; with lr_schedule cosine)"),
         "label_smoothing": Rule("number", lambda v: 0 <= v < 0.5, "a number in [0, 0.5)"),
+        "train_batchnorm": Rule("bool", describe="true or false (whether the unfrozen "
+                                                 "BatchNormalization layers train)"),
     }
 
 
@@ -225,6 +227,7 @@ class ModelParams:
     lr_schedule: str
     warmup_epochs: int
     label_smoothing: float
+    train_batchnorm: bool
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ it sees, the loss, the phases and what is saved. The helpers recipes share are h
 seed's two-phase schedule and the check of the batch size against the data.
 
 BatchNormalization layers stay frozen (inference mode) when the backbone starts from pretrained
-weights, to keep their statistics; a randomly initialised backbone has none worth keeping, so
-its unfrozen BatchNormalization layers train.
+weights, to keep their statistics, unless ``train_batchnorm`` (a domain far from ImageNet: the
+hard benchmark learns much faster with it); a randomly initialised backbone has none worth
+keeping, so its unfrozen BatchNormalization layers train.
 """
 from __future__ import annotations
 
@@ -229,12 +230,14 @@ class TwoPhases:
            finetune_model: keras.Model, finetune_data: tuple,
            finetune_steps: int | None = None) -> "TwoPhases":
         schedule = cls()
-        pretrained = config.weights is not None
+        # a random backbone has no statistics worth keeping; pretrained ones are kept unless
+        # train_batchnorm says the new domain needs its own
+        freeze_batchnorm = config.weights is not None and not config.train_batchnorm
 
         def configure(phase_name, fraction=0.0):
             def apply():
                 schedule.trainable[phase_name] = set_trainable(model, phase_name, fraction,
-                                                               pretrained)
+                                                               freeze_batchnorm)
             return apply
 
         head_loss = keras.losses.BinaryCrossentropy(from_logits=True,
