@@ -17,8 +17,8 @@ MIN_IDENTICAL_DECISIONS = 0.95
 
 def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     """The seed's smoke test: the packaged model, read as the phone reads it (its config), on
-    one known image; shapes, dtypes and quantisation as the config states them, and the
-    decisions of the float QAT model it came from."""
+    known images; shapes, dtypes and quantisation as the config states them, and the
+    probabilities and decisions of the float QAT model it came from."""
     import json
     from pathlib import Path
 
@@ -43,21 +43,33 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     assert (scale, zero_point) == (config["output"]["quantization"]["scale"],
                                    config["output"]["quantization"]["zero_point"])
 
-    known = dataset.splits["test"][0]
-    pixels = letterbox(load_image(Path(dataset.dataset_dir) / "images" / known.name),
-                       config["input"]["shape"][1])
-    interpreter.set_tensor(inp["index"], pixels[None])
-    interpreter.invoke()
-    raw = interpreter.get_tensor(outp["index"])[0].astype(np.int64)
-    decisions = raw >= np.array([row["int8"] for row in config["thresholds"]["classes"]])
-    qat_model = tiny_int8[0]
-    float_probability = sigmoid(qat_model(normalize_student(pixels[None]), training=False).numpy()[0])
+    # the known images: the test split's, each run alone through the interpreter as on the phone
+    int8_thresholds = np.array([row["int8"] for row in config["thresholds"]["classes"]])
     thresholds = np.array([row["probability"] for row in config["thresholds"]["classes"]])
-    # the same decisions, except where the float probability lies within a few int8 output
-    # steps of the threshold (MAX_PROBABILITY_DIFFERENCE)
-    clear = np.abs(float_probability - thresholds) > MAX_PROBABILITY_DIFFERENCE
-    assert clear.any()
-    np.testing.assert_array_equal(decisions[clear], (float_probability >= thresholds)[clear])
+    qat_model = tiny_int8[0]
+    decisions, float_decisions, clear, differences = [], [], [], []
+    for known in dataset.splits["test"]:
+        pixels = letterbox(load_image(Path(dataset.dataset_dir) / "images" / known.name),
+                           config["input"]["shape"][1])
+        interpreter.set_tensor(inp["index"], pixels[None])
+        interpreter.invoke()
+        raw = interpreter.get_tensor(outp["index"])[0].astype(np.int64)
+        decisions.append(raw >= int8_thresholds)
+        # the config's arithmetic: dequantise with its scale and zero point, then the sigmoid
+        int8_probability = sigmoid(scale * (raw - zero_point))
+        float_probability = sigmoid(
+            qat_model(normalize_student(pixels[None]), training=False).numpy()[0])
+        float_decisions.append(float_probability >= thresholds)
+        # the same decisions, except where the float probability lies within a few int8 output
+        # steps of the threshold (MAX_PROBABILITY_DIFFERENCE); the thresholds are tuned on val,
+        # so a briefly fitted model's outputs can sit near them on any one image
+        clear.append(np.abs(float_probability - thresholds) > MAX_PROBABILITY_DIFFERENCE)
+        differences.append(np.abs(int8_probability - float_probability))
+    decisions, float_decisions, clear = map(np.array, (decisions, float_decisions, clear))
+    # every probability agrees (this holds even when every output sits near its threshold, as
+    # on some CPUs this briefly fitted model's do), and every decision away from a threshold
+    assert np.max(differences) <= MAX_PROBABILITY_DIFFERENCE, np.max(differences)
+    np.testing.assert_array_equal(decisions[clear], float_decisions[clear])
 
 
 def test_int8_matches_the_float_qat_model(tiny_int8):
