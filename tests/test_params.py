@@ -522,3 +522,40 @@ def test_num_classes_names_params_yaml_by_default():
     fixed = dataclasses.replace(Params.from_dict(_shipped()), num_classes=4)
     with pytest.raises(UserError, match=r"^params.yaml: num_classes is 4 but"):
         check_num_classes(fixed, 5)
+
+
+def test_a_preset_becomes_flags_that_set_what_it_says():
+    """presets/fast.yaml as `dvc exp run -S` flags: each value read back as YAML 1.2 (as DVC
+    reads it) and set in params.yaml gives what the preset laid over params.yaml gives."""
+    from ruamel.yaml import YAML
+
+    from stages.common.core.params import load_params_with_overrides, preset_flags, read_params
+
+    flags = preset_flags(REPO / "params.yaml", REPO / "presets" / "fast.yaml")
+    assert flags[0::2] == ["-S"] * (len(flags) // 2)
+    assert "student.train_batchnorm=true" in flags and "student.lr_finetune=0.003" in flags
+    applied = read_params(REPO / "params.yaml")
+    for flag in flags[1::2]:
+        dotted, text = flag.split("=", 1)
+        *sections, key = dotted.split(".")
+        target = applied
+        for section in sections:
+            target = target[section]
+        target[key] = YAML(typ="safe", pure=True).load(text)
+    assert applied == load_params_with_overrides(REPO / "params.yaml",
+                                                 REPO / "presets" / "fast.yaml")
+    assert applied != read_params(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("student:\n  lr_finetun: 0.1\n", r"preset\.yaml:2: student\.lr_finetun"),
+    ("student:\n  lr_finetune: -1\n", r"preset\.yaml:2: student\.lr_finetune must"),
+    ("student:\n  weights: my weights.h5\n", r"student\.weights.*holds a space"),
+])
+def test_a_wrong_preset_is_refused_with_its_line(tmp_path, text, expected):
+    from stages.common.core.params import preset_flags
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(text)
+    with pytest.raises(UserError, match=expected):
+        preset_flags(REPO / "params.yaml", preset)

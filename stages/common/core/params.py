@@ -502,6 +502,36 @@ def load_params_with_overrides(base_path: str | Path, override_path: str | Path)
     return validate_params(_overlay(base, override), str(override_path), lines)
 
 
+def preset_flags(base_path: str | Path, preset_path: str | Path) -> list[str]:
+    """A partial params file (a preset) as ``dvc exp run`` flags: ``-S key=value`` for each value
+    it sets, in its order, after checking it laid over the base params as the CLI's --config is.
+    Values are written as YAML 1.2 scalars, which is how DVC reads them back."""
+    load_params_with_overrides(base_path, preset_path)  # a wrong key or value: file and line
+    override, _ = read_yaml(preset_path)
+    flags = []
+
+    def scalar(value) -> str:
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return repr(value) if isinstance(value, float) else str(value)
+
+    def walk(mapping: dict, prefix: str) -> None:
+        for key, value in mapping.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+                continue
+            text = scalar(value)
+            if not text or any(character.isspace() for character in text):
+                raise UserError(f"{preset_path}: {prefix}{key}: {text!r} cannot be passed as one "
+                                "-S flag (empty or holds a space); set it in params.yaml instead")
+            flags.extend(["-S", f"{prefix}{key}={text}"])
+
+    walk(override or {}, "")
+    return flags
+
+
 def check_num_classes(params: Params, vocabulary_size: int, source: str = "params.yaml") -> None:
     """``num_classes`` may be null (derived); if set it must match the dataset's vocabulary."""
     expected = params.num_classes
