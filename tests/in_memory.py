@@ -27,3 +27,24 @@ def in_memory_source(pixels: list[np.ndarray], boxes: list[np.ndarray],
     return tf.data.Dataset.from_tensor_slices((tuple(pixels), tuple(boxes),
                                                targets.astype(np.float32),
                                                np.arange(len(targets), dtype=np.int64)))
+
+
+def prepared_for_training(root: Path, dataset, size: int) -> tuple[Path, Path, Path]:
+    """What the training stages read, written under ``root`` for ``dataset``: the prepare
+    stage's folder, shards at ``size`` for student and teacher, and the ImageNet Lite1 weights
+    as a local file. Returns (prepared, shards, weights)."""
+    import json
+
+    from stages.common.data.tfrecord_shards import write_shards
+    from stages.common.models.architectures import build_student
+    from stages.common.models.pretrained import load_imagenet_lite
+
+    prepared = root / "prepared"
+    prepared.mkdir()
+    (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
+    write_shards(dataset, root / "shards", {"student": size, "teacher": size})
+    imagenet = build_student(1000, dropout=0.0)
+    load_imagenet_lite(imagenet)
+    weights = root / "efficientnet_lite1_imagenet.h5"
+    imagenet.save_weights(weights)
+    return prepared, root / "shards", weights

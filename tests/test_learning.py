@@ -15,6 +15,8 @@ import pytest
 
 import tensorflow as tf  # noqa: E402  (after stages: Keras 2)
 
+from in_memory import prepared_for_training
+
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = {"blue": (30, 60, 230), "green": (40, 200, 50), "red": (230, 40, 40)}
 SIZE = 64
@@ -78,23 +80,13 @@ def constructed_teacher(knows: bool) -> tf.keras.Model:
 def colour_data(tmp_path_factory):
     """(root, dataset, prepared dir, shards dir, ImageNet Lite1 weights file, params)."""
     from stages.common.data.dataset_validation import validate_dataset
-    from stages.common.models.architectures import build_student
     from stages.common.core.params import read_params
-    from stages.common.models.pretrained import load_imagenet_lite
-    from stages.common.data.tfrecord_shards import write_shards
 
     root = tmp_path_factory.mktemp("colours")
     write_colour_dataset(root / "data", {"train": 96, "val": 48, "test": 48}, seed=5)
     dataset = validate_dataset(root / "data", max_pixels=10**7)
     assert dataset.classes == sorted(COLOURS)
-    prepared = root / "prepared"
-    prepared.mkdir()
-    (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
-    write_shards(dataset, root / "shards", {"student": SIZE, "teacher": SIZE})
-    imagenet = build_student(1000, dropout=0.0)
-    load_imagenet_lite(imagenet)
-    weights = root / "efficientnet_lite1_imagenet.h5"
-    imagenet.save_weights(weights)
+    prepared, _, weights = prepared_for_training(root, dataset, SIZE)
     params = read_params(REPO / "params.yaml")
     params["data"]["dir"] = str(root / "data")
     params["student"].update(input_size=SIZE, batch_size=16, epochs_head=5, epochs_finetune=2,
