@@ -1,6 +1,7 @@
-"""Small data held in memory, for tests: the deployment letterbox of a split's images (the
-reference the shards are checked against) and a source with the element structure of
-``Shards.records``."""
+"""Small data for tests: the deployment letterbox of a split's images (the reference the shards
+are checked against), a source with the element structure of ``Shards.records``, and the files
+the training stages read (``prepared_for_training``)."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,9 @@ import tensorflow as tf
 
 from stages.common.data.dataset import IMAGES_FOLDER, Record
 from stages.common.data.preprocessing import content_box, letterbox, load_image
+from stages.common.data.tfrecord_shards import write_shards
+from stages.common.models.architectures import build_student
+from stages.common.models.pretrained import load_imagenet_lite
 
 
 def letterbox_split(dataset_dir: str | Path, records: list[Record],
@@ -33,12 +37,6 @@ def prepared_for_training(root: Path, dataset, size: int) -> tuple[Path, Path, P
     """What the training stages read, written under ``root`` for ``dataset``: the prepare
     stage's folder, shards at ``size`` for student and teacher, and the ImageNet Lite1 weights
     as a local file. Returns (prepared, shards, weights)."""
-    import json
-
-    from stages.common.data.tfrecord_shards import write_shards
-    from stages.common.models.architectures import build_student
-    from stages.common.models.pretrained import load_imagenet_lite
-
     prepared = root / "prepared"
     prepared.mkdir()
     (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))

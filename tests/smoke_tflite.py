@@ -66,8 +66,11 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
         clear.append(np.abs(float_probability - thresholds) > MAX_PROBABILITY_DIFFERENCE)
         differences.append(np.abs(int8_probability - float_probability))
     decisions, float_decisions, clear = map(np.array, (decisions, float_decisions, clear))
-    # every probability agrees (this holds even when every output sits near its threshold, as
-    # on some CPUs this briefly fitted model's do), and every decision away from a threshold
+    # every probability agrees, and every decision away from a threshold. On a CPU where this
+    # briefly fitted model's probabilities all sit near 0 and near their thresholds (the 2-core
+    # "AMD EPYC": 0.001 to 0.07, every threshold 0.05), no decision is away from a threshold and
+    # the sigmoid hides logit errors: there the check is loose (a student normalised by 64
+    # instead of 128 still passed, its logits 37 int8 steps off against 13 unbroken)
     assert np.max(differences) <= MAX_PROBABILITY_DIFFERENCE, np.max(differences)
     np.testing.assert_array_equal(decisions[clear], float_decisions[clear])
 

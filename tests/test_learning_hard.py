@@ -1,4 +1,4 @@
-"""The fast recipe (presets/fast.yaml) must still learn the hard benchmark, within CI time.
+"""The fast recipe (presets/fast.yaml) must still learn the hard benchmark, at a small size.
 
 A small set from the benchmark's generator (stages/common/data/hard_benchmark.py: handwritten
 digits on photographs), the student at a smaller input and the preset's every other choice:
@@ -22,7 +22,7 @@ import pytest
 from in_memory import prepared_for_training
 
 pytestmark = pytest.mark.skipif(os.environ.get("HARD_LEARNING") != "1",
-                                reason="opt-in: HARD_LEARNING=1 (about 3 minutes)")
+                                reason="opt-in: HARD_LEARNING=1 (about 2.5 minutes)")
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 160  # the student's input here (240 in the preset): the epochs CI can afford
