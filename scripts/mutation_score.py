@@ -47,8 +47,8 @@ def _every_function_but(path: str, left_out: set[str]) -> list[str]:
 # the functions the mutation run is meant for: the INT8 threshold conversion in int8_runtime.py
 # and the teacher-output cache (its key and the file it guards) in input_pipeline.py.
 MODULES = {
-    "evaluation/metrics.py": ["stages.common.evaluation.metrics.*"],
-    "deployment/threshold_search.py": ["stages.common.deployment.threshold_search.*"],
+    "scoring/metrics.py": ["stages.common.scoring.metrics.*"],
+    "scoring/threshold_search.py": ["stages.common.scoring.threshold_search.*"],
     "quantization/int8_runtime.py (threshold conversion)": [
         "stages.common.quantization.int8_runtime.x_int8_threshold__*",
         "stages.common.quantization.int8_runtime.x_probability_table__*"],

@@ -42,7 +42,7 @@ def main() -> None:
                              "(default: %(default)s)")
     args = parser.parse_args()
     require_positive(args, "images", "option_passes")
-    from stages.common.evaluation.performance import run_benchmark, table
+    from stages.common.benchmarking.performance import run_benchmark, table
     from stages.common.deployment.deliverables import CONFIG_FILE
     from stages.common.core.params import load_params
 

@@ -34,7 +34,7 @@ def main() -> None:
     from stages.common.quantization.int8_outputs import int8_split_outputs
     from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
                                                          KERNEL_PATHS, load_kernel_outputs)
-    from stages.common.deployment.threshold_search import adopted_thresholds
+    from stages.common.scoring.threshold_search import adopted_thresholds
 
     classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "test",
                                                           args.shards)

@@ -34,7 +34,7 @@ def main() -> None:
                                                          KERNEL_PATHS, Int8Model,
                                                          save_kernel_outputs)
     from stages.common.models.architectures import read_model_meta
-    from stages.common.quantization.fake_quant import rebuild_qat_student
+    from stages.common.models.fake_quant import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared(layout.PREPARED)

@@ -26,7 +26,7 @@ def main() -> None:
     from stages.common.quantization.int8_outputs import CHUNK
     from stages.common.quantization.int8_export import representative_indices
     from stages.common.models.architectures import load_trained
-    from stages.common.quantization.ptq_comparison import export_ptq_int8
+    from stages.common.quantization.int8_export import export_ptq_int8
     from stages.common.data.tfrecord_shards import Shards
 
     dataset = load_prepared(layout.PREPARED)

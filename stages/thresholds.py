@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     search = load_params(args.params).threshold_search
     from stages.common.quantization.int8_outputs import int8_split_outputs
-    from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
+    from stages.common.scoring.threshold_search import search_thresholds, threshold_grid
 
     classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "val",
                                                           args.shards)

@@ -35,7 +35,7 @@ def tiny_int8(tmp_path_factory):
     from stages.common.quantization.int8_export import export_int8
     from stages.common.models.architectures import build_student
     from stages.common.data.preprocessing import normalize_student
-    from stages.common.quantization.fake_quant import calibrate_activation_ranges, quantize_student
+    from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
 
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ import pytest
 
 from stages.common.quantization.int8_export import check_int8_model, fidelity
 from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.quantization.fake_quant import ExportError, convert_to_float
+from stages.common.quantization.int8_export import ExportError, convert_to_float
 
 import tensorflow as tf  # noqa: E402
 
@@ -22,7 +22,7 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     import json
     from pathlib import Path
 
-    from stages.common.evaluation.metrics import sigmoid
+    from stages.common.scoring.metrics import sigmoid
     from stages.common.data.preprocessing import letterbox, load_image, normalize_student
 
     root, dataset = workspace

@@ -2,7 +2,7 @@
 the option, and a target the default misses as missed; every timing names its CPU, and the C app
 it times is where it looks."""
 
-from stages.common.evaluation.performance import table
+from stages.common.benchmarking.performance import table
 
 
 def _results(shipped_passes: int) -> dict:
@@ -63,7 +63,7 @@ def test_the_benchmark_builds_and_times_the_c_app(tmp_path, config_corpus):
     beside the Python interpreter's."""
     import shutil
 
-    from stages.common.evaluation import performance
+    from stages.common.benchmarking import performance
 
     base = config_corpus / "base"
     folder = tmp_path / "run"

@@ -145,7 +145,7 @@ def test_a_damaged_manifest_or_dataset_json_is_named(small_shards, tmp_path):
 
 def test_damaged_weights_and_checkpoints_are_named(tmp_path):
     from stages.common.models.architectures import build_student, load_trained, save_trained
-    from stages.common.quantization.fake_quant import (quantize_student, rebuild_qat_student,
+    from stages.common.models.fake_quant import (quantize_student, rebuild_qat_student,
                                                        save_qat_weights)
 
     student = build_student(3, input_size=32)

@@ -103,7 +103,7 @@ def trained(colour_data):
     The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
     from stages.common.quantization.int8_export import export_int8
-    from stages.common.quantization.fake_quant import rebuild_qat_student
+    from stages.common.models.fake_quant import rebuild_qat_student
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.core.params import Params
     from stages.common.training.driver import StagePaths, train
@@ -205,7 +205,7 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     the first four epochs (the area under the learning curve)."""
     from stages.common.core.params import Params
     from stages.common.data.input_pipeline import Augmentation, make_dataset, predict_logits
-    from stages.common.evaluation.metrics import f1_macro
+    from stages.common.scoring.metrics import f1_macro
     from stages.common.models.architectures import (build_student, load_student_weights,
                                                     set_trainable)
     from stages.common.data.tfrecord_shards import Shards

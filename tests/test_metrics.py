@@ -1,11 +1,11 @@
 """The metrics' conventions on the edge cases a real split reaches: classes never predicted,
 classes with one positive, splits with no positive at all. scikit-learn (zero_division=0) and
-hand counts are the oracles; stages/common/evaluation/metrics.py is never its own."""
+hand counts are the oracles; stages/common/scoring/metrics.py is never its own."""
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from stages.common.evaluation.metrics import (confusion_counts, f1_macro, f1_per_class,
+from stages.common.scoring.metrics import (confusion_counts, f1_macro, f1_per_class,
                                               multilabel_metrics, sigmoid, trivial_baselines)
 
 # class 0: one positive, found, no false positive (every ratio exactly 1 = 1 / 1)

@@ -107,7 +107,7 @@ def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
 
 
 def test_qat_activation_ranges_are_calibrated_from_the_float_model():
-    from stages.common.quantization.fake_quant import calibrate_activation_ranges, quantize_student
+    from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
 
     student = build_student(3, input_size=64)
     qat_model = quantize_student(student)
@@ -166,7 +166,7 @@ def test_a_local_weights_file_must_fill_the_whole_backbone(tmp_path, capsys):
 def test_max_pooling_head_saves_rebuilds_quantises_and_converts(tmp_path):
     """pooling: max goes through every step a student goes through: the head layer is the
     head for freezing, model.json carries it, QAT wraps it, and the INT8 model computes it."""
-    from stages.common.quantization.fake_quant import (quantize_student, rebuild_qat_student,
+    from stages.common.models.fake_quant import (quantize_student, rebuild_qat_student,
                                                        save_qat_weights)
     from stages.common.quantization.int8_export import export_int8
     from stages.common.quantization.int8_runtime import Int8Model

@@ -55,7 +55,7 @@ def _packaged_run(workspace, split: str):
 def test_adopted_thresholds_follow_from_the_val_scores(workspace):
     """The val scores recomputed here from the packaged model decide global or per class
     (more than 0.5 points of macro-F1), and the config carries the adopted values."""
-    from stages.common.evaluation.metrics import f1_macro
+    from stages.common.scoring.metrics import f1_macro
 
     out, dataset, config, model, raw, truth = _packaged_run(workspace, "val")
     recommendation = json.loads((out / "threshold_recommendation.json").read_text())

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from stages.common.evaluation.metrics import f1_macro
-from stages.common.quantization.ptq_comparison import (SplitOutputs, comparison,
-                                                       full_range_representative)
-from stages.common.deployment.threshold_search import threshold_grid
+from stages.common.scoring.metrics import f1_macro
+from stages.common.evaluation.quantization_comparison import SplitOutputs, comparison
+from stages.common.quantization.int8_export import full_range_representative
+from stages.common.scoring.threshold_search import threshold_grid
 
 
 class _FakeInt8:
@@ -54,7 +54,7 @@ def test_the_representative_range_is_exactly_0_to_255():
 
 
 def test_bootstrap_interval_shrinks_with_more_images():
-    from stages.common.quantization.ptq_comparison import paired_bootstrap
+    from stages.common.evaluation.quantization_comparison import paired_bootstrap
 
     rng = np.random.default_rng(1)
 

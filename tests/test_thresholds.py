@@ -6,8 +6,8 @@ import pytest
 
 from stages.common.evaluation.int8_evaluation import evaluation_report, precision_recall_curve
 from stages.common.quantization.int8_runtime import NEVER, int8_threshold, probability_table
-from stages.common.evaluation.metrics import f1_macro
-from stages.common.deployment.threshold_search import (adopted_thresholds, predict,
+from stages.common.scoring.metrics import f1_macro
+from stages.common.scoring.threshold_search import (adopted_thresholds, predict,
                                                        search_thresholds, threshold_grid)
 
 CLASSES = ["a", "b", "c"]
@@ -28,7 +28,7 @@ def _random_case(seed, n=40, c=3):
 
 def _oracle_f1_macro(truth, decisions) -> float:
     """scikit-learn's macro-F1 over the classes with a positive (zero_division=0): an oracle
-    independent of stages/common/evaluation/metrics.py."""
+    independent of stages/common/scoring/metrics.py."""
     from sklearn.metrics import f1_score
 
     present = np.nonzero(np.asarray(truth).any(axis=0))[0]
@@ -132,7 +132,7 @@ def test_metrics_match_scikit_learn_with_a_class_without_positives():
     scikit-learn (zero_division=0, labels = the classes with a positive) is the oracle."""
     from sklearn.metrics import f1_score, precision_score, recall_score
 
-    from stages.common.evaluation.metrics import multilabel_metrics
+    from stages.common.scoring.metrics import multilabel_metrics
 
     rng = np.random.default_rng(4)
     truth = rng.uniform(size=(30, 4)) < 0.4
@@ -194,7 +194,7 @@ def test_the_search_reports_what_decided_it():
 
 def test_a_better_score_wins_however_small_the_gain():
     """Ties are exact (to 1e-12): a threshold scoring 1e-9 more wins over one closer to 0.5."""
-    from stages.common.deployment.threshold_search import _best
+    from stages.common.scoring.threshold_search import _best
 
     values = np.array([0.5, 0.6])
     assert _best(values, np.array([0.5, 0.5 + 1e-9]), prefer=0.5) == 1

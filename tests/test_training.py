@@ -9,7 +9,7 @@ from in_memory import in_memory_source, letterbox_split
 from stages.common.core.errors import UserError
 from stages.common.data.input_pipeline import Augmentation, make_dataset
 from stages.common.data.demo_data import write_demo_dataset
-from stages.common.evaluation.metrics import f1_macro, multilabel_metrics, trivial_baselines
+from stages.common.scoring.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.data.preprocessing import letterbox, normalize_student
 from stages.common.training import phases
 from stages.common.training.phases import EpochProgress, Phase, ResumeState, run_phase

@@ -18,7 +18,7 @@ from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, 
 from stages.common.deployment.metadata_model import (METADATA_MODEL_FILE, metadata_flatbuffer,
                                                      probability_model, score_threshold_problems,
                                                      score_thresholds, with_metadata)
-from stages.common.deployment.threshold_search import adopted_thresholds
+from stages.common.scoring.threshold_search import adopted_thresholds
 from stages.common.core.errors import UserError
 
 METRICS_FILE = "metrics.json"

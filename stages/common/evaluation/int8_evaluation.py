@@ -9,9 +9,9 @@ import numpy as np
 
 from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model,
                                                      kernel_path_agreement)
-from stages.common.evaluation.metrics import multilabel_metrics
+from stages.common.scoring.metrics import multilabel_metrics
 from stages.common.core.output_folders import replaced_folder
-from stages.common.deployment.threshold_search import predict
+from stages.common.scoring.threshold_search import predict
 
 CURVE_FILE = re.compile(r"\d{3}_[A-Za-z0-9_.-]{0,60}\.csv")
 

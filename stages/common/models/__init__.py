@@ -1,1 +1,2 @@
-"""The teacher and student architectures, and their offline ImageNet weights."""
+"""The teacher and student architectures, the student with fake quantisation for QAT, and their
+offline ImageNet weights."""

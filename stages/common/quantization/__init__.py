@@ -1,2 +1,2 @@
-"""From the float student to the INT8 model: QAT, PTQ, the INT8 export contract and running the
-INT8 model as the phone does."""
+"""From a trained Keras model to the INT8 model: the conversion under the deployment contract
+(QAT and PTQ models alike), and running the INT8 model as the phone does."""

@@ -32,7 +32,7 @@ from stages.common.core.hashing import json_sha256
 from stages.common.core.params import ModelParams, Params, param_values, stage_params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
-from stages.common.evaluation.metrics import f1_macro, trivial_baselines
+from stages.common.scoring.metrics import f1_macro, trivial_baselines
 from stages.common.models.architectures import set_trainable
 from stages.common.training.devices import (LOST_WORKER_ERRORS, distribution_strategy, is_chief,
                                             lost_worker_message, seed_everything, set_precision)

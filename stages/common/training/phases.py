@@ -29,7 +29,7 @@ from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.core.output_folders import check_replaceable
 from stages.common.data.input_pipeline import predict_logits
-from stages.common.evaluation.metrics import f1_macro
+from stages.common.scoring.metrics import f1_macro
 
 keras = tf.keras
 

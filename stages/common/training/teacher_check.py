@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.common.evaluation.metrics import f1_macro, sigmoid
-from stages.common.deployment.threshold_search import search_thresholds, threshold_grid
+from stages.common.scoring.metrics import f1_macro, sigmoid
+from stages.common.scoring.threshold_search import search_thresholds, threshold_grid
 
 # The seed's grid, fixed here: reading threshold_search from params.yaml would make a threshold
 # experiment retrain the student.

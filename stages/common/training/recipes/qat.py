@@ -15,7 +15,7 @@ from stages.common.data.input_pipeline import (TEACHER_OUTPUTS_FILE, TeacherOutp
 from stages.common.data.preprocessing import normalize_student
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import load_trained
-from stages.common.quantization.fake_quant import (calibrate_activation_ranges, quantize_student,
+from stages.common.models.fake_quant import (calibrate_activation_ranges, quantize_student,
                                                    save_qat_weights)
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores

@@ -1,33 +1,24 @@
-"""Post-training quantisation (PTQ) of the float student, and float vs PTQ vs QAT side by side.
+"""Float vs PTQ vs QAT side by side: the comparison a Model Maker user makes.
 
-This is the comparison a Model Maker user makes: their tools quantise after training (PTQ); this
-pipeline fine-tunes with fake quantisation first (QAT). Both INT8 models obey one contract
-(``export.check_int8_model``: uint8 input at scale 1/128 and zero point 127, int8 output,
-``[1, S, S, 3]``, no float tensor), are calibrated on the same representative training images,
-have their thresholds tuned on val by the same search, and are scored on test with the same
-metrics. The float student gets the same treatment, as the ceiling both try to keep.
-
-PTQ calibrates the input quantiser from the representative images' own range. Two pixels of the
-first representative image are set to 0 and 255 so that this range is exactly [-127/128, 1], the
-image of [0, 255] under the normalisation: the input quantisation is then scale 1/128 and zero
-point 127 on any dataset, as the phone's contract says (QAT pins the same range in its graph).
+Their tools quantise after training (PTQ); this pipeline fine-tunes with fake quantisation first
+(QAT). Both INT8 models obey one contract (``int8_export.check_int8_model``: uint8 input at scale
+1/128 and zero point 127, int8 output, ``[1, S, S, 3]``, no float tensor), are calibrated on the
+same representative training images (``int8_export``), have their thresholds tuned on val by the
+same search, and are scored on test with the same metrics. The float student gets the same
+treatment, as the ceiling both try to keep. A paired bootstrap says which differences are noise.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from stages.common.core import layout
-from stages.common.evaluation.int8_evaluation import evaluation_report
-from stages.common.quantization.int8_export import check_int8_model
-from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.evaluation.metrics import f1_macro, sigmoid
 from stages.common.data.preprocessing import normalize_student
-from stages.common.quantization.fake_quant import convert_to_int8
-from stages.common.deployment.threshold_search import adopted_thresholds, predict, search_thresholds
+from stages.common.evaluation.int8_evaluation import evaluation_report
+from stages.common.quantization.int8_runtime import Int8Model
+from stages.common.scoring.metrics import f1_macro, sigmoid
+from stages.common.scoring.threshold_search import adopted_thresholds, predict, search_thresholds
 
 MODELS = ("float_student", "ptq_int8", "qat_int8")
 SOURCES = {
@@ -35,29 +26,6 @@ SOURCES = {
     "ptq_int8": "the float student converted to INT8 by post-training quantisation",
     "qat_int8": f"the shipped model: QAT, then INT8 export ({layout.EXPORT_MODEL.parent})",
 }
-
-
-def full_range_representative(pixels: np.ndarray) -> np.ndarray:
-    """The representative images, with two pixels of the first one at 0 and 255 (see above)."""
-    pixels = np.array(pixels, dtype=np.uint8, copy=True)
-    pixels[0, 0, 0] = 0
-    pixels[0, -1, -1] = 255
-    return pixels
-
-
-def export_ptq_int8(float_student, representative_pixels: np.ndarray, out_path: str | Path) -> dict:
-    """Convert the float student with PTQ, write it, check the deployment contract."""
-    started = time.monotonic()
-    flatbuffer = convert_to_int8(float_student, (
-        normalize_student(p) for p in full_range_representative(representative_pixels)),
-        stage="ptq_baseline")
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(flatbuffer)
-    facts = check_int8_model(Int8Model.load(out_path))
-    return {**facts, "conversion_s": round(time.monotonic() - started, 1),
-            "file_bytes": len(flatbuffer),
-            "representative_samples": int(len(representative_pixels))}
 
 
 def decision_agreement(probabilities: np.ndarray, reference: np.ndarray) -> float:

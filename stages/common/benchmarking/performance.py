@@ -35,9 +35,9 @@ from stages.common.core.params import Params
 from stages.common.deployment.inference_config import load_inference_config
 from stages.common.models.architectures import build_student, build_teacher, set_trainable
 from stages.common.data.preprocessing import encode_ppm, normalize_student
-from stages.common.quantization.fake_quant import (calibrate_activation_ranges, convert_to_float,
-                                                   convert_to_int8, pin_input_range,
-                                                   quantize_student)
+from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
+from stages.common.quantization.int8_export import (convert_to_float, convert_to_int8,
+                                                    pin_input_range)
 from stages.common.data.tfrecord_shards import Shards, write_shards
 from stages.common.training.distillation import Distiller
 

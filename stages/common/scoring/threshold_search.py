@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.common.evaluation.metrics import f1_macro, f1_per_class
+from stages.common.scoring.metrics import f1_macro, f1_per_class
 
 ADOPTION_MARGIN = 0.005  # "more than 0.5 points" of macro-F1
 
