@@ -16,5 +16,5 @@ RUN pip install --no-cache-dir -r requirements.txt \
     && if [ "$VARIANT" = gpu ]; then pip install --no-cache-dir "tensorflow[and-cuda]==2.21.0"; fi
 COPY . .
 # The seed's usage: mount the dataset at /data/dataset and an output folder at /out.
-CMD ["python", "-m", "stages.cli", "train", "--data_dir", "/data/dataset", \
+CMD ["python", "-m", "tools.cli", "train", "--data_dir", "/data/dataset", \
      "--out_dir", "/out/run_001", "--config", "/app/params.yaml", "--work_dir", "/out/work"]

@@ -5,7 +5,7 @@
 #      its venv module), trusting the CA certificates this machine trusts, as its own pip does;
 #   2. the Dockerfile on it (podman build --isolation chroot, BASE as a build argument);
 #   3. the image mounted and checked with chroot: no tests or caches inside; the seed CLI's --help;
-#      `python -m stages.predict` on a small packaged model and three demo images gives exactly
+#      `python -m tools.predict` on a small packaged model and three demo images gives exactly
 #      the labels and probabilities the same command gives on the host.
 # Needs root and Debian's podman, buildah, mmdebstrap and uidmap; run from the project's venv.
 #   scripts/build_image.sh [TAG]        (default localhost/multilabel-trainer:ci)
@@ -52,15 +52,15 @@ inside() {
         exec chroot "$0" sh -c "cd /app && exec \"\$@\"" sh "$@"' "$mnt" "$work" "$@"
 }
 
-inside /opt/venv/bin/python -m stages.cli --help > "$work/help.txt"
+inside /opt/venv/bin/python -m tools.cli --help > "$work/help.txt"
 grep -q -- "--data_dir" "$work/help.txt" || { echo "the seed CLI's --help says no --data_dir" >&2; exit 1; }
 
 python tests/config_corpus.py "$work/corpus" > /dev/null 2>&1
 python -c "import sys; from stages.common.data.demo_data import write_demo_dataset; write_demo_dataset(sys.argv[1], {'test': 3}, seed=5)" "$work/demo"
 images=$(cd "$work" && ls demo/images/*)
-python -m stages.predict "$work/corpus/base" $(for i in $images; do echo "$work/$i"; done) --json \
+python -m tools.predict "$work/corpus/base" $(for i in $images; do echo "$work/$i"; done) --json \
     | sed "s|$work/||g" > "$work/host.json"
-inside /opt/venv/bin/python -m stages.predict /mnt/corpus/base $(for i in $images; do echo "/mnt/$i"; done) \
+inside /opt/venv/bin/python -m tools.predict /mnt/corpus/base $(for i in $images; do echo "/mnt/$i"; done) \
     --json | sed 's|/mnt/||g' > "$work/image.json"
 if [ ! -s "$work/host.json" ] || ! cmp -s "$work/host.json" "$work/image.json"; then
     echo "predict inside the image differs from the host:" >&2

@@ -15,7 +15,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import yaml  # noqa: E402
-
 from test_stage_deps import import_closure, script_of  # noqa: E402
 
 DEP_LINE = re.compile(r"^(\s+)- (\S+\.py)\s*$")

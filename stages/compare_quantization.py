@@ -9,7 +9,11 @@ Reads params: threshold_search. Its inputs are the pipeline's own files, always 
 model passed alone would be scored with another model's thresholds and fidelity.
 """
 import json
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
@@ -23,10 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     search = load_params(args.params).threshold_search
     from stages.common.data.dataset import load_prepared
-    from stages.common.quantization.int8_runtime import Int8Model
-    from stages.common.models.architectures import load_trained
-    from stages.common.evaluation.quantization_comparison import MODELS, comparison, split_outputs
     from stages.common.data.tfrecord_shards import Shards
+    from stages.common.evaluation.quantization_comparison import MODELS, comparison, split_outputs
+    from stages.common.models.architectures import load_trained
+    from stages.common.quantization.int8_runtime import Int8Model
     from stages.common.scoring.threshold_search import threshold_grid
 
     dataset = load_prepared(layout.PREPARED)

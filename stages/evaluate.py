@@ -1,4 +1,4 @@
-"""Stage evaluate: the INT8 model on TEST with the adopted thresholds (seed section 7).
+"""Stage evaluate: the INT8 model on TEST with the adopted thresholds.
 
 Writes metrics/evaluation.json (precision/recall/F1 macro, F1 micro, per class with support and
 threshold, predicted and true no-label rates, the same at 0.5), how the other CPU kernel paths
@@ -7,10 +7,14 @@ that is material, and per-class precision-recall curves in metrics/plots/pr/; an
 metrics/test_errors.json, the test images it gets wrong (the report's error gallery). The other
 kernels' test outputs are the ones export saved beside the model (kernel_outputs_test.npz), used
 only if its XNNPACK outputs equal the ones computed here; otherwise they are computed again.
+Reads no params.
 """
 import json
 import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import add_evaluation_data, stage_parser
@@ -28,12 +32,19 @@ def main() -> None:
                         help="the test images the model gets wrong (the report's error gallery)")
     args = parser.parse_args()
     from stages.common.data.dataset import load_prepared
-    from stages.common.evaluation.int8_evaluation import (evaluation_report, kernel_paths_report,
-                                                          misclassified,
-                                                          write_precision_recall_curves)
+    from stages.common.evaluation.int8_evaluation import (
+        evaluation_report,
+        kernel_paths_report,
+        misclassified,
+        write_precision_recall_curves,
+    )
     from stages.common.quantization.int8_outputs import int8_split_outputs
-    from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
-                                                         KERNEL_PATHS, load_kernel_outputs)
+    from stages.common.quantization.int8_runtime import (
+        ADOPTED_KERNEL_PATH,
+        KERNEL_OUTPUTS_FILE,
+        KERNEL_PATHS,
+        load_kernel_outputs,
+    )
     from stages.common.scoring.threshold_search import adopted_thresholds
 
     classes, targets, outputs, model = int8_split_outputs(args.model, args.prepared, "test",
@@ -41,7 +52,10 @@ def main() -> None:
     saved = load_kernel_outputs(Path(args.model).with_name(KERNEL_OUTPUTS_FILE),
                                 outputs[ADOPTED_KERNEL_PATH])
     if saved is None:  # export did not save them for this model: run the other kernels here
-        kernels = (ADOPTED_KERNEL_PATH, *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH))
+        kernels = (
+            ADOPTED_KERNEL_PATH,
+            *(name for name in KERNEL_PATHS if name != ADOPTED_KERNEL_PATH),
+        )
         outputs = int8_split_outputs(args.model, args.prepared, "test", args.shards,
                                      kernels=kernels)[2]
     else:
@@ -59,18 +73,26 @@ def main() -> None:
     Path(args.errors).write_text(json.dumps(
         misclassified(targets, probabilities, thresholds, classes, names), indent=1,
         ensure_ascii=False) + "\n")
-    print(f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
-          f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
-          f"{report['recall_macro']:.4f}; at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}")
+    print(
+        f"evaluate (test, INT8): macro-F1 {report['f1_macro']:.4f}, micro-F1 "
+        f"{report['f1_micro']:.4f}, precision {report['precision_macro']:.4f}, recall "
+        f"{report['recall_macro']:.4f}; "
+        f"at 0.5: macro-F1 {report['at_threshold_0.5']['f1_macro']:.4f}"
+    )
     for name, path in report["kernel_paths"]["paths"].items():
-        line = (f"{name} kernels instead of {ADOPTED_KERNEL_PATH}: {path['images_with_other_labels']}"
-                f" of {path['images']} test images get other labels, macro-F1 "
-                f"{path['f1_macro']:.4f} ({path['f1_macro_change']:+.4f})")
+        line = (
+            f"{name} kernels instead of {ADOPTED_KERNEL_PATH}: {path['images_with_other_labels']}"
+            f" of {path['images']} test images get other labels, macro-F1 "
+            f"{path['f1_macro']:.4f} ({path['f1_macro_change']:+.4f})"
+        )
         if path["material"]:
-            print(f"WARNING: evaluate: {line}. This is material ({report['kernel_paths']['rule']}): "
-                  f"a phone running {KERNEL_PATHS[name][1]} will not get the measured results; "
-                  f"run the model there with {KERNEL_PATHS[ADOPTED_KERNEL_PATH][1]}, or measure "
-                  "on the phone's own path before you ship", file=sys.stderr)
+            print(
+                f"WARNING: evaluate: {line}. This is material ({report['kernel_paths']['rule']}): "
+                f"a phone running {KERNEL_PATHS[name][1]} will not get the measured results; "
+                f"run the model there with {KERNEL_PATHS[ADOPTED_KERNEL_PATH][1]}, or measure "
+                "on the phone's own path before you ship",
+                file=sys.stderr,
+            )
         else:
             print(f"evaluate: {line}")
 

@@ -1,4 +1,4 @@
-"""Stage export: full-integer TFLite model from the QAT student (seed section 5).
+"""Stage export: full-integer TFLite model from the QAT student.
 
 Representative data: export.representative_samples training images (seeded choice) through the
 deployment preprocessing. Builtin INT8 ops, uint8 input, int8 logits out. Fails if the input
@@ -8,9 +8,14 @@ Writes models/export/model_qat_int8.tflite and metrics/export.json: INT8 vs floa
 on val and test, and how far TFLite's builtin and reference CPU kernels are from XNNPACK (the
 adopted path) on the same images; the test outputs of every kernel path go to
 models/export/kernel_outputs_test.npz for evaluate.
+Reads params: seed, export.*.
 """
 import json
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
@@ -27,15 +32,23 @@ def main() -> None:
     import numpy as np
 
     from stages.common.data.dataset import load_prepared
-    from stages.common.quantization.int8_outputs import CHUNK, kernel_outputs, kernel_path_models
-    from stages.common.quantization.int8_export import (export_int8, fidelity, kernel_paths_at_half,
-                                                        representative_indices)
-    from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_OUTPUTS_FILE,
-                                                         KERNEL_PATHS, Int8Model,
-                                                         save_kernel_outputs)
+    from stages.common.data.tfrecord_shards import Shards
     from stages.common.models.architectures import read_model_meta
     from stages.common.models.fake_quant import rebuild_qat_student
-    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.quantization.int8_export import (
+        export_int8,
+        fidelity,
+        kernel_paths_at_half,
+        representative_indices,
+    )
+    from stages.common.quantization.int8_outputs import CHUNK, kernel_outputs, kernel_path_models
+    from stages.common.quantization.int8_runtime import (
+        ADOPTED_KERNEL_PATH,
+        KERNEL_OUTPUTS_FILE,
+        KERNEL_PATHS,
+        Int8Model,
+        save_kernel_outputs,
+    )
 
     dataset = load_prepared(layout.PREPARED)
     shards = Shards.open(layout.SHARDS, dataset)
@@ -67,10 +80,13 @@ def main() -> None:
     Path(args.report).parent.mkdir(parents=True, exist_ok=True)
     Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
     val = report["fidelity_val"]
-    print(f"export: {args.out} ({report['file_bytes'] / 1e6:.2f} MB), input {report['input']['shape']} "
-          f"scale {report['input']['scale']} zero point {report['input']['zero_point']}; val: max "
-          f"|dp| {val['max_abs_probability_difference']:.4f}, same decisions "
-          f"{val['identical_decisions_at_0.5']:.2%}")
+    print(
+        f"export: {args.out} ({report['file_bytes'] / 1e6:.2f} MB), "
+        f"input {report['input']['shape']} "
+        f"scale {report['input']['scale']} zero point {report['input']['zero_point']}; val: max "
+        f"|dp| {val['max_abs_probability_difference']:.4f}, same decisions "
+        f"{val['identical_decisions_at_0.5']:.2%}"
+    )
     for split in ("val", "test"):
         for name, agreement in report["kernel_paths"][split].items():
             print(f"export: {split}, {name} kernels vs {ADOPTED_KERNEL_PATH}: "

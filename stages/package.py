@@ -5,9 +5,13 @@ threshold_recommendation.json and inference_config.json (everything the C side n
 input/output tensors and quantisation, the exact letterbox arithmetic, labels, thresholds in
 probability and int8 units, provenance). Beside them, model_qat_int8_metadata.tflite: the same
 integer graph with a float32 probability output and TFLite metadata, for MediaPipe Tasks; the
-config lists it. The folder holds exactly these six files.
+config lists it. The folder holds exactly these six files. Reads params: output.dir.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
@@ -20,8 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     from stages.common.core.hashing import file_sha256
-    from stages.common.deployment.deliverables import PACKAGED_FILES, git_state, write_outputs
     from stages.common.data.dataset import load_prepared
+    from stages.common.deployment.deliverables import PACKAGED_FILES, git_state, write_outputs
 
     dataset = load_prepared(layout.PREPARED)
     provenance = {

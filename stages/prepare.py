@@ -7,15 +7,19 @@ status 2 and the full list of defects (split file, line, reason) if the dataset 
 prepare.on_defect is 'fail'.
 """
 import json
+import sys
 from pathlib import Path
 
-from stages.common.data.dataset import write_prepared
-from stages.common.data.dataset_statistics import dataset_report, format_summary
-from stages.common.data.dataset_validation import validate_dataset
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import check_num_classes, load_params
+from stages.common.data.dataset import write_prepared
+from stages.common.data.dataset_statistics import dataset_report, format_summary
+from stages.common.data.dataset_validation import validate_dataset
 
 
 def main() -> None:
@@ -35,7 +39,9 @@ def main() -> None:
     write_prepared(args.out, dataset)
     report_path = Path(args.report)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    report_path.write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(format_summary(dataset, report))
 
 

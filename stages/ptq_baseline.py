@@ -7,7 +7,11 @@ contract facts). Stage compare_quantization tunes and scores it.
 Reads params: seed, export.representative_samples.
 """
 import json
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
@@ -23,11 +27,10 @@ def main() -> None:
     import numpy as np
 
     from stages.common.data.dataset import load_prepared
-    from stages.common.quantization.int8_outputs import CHUNK
-    from stages.common.quantization.int8_export import representative_indices
-    from stages.common.models.architectures import load_trained
-    from stages.common.quantization.int8_export import export_ptq_int8
     from stages.common.data.tfrecord_shards import Shards
+    from stages.common.models.architectures import load_trained
+    from stages.common.quantization.int8_export import export_ptq_int8, representative_indices
+    from stages.common.quantization.int8_outputs import CHUNK
 
     dataset = load_prepared(layout.PREPARED)
     shards = Shards.open(layout.SHARDS, dataset)

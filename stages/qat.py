@@ -1,10 +1,16 @@
-"""Stage qat: quantization-aware training of the whole student (seed section 4).
+"""Stage qat: quantization-aware training of the whole student.
 
 tfmot quantize_model on the trained student, fine-tuned at qat.lr for qat.epochs with the
-distillation loss still active (same alpha, T and teacher). Reads params: seed, qat.*,
-distillation.*, student.batch_size, augmentation.*. Writes models/qat, metrics/qat.json and
-live curves in dvclive/qat. Resumable like the training stages.
+distillation loss still active (same alpha, T and teacher). Reads params: seed, train.*,
+shards.shuffle_buffer, qat.*, distillation.*, student.batch_size, augmentation.*. Writes
+models/qat, metrics/qat.json and live curves in dvclive/qat. Resumable like the training stages.
 """
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from stages.common.core.command_line import add_shards, stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params

@@ -2,8 +2,13 @@
 reports/report.png (one-page overview), drawn from the metrics and curves the other stages wrote.
 
 Ends by printing where the five outputs and the report are, and the headline test metrics.
+Reads params: output.dir.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser

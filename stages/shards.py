@@ -1,10 +1,17 @@
 """Stage shards: every image of every split decoded and letterboxed once, at the student's and
-the teacher's input size, into sharded TFRecord files (lossless PNG), data/shards/.
+the teacher's input size, into sharded TFRecord files, data/shards/ (raw pixels by default,
+lossless PNG with shards.encoding: png).
+Reads params: shards.images_per_shard, shards.encoding, prepare.workers, student.input_size,
+teacher.input_size.
 
 Training, export, threshold tuning and evaluation stream these files, so memory stays bounded
 by the shuffle buffer however large the dataset is.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser

@@ -1,13 +1,18 @@
-"""Stage thresholds: tune decision thresholds on VAL with the exported INT8 model (seed section 6).
+"""Stage thresholds: tune decision thresholds on VAL with the exported INT8 model.
 
 Runs models/export/model_qat_int8.tflite through the LiteRT interpreter on the val split (what
 the phone will compute), grid-searches a global threshold (threshold_search.*) for macro-F1, then
 per-class thresholds, adopted only if they beat the global one by more than 0.5 points.
-Writes metrics/thresholds.json (the recommendation) and metrics/plots/f1_vs_threshold.csv.
+Reads params: threshold_search.*. Writes metrics/thresholds.json (the recommendation) and
+metrics/plots/f1_vs_threshold.csv.
 """
 import csv
 import json
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import add_evaluation_data, stage_parser

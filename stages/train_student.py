@@ -5,9 +5,16 @@ macro-F1 against the head-phase student's, with a WARNING if the teacher is no b
 Phase finetune: top student.unfreeze_fraction of the backbone, loss
 alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T)) against the frozen
 teacher from models/teacher.
-Reads params: seed, student.*, distillation.*, augmentation.*. Writes models/student,
+Reads params: seed, train.*, shards.shuffle_buffer, student.*, distillation.*,
+augmentation.*. Writes models/student,
 metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.
 """
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from stages.common.core.command_line import add_shards, stage_parser
 from stages.common.core.errors import run_main
 from stages.common.core.params import load_params

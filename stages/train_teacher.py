@@ -1,10 +1,17 @@
 """Stage train_teacher: the teacher (teacher.architecture: EfficientNet-B0..B7, or Lite2 with
 ImageNet weights from models/pretrained) at teacher.input_size, two phases.
 
-Reads params: seed, teacher.*, augmentation.*. Reads data/prepared. Writes models/teacher
+Reads params: seed, train.*, shards.shuffle_buffer, teacher.*,
+augmentation.*. Reads data/prepared. Writes models/teacher
 (weights.h5, model.json), metrics/teacher.json and live curves in dvclive/train_teacher.
 A killed run started again continues from its last finished epoch.
 """
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.command_line import add_shards, stage_parser
 from stages.common.core.errors import run_main

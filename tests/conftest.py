@@ -1,6 +1,8 @@
 """Importing ``stages`` first selects Keras 2 (tf_keras) before any test imports TensorFlow."""
 import stages  # noqa: F401
 
+# isort: split
+
 import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
@@ -32,10 +34,10 @@ def tiny_int8(tmp_path_factory):
     """
     import tensorflow as tf
 
-    from stages.common.quantization.int8_export import export_int8
-    from stages.common.models.architectures import build_student
     from stages.common.data.preprocessing import normalize_student
+    from stages.common.models.architectures import build_student
     from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
+    from stages.common.quantization.int8_export import export_int8
 
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -10,6 +10,8 @@ import json
 import sys
 
 import stages  # noqa: F401  (Keras 2)
+
+# isort: split
 import numpy as np
 import tensorflow as tf
 

@@ -1,10 +1,10 @@
 """The GPU check: the demo pipeline with mixed precision on an NVIDIA GPU, and a table of what it
-cost (run by tests/gpu_check.sh after installing the requirements; see the README).
+cost (run by tests/gpu_check.sh after installing the requirements; see docs/scale_out.md).
 
     python tests/gpu_check.py [--work_dir DIR] [--out FILE.json]
 
 Runs the committed CPU run's settings (dvc.lock: the README's demo command) plus
-``train.mixed_precision: true`` through the seed's command line (stages/cli.py) in a work
+``train.mixed_precision: true`` through the seed's command line (tools/cli.py) in a work
 folder of its own (the repository's files are not touched), polls nvidia-smi every half second,
 then prints per training stage: epochs, seconds per epoch, training images per second and peak
 GPU memory; and the INT8 test results.
@@ -94,7 +94,7 @@ def run_pipeline(work: Path, config: Path) -> dict[str, tuple[float, float]]:
                     "--params", str(config), "--out", str(work / "data" / "demo")],
                    cwd=work, check=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "stages.cli", "train", "--data_dir",
+        [sys.executable, "-m", "tools.cli", "train", "--data_dir",
          str(work / "data" / "demo"), "--out_dir", str(work / "outputs"), "--config", str(config),
          "--work_dir", str(work)], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
@@ -158,6 +158,7 @@ def main() -> int:
     if shutil.which("nvidia-smi") is None:
         raise SystemExit("gpu_check: nvidia-smi not found: this check is for an NVIDIA GPU machine")
     import stages  # noqa: F401  (Keras 2 before TensorFlow)
+    # isort: split
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -188,8 +189,14 @@ def main() -> int:
     print(f"\nwhole pipeline: {results['wall_s']} s; INT8 test macro-F1: GPU-trained model "
           f"{results['gpu_run_int8_test_f1_macro']:.4f}, CPU run (committed) "
           f"{results['cpu_run_int8_test_f1_macro']:.4f}")
-    print("the CPU run's INT8 model evaluated here equals its committed results: "
-          + (("yes" if check["equal"] else "NO") if check["checked"] else f"not checked ({check['why']})"))
+    print(
+        "the CPU run's INT8 model evaluated here equals its committed results: "
+        + (
+            ("yes" if check["equal"] else "NO")
+            if check["checked"]
+            else f"not checked ({check['why']})"
+        )
+    )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     return 0 if not check["checked"] or check["equal"] else 1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (README, "GPU check"): on an NVIDIA machine, install the requirements in a
+# The GPU check (docs/scale_out.md, "GPU check"): on an NVIDIA machine, install the requirements in a
 # fresh virtual environment (TensorFlow with its CUDA libraries), then run the demo pipeline
 # with mixed precision and print the table (tests/gpu_check.py). Under 8 minutes on one GPU.
 #

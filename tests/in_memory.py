@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 import tensorflow as tf
 
 from stages.common.data.dataset import IMAGES_FOLDER, Record

@@ -2,12 +2,15 @@
 known image, fidelity to the float QAT model, and the contract export enforces."""
 import numpy as np
 import pytest
-
-from stages.common.quantization.int8_export import check_int8_model, fidelity
-from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.quantization.int8_export import ExportError, convert_to_float
-
 import tensorflow as tf  # noqa: E402
+
+from stages.common.quantization.int8_export import (
+    ExportError,
+    check_int8_model,
+    convert_to_float,
+    fidelity,
+)
+from stages.common.quantization.int8_runtime import Int8Model
 
 # INT8 vs the float QAT model on the same images: fake-quantised training simulates the integer
 # arithmetic, so the probabilities agree to within a few int8 output steps.
@@ -22,8 +25,8 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     import json
     from pathlib import Path
 
-    from stages.common.scoring.metrics import sigmoid
     from stages.common.data.preprocessing import letterbox, load_image, normalize_student
+    from stages.common.scoring.metrics import sigmoid
 
     root, dataset = workspace
     out = root / "outputs" / "run_001"

@@ -19,11 +19,11 @@ import pytest
 from PIL import Image
 
 from stages.common.data.dataset import IMAGES_FOLDER
-from stages.common.quantization.int8_outputs import int8_outputs
-from stages.common.quantization.int8_runtime import Int8Model, int8_threshold, probability_table
-from stages.common.deployment.predictor import Predictor
 from stages.common.data.preprocessing import decode_image, encode_ppm, letterbox
 from stages.common.data.tfrecord_shards import Shards
+from stages.common.deployment.predictor import Predictor
+from stages.common.quantization.int8_outputs import int8_outputs
+from stages.common.quantization.int8_runtime import Int8Model, int8_threshold, probability_table
 
 REPO = Path(__file__).resolve().parents[1]
 C_DIR = REPO / "stages" / "c_reference"
@@ -82,7 +82,9 @@ def run_app(app: Path, output_dir: Path, images: list[Path], *options: str, runn
         if rest.startswith("error: "):
             found[image] = ("error", rest.removeprefix("error: "))
             continue
-        labels = [] if rest == "(no label)" else [part.rsplit(" (", 1)[0] for part in rest.split(", ")]
+        labels = (
+            [] if rest == "(no label)" else [part.rsplit(" (", 1)[0] for part in rest.split(", ")]
+        )
         assert following.startswith("  int8:"), result.stdout
         found[image] = (labels, [int(v) for v in following.removeprefix("  int8:").split()])
     return result.returncode, found, result.stderr
@@ -122,13 +124,13 @@ def _varied_images(dataset, root: Path, count: int = 54) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def phone_inputs(workspace, tmp_path_factory):
-    """(output folder, original images, their PPMs written by stages/decode_to_ppm.py)."""
+    """(output folder, original images, their PPMs written by tools/decode_to_ppm.py)."""
     root, dataset = workspace
     folder = tmp_path_factory.mktemp("phone")
     images = _varied_images(dataset, folder)
     ppm_dir = folder / "ppm"
     ppm_dir.mkdir()
-    result = subprocess.run([sys.executable, "-m", "stages.decode_to_ppm",
+    result = subprocess.run([sys.executable, "-m", "tools.decode_to_ppm",
                              str(ppm_dir), *map(str, images)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return root / "outputs" / "run_001", images, [ppm_dir / (p.stem + ".ppm") for p in images]
@@ -171,7 +173,7 @@ def test_c_outputs_equal_python_byte_for_byte_at_1_and_4_threads(apps, phone_inp
 
 def test_c_decisions_equal_predict_py(apps, phone_inputs):
     output_dir, images, ppms = phone_inputs
-    result = subprocess.run([sys.executable, "-m", "stages.predict", str(output_dir),
+    result = subprocess.run([sys.executable, "-m", "tools.predict", str(output_dir),
                              *map(str, images), "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     python_labels = {Path(r["image"]).stem: [label["class"] for label in r["labels"]]
@@ -294,7 +296,9 @@ def test_each_image_problem_is_its_own_line(apps, phone_inputs, tmp_path):
     assert lines[0].startswith(f"{ppms[0]}: ") and "error" not in lines[0]
     assert lines[1] == "missing.ppm: error: file not found"
     assert lines[2] == f"{bad_header}: error: the PPM header is damaged (P6, width, height, maxval)"
-    assert lines[3] == f"{sixteen_bit}: error: PPM maxval is 65535; only 8-bit PPM (255) is accepted"
+    assert (
+        lines[3] == f"{sixteen_bit}: error: PPM maxval is 65535; only 8-bit PPM (255) is accepted"
+    )
     assert lines[4].startswith(f"{REPO / 'README.md'}: error: not a binary PPM (P6)")
 
 
@@ -318,16 +322,37 @@ def _requantised(config: dict, zero_point: int) -> None:
                                      zero_point)
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda c: c.pop("thresholds"), "field thresholds is missing"),
-    (lambda c: c["thresholds"]["classes"][1].update(int8="12"), "field thresholds.classes[1].int8 must be an integer from -128 to 128"),
-    (lambda c: c["labels"]["classes"].pop(), "labels.classes has 4 and thresholds.classes 5"),
-    (lambda c: c.update(format_version=2), "field format_version is 2; this reader knows version 1 only"),
-    (lambda c: c["input"].update(shape=[1, 32, 32, 3], height=32, width=32), "the input's dimension 1 is 64 (-1: dynamic), inference_config.json says 32"),
-    (lambda c: _requantised(c, c["output"]["quantization"]["zero_point"] + 1), "the output's quantisation is scale"),
-    (lambda c: c["model"].update(file="../model.tflite"), 'field model.file is "../model.tflite"; this reader handles "model_qat_int8.tflite" only'),
-])
-def test_a_config_that_does_not_fit_is_refused_by_field(apps, phone_inputs, tmp_path, change, expected):
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c.pop("thresholds"), "field thresholds is missing"),
+        (
+            lambda c: c["thresholds"]["classes"][1].update(int8="12"),
+            "field thresholds.classes[1].int8 must be an integer from -128 to 128",
+        ),
+        (lambda c: c["labels"]["classes"].pop(), "labels.classes has 4 and thresholds.classes 5"),
+        (
+            lambda c: c.update(format_version=2),
+            "field format_version is 2; this reader knows version 1 only",
+        ),
+        (
+            lambda c: c["input"].update(shape=[1, 32, 32, 3], height=32, width=32),
+            "the input's dimension 1 is 64 (-1: dynamic), inference_config.json says 32",
+        ),
+        (
+            lambda c: _requantised(c, c["output"]["quantization"]["zero_point"] + 1),
+            "the output's quantisation is scale",
+        ),
+        (
+            lambda c: c["model"].update(file="../model.tflite"),
+            'field model.file is "../model.tflite"; '
+            'this reader handles "model_qat_int8.tflite" only',
+        ),
+    ],
+)
+def test_a_config_that_does_not_fit_is_refused_by_field(
+    apps, phone_inputs, tmp_path, change, expected
+):
     output_dir, _, ppms = phone_inputs
     damaged = tmp_path / "damaged"
     shutil.copytree(output_dir, damaged)
@@ -354,7 +379,10 @@ def test_broken_json_and_labels_name_the_file_and_line(apps, phone_inputs, tmp_p
     (damaged / "labels.txt").write_text("\n".join([labels[1], labels[0], *labels[2:]]) + "\n")
     result = _classify(apps["plain"], damaged, ppms[0])
     assert result.returncode == 2
-    assert "labels.txt: line 1 disagrees with inference_config.json field labels.classes" in result.stderr
+    assert (
+        "labels.txt: line 1 disagrees with inference_config.json field labels.classes"
+        in result.stderr
+    )
     (damaged / "labels.txt").write_text("\n".join(labels))  # no final newline: still the labels
     assert Predictor.load(damaged).classes == labels
     result = _classify(apps["plain"], damaged, ppms[0])

@@ -1,4 +1,4 @@
-"""The seed's CLI: python -m stages.cli train --data_dir D --out_dir O --config C."""
+"""The seed's CLI: python -m tools.cli train --data_dir D --out_dir O --config C."""
 import json
 import subprocess
 import sys
@@ -41,7 +41,7 @@ threshold_search:
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "stages.cli", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "tools.cli", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True)
 
 
@@ -94,10 +94,10 @@ def test_cli_reports_config_problems_with_file_and_line(tmp_path):
 
 def _order_problems(dvc_file: Path) -> list[str]:
     """Stages the CLI would run before a stage whose outputs they read (it runs them in
-    dvc.yaml's order, as listed by stages.cli.pipeline_stages)."""
+    dvc.yaml's order, as listed by tools.cli.pipeline_stages)."""
     import yaml
 
-    from stages.cli import pipeline_stages
+    from tools.cli import pipeline_stages
 
     stages = yaml.safe_load(dvc_file.read_text())["stages"]
 

@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_classify_c import C_DIR, _compiler, _make, _sanitizers_work
 
 from stages.common.core.errors import UserError
 from stages.common.core.label_text import forbidden_ranges
 from stages.common.deployment.predictor import Predictor
-from test_classify_c import C_DIR, _compiler, _make, _sanitizers_work
 
 FIVE = ("inference_config.json", "labels.txt", "model_qat_int8.tflite")
 

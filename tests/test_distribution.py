@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from multi_worker_cluster import has_private_network, last_json_line, run_cluster
+
 from stages.common.core.errors import UserError
 from stages.common.training.devices import distribution_strategy
 
@@ -34,7 +34,9 @@ def test_mirrored_on_two_cpus_matches_one_device(first_step_runs):
         assert mirrored["loss"] == pytest.approx(one["loss"], rel=1e-5)
         # the update itself: the summed per-replica gradients equal the one-device gradient
         assert np.abs(one["bias_change"]).max() > 1e-3  # a real step was taken
-        np.testing.assert_allclose(mirrored["bias_change"], one["bias_change"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(
+            mirrored["bias_change"], one["bias_change"], rtol=1e-4, atol=1e-7
+        )
         np.testing.assert_allclose(mirrored["kernel_change"], one["kernel_change"], rtol=1e-4,
                                    atol=1e-6)
 

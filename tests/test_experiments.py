@@ -8,16 +8,27 @@ import time
 
 import pytest
 import yaml
+from test_versioning import REPO, dvc, run
 
 from stages.common.core.params import read_params, read_yaml, write_yaml
-from test_versioning import REPO, dvc, run
 
 TINY = {
     "demo_data": {"train_images": 16, "val_images": 8, "test_images": 8},
-    "teacher": {"architecture": "efficientnet_b0", "weights": None, "input_size": 64, "batch_size": 8, "epochs_head": 1,
-                "epochs_finetune": 1},
-    "student": {"weights": None, "input_size": 48, "batch_size": 8, "epochs_head": 1,
-                "epochs_finetune": 1},
+    "teacher": {
+        "architecture": "efficientnet_b0",
+        "weights": None,
+        "input_size": 64,
+        "batch_size": 8,
+        "epochs_head": 1,
+        "epochs_finetune": 1,
+    },
+    "student": {
+        "weights": None,
+        "input_size": 48,
+        "batch_size": 8,
+        "epochs_head": 1,
+        "epochs_finetune": 1,
+    },
     "qat": {"epochs": 2, "lr": 1e-4},
     "export": {"representative_samples": 8},
 }
@@ -115,7 +126,10 @@ def test_experiments_are_listed_and_compared(project):
     assert qat_epochs["phases.qat.epochs_run"] == {"old": 1, "new": 2, "diff": 1}
     params = json.loads(dvc("params", "diff", "alpha05", "coarse-grid", "--json",
                             cwd=project))["params.yaml"]
-    assert {key: params["distillation.alpha"][key] for key in ("old", "new")} == {"old": 0.5, "new": 0.7}
+    assert {key: params["distillation.alpha"][key] for key in ("old", "new")} == {
+        "old": 0.5,
+        "new": 0.7,
+    }
     assert {key: params["threshold_search.grid_step"][key] for key in ("old", "new")} == \
         {"old": 0.01, "new": 0.05}
 
@@ -133,10 +147,14 @@ def test_experiments_are_listed_and_compared(project):
         {"alpha05": 1, "coarse-grid": 2}
     assert all(points_per_revision("dvclive/train_student/plots/metrics/train/loss.tsv").values())
     pr_tables = [path for path in plots if path.startswith("metrics/plots/pr/")]
-    assert len(pr_tables) == 5 and all(all(points_per_revision(path).values()) for path in pr_tables)
+    assert len(pr_tables) == 5 and all(
+        all(points_per_revision(path).values()) for path in pr_tables
+    )
     # F1 against threshold: the grid 0.05..0.95 in steps of 0.01, then of 0.05
-    assert points_per_revision("metrics/plots/f1_vs_threshold.csv") == {"alpha05": 91, "coarse-grid": 19}
-
+    assert points_per_revision("metrics/plots/f1_vs_threshold.csv") == {
+        "alpha05": 91,
+        "coarse-grid": 19,
+    }
 
 
 def test_queued_experiments_run_side_by_side(project):

@@ -75,7 +75,7 @@ def test_decode_to_ppm_names_a_fifo_image(tmp_path):
     fifo = tmp_path / "photo.png"
     os.mkfifo(fifo)
     (tmp_path / "out").mkdir()
-    result = subprocess.run([sys.executable, "-m", "stages.decode_to_ppm", str(tmp_path / "out"),
+    result = subprocess.run([sys.executable, "-m", "tools.decode_to_ppm", str(tmp_path / "out"),
                              str(fifo)], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in result.stderr
     assert f"{fifo}: error: cannot be read: not a regular file" in result.stdout + result.stderr
@@ -145,8 +145,11 @@ def test_a_damaged_manifest_or_dataset_json_is_named(small_shards, tmp_path):
 
 def test_damaged_weights_and_checkpoints_are_named(tmp_path):
     from stages.common.models.architectures import build_student, load_trained, save_trained
-    from stages.common.models.fake_quant import (quantize_student, rebuild_qat_student,
-                                                       save_qat_weights)
+    from stages.common.models.fake_quant import (
+        quantize_student,
+        rebuild_qat_student,
+        save_qat_weights,
+    )
 
     student = build_student(3, input_size=32)
     save_trained(student, tmp_path / "student", "efficientnet_lite1", ["a", "b", "c"], 32, 0.3)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.common import LAYERS
 from test_stage_deps import REPO, imported_modules
+
+from stages.common import LAYERS
 
 COMMON = REPO / "stages" / "common"
 

@@ -40,7 +40,9 @@ def test_a_few_crossings_are_material_and_small_steps_are_not(tiny_int8):
     }, model, thresholds)
     paths = report["paths"]
     assert paths["steps"]["differing_outputs"] == 1.0 and paths["steps"]["max_difference"] >= 1
-    assert paths["steps"]["images_with_other_labels"] == 0 and paths["steps"]["f1_macro_change"] == 0
+    assert (
+        paths["steps"]["images_with_other_labels"] == 0 and paths["steps"]["f1_macro_change"] == 0
+    )
     assert paths["allowed"]["images_with_other_labels"] == allowed
     assert abs(paths["allowed"]["f1_macro_change"]) <= 0.01  # only the share can decide here
     assert [paths[name]["material"] for name in ("steps", "allowed", "material")] == \

@@ -4,7 +4,7 @@ Each image is grey noise with zero to three coloured squares; the classes are th
 (red, green, blue). The student starts from the official ImageNet Lite1 weights, as in
 production, and goes through the real stage functions (train_student, train_qat, export_int8).
 The margins are stated beside each assertion; the measured values are far from them
-(test_learning's note in the README gives them), so a pass is not luck and a red is a real break.
+(docs/evidence.md gives them), so a pass is not luck and a red is a real break.
 """
 import json
 from pathlib import Path
@@ -12,9 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-import tensorflow as tf  # noqa: E402  (after stages: Keras 2)
-
+import tensorflow as tf
 from in_memory import prepared_for_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,8 +77,8 @@ def constructed_teacher(knows: bool) -> tf.keras.Model:
 @pytest.fixture(scope="module")
 def colour_data(tmp_path_factory):
     """(root, dataset, prepared dir, shards dir, ImageNet Lite1 weights file, params)."""
-    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.core.params import read_params
+    from stages.common.data.dataset_validation import validate_dataset
 
     root = tmp_path_factory.mktemp("colours")
     write_colour_dataset(root / "data", {"train": 96, "val": 48, "test": 48}, seed=5)
@@ -102,10 +100,10 @@ def trained(colour_data):
     """Teacher, float student, QAT model and INT8 export, each from the production functions.
     The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
-    from stages.common.quantization.int8_export import export_int8
-    from stages.common.models.fake_quant import rebuild_qat_student
-    from stages.common.data.tfrecord_shards import Shards
     from stages.common.core.params import Params
+    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.models.fake_quant import rebuild_qat_student
+    from stages.common.quantization.int8_export import export_int8
     from stages.common.training.driver import StagePaths, train
     from stages.common.training.recipes.qat import QAT
     from stages.common.training.recipes.student import STUDENT
@@ -141,7 +139,10 @@ def test_the_stages_write_what_they_promise(trained):
     assert teacher["phases"]["head"]["epochs_run"] == 1
     assert teacher["phases"]["finetune"]["epochs_run"] == 0
     assert teacher["trainable_backbone_layers"]["head"] == 0
-    assert json.loads((root / "teacher" / "model.json").read_text())["architecture"] == "efficientnet_lite2"
+    assert (
+        json.loads((root / "teacher" / "model.json").read_text())["architecture"]
+        == "efficientnet_lite2"
+    )
     assert (root / "live_teacher" / "plots" / "metrics").is_dir()
     for stage in ("teacher", "student", "qat"):
         assert not (root / f"ckpt_{stage}").exists()  # resume checkpoints cleared after success
@@ -191,8 +192,9 @@ def test_int8_decisions_agree_with_the_float_qat_model(trained, colour_data):
     qat_model, model_path, shards = trained["qat_model"], trained["int8"], trained["shards"]
     dataset = colour_data[1]
     targets = np.array(dataset.targets("val"), np.float32).reshape(-1, len(dataset.classes))
-    report = fidelity(Int8Model.load(model_path), qat_model, shards.pixel_chunks("val", "student", 64),
-                      targets)
+    report = fidelity(
+        Int8Model.load(model_path), qat_model, shards.pixel_chunks("val", "student", 64), targets
+    )
     # at least 95% of (image, class) decisions equal at 0.5 (measured: 100%)
     assert report["identical_decisions_at_0.5"] >= 0.95, report
     assert report["f1_macro_int8_at_0.5"] >= report["f1_macro_float_qat_at_0.5"] - 0.05, report
@@ -205,16 +207,21 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     the first four epochs (the area under the learning curve)."""
     from stages.common.core.params import Params
     from stages.common.data.input_pipeline import Augmentation, make_dataset, predict_logits
-    from stages.common.scoring.metrics import f1_macro
-    from stages.common.models.architectures import (build_student, load_student_weights,
-                                                    set_trainable)
     from stages.common.data.tfrecord_shards import Shards
+    from stages.common.models.architectures import (
+        build_student,
+        load_student_weights,
+        set_trainable,
+    )
+    from stages.common.scoring.metrics import f1_macro
     from stages.common.training.distillation import Distiller
 
     _, dataset, _, shards_dir, weights, params = colour_data
     shards = Shards.open(shards_dir, dataset)
     targets = np.array(dataset.targets("val"), np.float32).reshape(-1, len(dataset.classes))
-    teacher_pixels = np.concatenate(list(shards.pixel_chunks("val", "teacher", 64))).astype(np.float32)
+    teacher_pixels = np.concatenate(list(shards.pixel_chunks("val", "teacher", 64))).astype(
+        np.float32
+    )
     knowing, not_knowing = constructed_teacher(knows=True), constructed_teacher(knows=False)
     assert f1_macro(targets, knowing(teacher_pixels).numpy() > 0) >= 0.95
     assert f1_macro(targets, not_knowing(teacher_pixels).numpy() > 0) <= 0.6

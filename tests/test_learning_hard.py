@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from in_memory import prepared_for_training
 
 pytestmark = pytest.mark.skipif(os.environ.get("HARD_LEARNING") != "1",

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.common.data.preprocessing import (decode_image, letterbox, letterbox_geometry,
-                                              normalize_student, normalize_teacher, resize_bilinear)
+from stages.common.data.preprocessing import (
+    decode_image,
+    letterbox,
+    letterbox_geometry,
+    normalize_student,
+    normalize_teacher,
+    resize_bilinear,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 C_DIR = REPO / "stages" / "c_reference"
@@ -171,7 +177,7 @@ def test_letterbox_cli_writes_the_exact_pixels(tmp_path):
     source = tmp_path / "in.png"
     source.write_bytes(_encode(image[:, :, ::-1], ".png"))
     out = tmp_path / "out.png"
-    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(source),
+    result = subprocess.run([sys.executable, "-m", "tools.letterbox", str(source),
                              str(out), "--size", "240"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "content 51x240 at top=94, left=0" in result.stdout
@@ -180,7 +186,7 @@ def test_letterbox_cli_writes_the_exact_pixels(tmp_path):
                              (b"\xff\xd8\xff\xe0 a cut JPEG", "its JPEG header cannot be read")):
         broken = tmp_path / "broken.jpg"
         broken.write_bytes(content)
-        result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(broken),
+        result = subprocess.run([sys.executable, "-m", "tools.letterbox", str(broken),
                                  str(out)], capture_output=True, text=True)
         assert result.returncode == 2 and f"broken.jpg: {problem}" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr

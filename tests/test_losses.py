@@ -1,11 +1,9 @@
 """The distillation loss against hand-computed values, and the Distiller that uses it."""
 import numpy as np
 import pytest
-
-from stages.common.training.distillation import distillation_terms, hard_loss, soft_loss
-from stages.common.training.distillation import Distiller
-
 import tensorflow as tf  # noqa: E402
+
+from stages.common.training.distillation import Distiller, distillation_terms, hard_loss, soft_loss
 
 LABELS = tf.constant([[1.0, 0.0]])
 STUDENT = tf.constant([[2.0, -1.0]])

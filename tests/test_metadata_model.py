@@ -17,16 +17,27 @@ import pytest
 from ai_edge_litert import schema_py_generated as tflite
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
+from test_classify_c import _varied_images
 
 from stages.common.core.errors import UserError
 from stages.common.data.preprocessing import decode_image, letterbox
 from stages.common.deployment.deliverables import metadata_model_section
-from stages.common.deployment.metadata_model import (METADATA_MODEL_FILE, read_metadata,
-                                                     read_model, score_threshold_problems,
-                                                     score_thresholds, tail_model, write_model)
-from stages.common.quantization.int8_runtime import (INT8_VALUES, NEVER, Int8Model, int8_threshold,
-                                                     probability_table)
-from test_classify_c import _varied_images
+from stages.common.deployment.metadata_model import (
+    METADATA_MODEL_FILE,
+    read_metadata,
+    read_model,
+    score_threshold_problems,
+    score_thresholds,
+    tail_model,
+    write_model,
+)
+from stages.common.quantization.int8_runtime import (
+    INT8_VALUES,
+    NEVER,
+    Int8Model,
+    int8_threshold,
+    probability_table,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "tests" / "clients" / "mediapipe_classify.py"
@@ -194,7 +205,7 @@ def test_mediapipe_image_classifier_gives_predict_py_label_sets(workspace, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     answers = json.loads(result.stdout)
     assert len(answers) == len(originals) >= 50
-    predicted = subprocess.run([sys.executable, "-m", "stages.predict", str(folder),
+    predicted = subprocess.run([sys.executable, "-m", "tools.predict", str(folder),
                                 *map(str, originals), "--json"], capture_output=True, text=True)
     assert predicted.returncode == 0, predicted.stderr
     expected_labels = [[label["class"] for label in r["labels"]]

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from stages.common.scoring.metrics import (confusion_counts, f1_macro, f1_per_class,
-                                              multilabel_metrics, sigmoid, trivial_baselines)
+from stages.common.scoring.metrics import (
+    confusion_counts,
+    f1_macro,
+    f1_per_class,
+    multilabel_metrics,
+    sigmoid,
+    trivial_baselines,
+)
 
 # class 0: one positive, found, no false positive (every ratio exactly 1 = 1 / 1)
 # class 1: two positives, never predicted (precision 0 / 0 counts as 0)

@@ -3,13 +3,17 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from stages.common.core.errors import UserError
-from stages.common.models.architectures import (build_student, build_teacher, load_trained,
-                                                save_trained, set_trainable,
-                                                weighted_backbone_layers)
-
-import tensorflow as tf  # noqa: E402  (after stages: Keras 2)
+from stages.common.models.architectures import (
+    build_student,
+    build_teacher,
+    load_trained,
+    save_trained,
+    set_trainable,
+    weighted_backbone_layers,
+)
 
 QAT_ACCEPTED = {"InputLayer", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Add",
                 "GlobalAveragePooling2D", "Dropout", "Dense"}
@@ -166,8 +170,11 @@ def test_a_local_weights_file_must_fill_the_whole_backbone(tmp_path, capsys):
 def test_max_pooling_head_saves_rebuilds_quantises_and_converts(tmp_path):
     """pooling: max goes through every step a student goes through: the head layer is the
     head for freezing, model.json carries it, QAT wraps it, and the INT8 model computes it."""
-    from stages.common.models.fake_quant import (quantize_student, rebuild_qat_student,
-                                                       save_qat_weights)
+    from stages.common.models.fake_quant import (
+        quantize_student,
+        rebuild_qat_student,
+        save_qat_weights,
+    )
     from stages.common.quantization.int8_export import export_int8
     from stages.common.quantization.int8_runtime import Int8Model
 

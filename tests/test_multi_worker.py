@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from multi_worker_cluster import has_private_network, run_cluster
+
 from stages.common.core.params import read_params, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]

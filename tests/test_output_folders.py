@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _tree(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def _write(folder: Path, files: dict) -> None:
@@ -50,7 +52,9 @@ def test_a_foreign_folder_is_refused_and_left_untouched(tmp_path):
     with pytest.raises(UserError) as caught:
         with replaced_folder(target, what="a demo dataset"):
             raise AssertionError("must not get here")
-    assert f"{target}: this folder is not empty and does not hold a demo dataset" in str(caught.value)
+    assert f"{target}: this folder is not empty and does not hold a demo dataset" in str(
+        caught.value
+    )
     assert _tree(target) == {"thesis.txt": b"years of work"}
     assert [p.name for p in tmp_path.iterdir()] == ["Documents"]
 
@@ -158,7 +162,7 @@ def test_cli_refuses_an_out_dir_holding_other_files_before_any_stage(tmp_path):
     out = tmp_path / "home"
     out.mkdir()
     _write(out, {"photo.jpg": "precious"})
-    result = subprocess.run([sys.executable, "-m", "stages.cli", "train", "--data_dir",
+    result = subprocess.run([sys.executable, "-m", "tools.cli", "train", "--data_dir",
                              str(tmp_path / "data"), "--out_dir", str(out), "--work_dir",
                              str(tmp_path / "work")], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr

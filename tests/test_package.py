@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.quantization.int8_runtime import Int8Model
 from stages.common.core.hashing import file_sha256
+from stages.common.data.preprocessing import letterbox, load_image
 from stages.common.deployment.deliverables import PACKAGED_FILES, write_outputs
 from stages.common.deployment.predictor import Predictor
-from stages.common.data.preprocessing import letterbox, load_image
+from stages.common.quantization.int8_runtime import Int8Model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,9 @@ def test_adopted_thresholds_follow_from_the_val_scores(workspace):
     recommendation = json.loads((out / "threshold_recommendation.json").read_text())
     probabilities = model.probabilities(raw)
     global_threshold = recommendation["global_threshold"]
-    candidates = [recommendation["candidate_per_class_thresholds"][name] for name in dataset.classes]
+    candidates = [
+        recommendation["candidate_per_class_thresholds"][name] for name in dataset.classes
+    ]
     global_score = f1_macro(truth, probabilities >= global_threshold)
     per_class_score = f1_macro(truth, probabilities >= np.array(candidates))
     assert recommendation["val_f1_macro_global"] == pytest.approx(global_score)
@@ -78,7 +80,10 @@ def test_metrics_are_exactly_what_the_int8_outputs_give(workspace):
     raw = raw.astype(np.int64)
     int8_thresholds = np.array([row["int8"] for row in config["thresholds"]["classes"]])
     predicted = raw >= int8_thresholds  # the phone's rule, no sigmoid
-    scale, zero = config["output"]["quantization"]["scale"], config["output"]["quantization"]["zero_point"]
+    scale, zero = (
+        config["output"]["quantization"]["scale"],
+        config["output"]["quantization"]["zero_point"],
+    )
     probabilities = 1 / (1 + np.exp(-(raw - zero) * scale))
     thresholds = np.array([row["probability"] for row in config["thresholds"]["classes"]])
     assert np.array_equal(predicted, probabilities >= thresholds)
@@ -99,14 +104,14 @@ def test_predict_cli_uses_only_the_outputs(workspace):
     root, dataset = workspace
     out = root / "outputs" / "run_001"
     image = Path(dataset.dataset_dir) / "images" / dataset.splits["test"][0].name
-    result = subprocess.run([sys.executable, "-m", "stages.predict", str(out),
+    result = subprocess.run([sys.executable, "-m", "tools.predict", str(out),
                              str(image), "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (prediction,) = json.loads(result.stdout)
     expected = Predictor.load(out).predict_pixels(letterbox(load_image(image), 64)[None])[0]
     assert prediction["labels"] == expected["labels"]
     assert set(prediction["probabilities"]) == set(dataset.classes)
-    missing = subprocess.run([sys.executable, "-m", "stages.predict", str(out),
+    missing = subprocess.run([sys.executable, "-m", "tools.predict", str(out),
                               str(root / "nope.jpg")], capture_output=True, text=True)
     assert missing.returncode == 1 and "nope.jpg: error: cannot be read" in missing.stdout
     assert "Traceback" not in missing.stderr
@@ -141,19 +146,25 @@ def _snapshot(folder: Path) -> dict:
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def test_write_outputs_refuses_a_folder_that_is_not_an_earlier_output(workspace, tmp_path, tiny_int8):
+def test_write_outputs_refuses_a_folder_that_is_not_an_earlier_output(
+    workspace, tmp_path, tiny_int8
+):
     root, dataset = workspace
     out = tmp_path / "Documents"
     out.mkdir()
     (out / "thesis.txt").write_text("years of work")
     with pytest.raises(UserError, match="not empty and does not hold an earlier output"):
-        write_outputs(out, tiny_int8[2], dataset.classes, {"f1_macro": 0.0}, _recommendation(root), {})
+        write_outputs(
+            out, tiny_int8[2], dataset.classes, {"f1_macro": 0.0}, _recommendation(root), {}
+        )
     assert _snapshot(out) == {"thesis.txt": b"years of work"}
     # one foreign file beside the five outputs is enough to refuse: it is not ours to delete
     shutil.copytree(root / "outputs" / "run_001", tmp_path / "run")
     (tmp_path / "run" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty and does not hold"):
-        write_outputs(tmp_path / "run", tiny_int8[2], dataset.classes, {}, _recommendation(root), {})
+        write_outputs(
+            tmp_path / "run", tiny_int8[2], dataset.classes, {}, _recommendation(root), {}
+        )
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
 
 
@@ -227,8 +238,12 @@ def test_package_stage_refuses_an_output_dir_holding_other_files(workspace, tmp_
     (tmp_path / "params.yaml").write_text(params)
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "photo.jpg").write_bytes(b"precious")
-    result = subprocess.run([sys.executable, "-m", "stages.package", "--params",
-                             str(tmp_path / "params.yaml")], cwd=root, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.package", "--params", str(tmp_path / "params.yaml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{tmp_path / 'home'}: this folder is not empty" in result.stderr
     assert (tmp_path / "home" / "photo.jpg").read_bytes() == b"precious"

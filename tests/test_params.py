@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.core.params import (SCHEMA, DistillationParams, Params, load_params,
-                                       read_params)
+from stages.common.core.params import SCHEMA, DistillationParams, Params, load_params, read_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,9 +175,13 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
     first = _line_of(path, "epochs: 10")
     with pytest.raises(UserError) as caught:
         load_params(path)
-    assert f"{path}:{first + 1}: qat.epochs is given again (first on line {first})" in str(caught.value)
+    assert f"{path}:{first + 1}: qat.epochs is given again (first on line {first})" in str(
+        caught.value
+    )
     top = _params_with(tmp_path, "seed: 1337\n", "seed: 1337\nseed: 1\n")
-    with pytest.raises(UserError, match=r"params.yaml:\d+: seed is given again \(first on line \d+\)"):
+    with pytest.raises(
+        UserError, match=r"params.yaml:\d+: seed is given again \(first on line \d+\)"
+    ):
         load_params(top)
 
 
@@ -195,7 +198,9 @@ def test_params_written_back_read_the_same(tmp_path):
 
 def test_non_utf8_params_name_the_line(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_bytes((REPO / "params.yaml").read_bytes().replace(b"seed: 1337", b"seed: 13\xff37", 1))
+    path.write_bytes(
+        (REPO / "params.yaml").read_bytes().replace(b"seed: 1337", b"seed: 13\xff37", 1)
+    )
     with pytest.raises(UserError, match=r"params.yaml:3: not valid UTF-8"):
         load_params(path)
 

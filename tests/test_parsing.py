@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from stages.common.core.errors import UserError
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.dataset_statistics import dataset_report
 from stages.common.data.dataset_validation import parse_split_lines, split_lines, validate_dataset
-from stages.common.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -145,8 +145,11 @@ def test_too_large_is_refused_before_decoding(tmp_path):
     ("a.png,cat|cat", "given twice"),
 ])
 def test_malformed_lines(tmp_path, line, reason):
-    root = make_dataset(tmp_path, {**GOOD, "train": f"b.png,dog\n{line}\n"},
-                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])})
+    root = make_dataset(
+        tmp_path,
+        {**GOOD, "train": f"b.png,dog\n{line}\n"},
+        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])},
+    )
     message = defects_of(root)
     assert "train.txt:2:" in message and reason in message
 
@@ -166,8 +169,11 @@ def test_same_name_in_two_splits(tmp_path):
 def test_same_bytes_in_two_splits_and_in_one_split(tmp_path):
     images = {"a.png": _png(1), "b.png": _png(2), "c.png": _png(1), "d.png": _png(3),
               "e.png": _png(2)}
-    root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\ne.png,dog\n", "val": "c.png,cat\n",
-                                   "test": "d.png\n"}, images)
+    root = make_dataset(
+        tmp_path,
+        {"train": "a.png,cat\nb.png,dog\ne.png,dog\n", "val": "c.png,cat\n", "test": "d.png\n"},
+        images,
+    )
     message = defects_of(root)
     assert "val.txt:1: 'c.png': same bytes as train.txt line 1 ('a.png')" in message
     assert "train.txt:3: 'e.png': same bytes as train.txt line 2 ('b.png')" in message
@@ -188,9 +194,15 @@ def test_every_label_of_a_line_is_checked_against_train(tmp_path):
 
 
 def test_all_defects_reported_in_one_run_and_skip_mode_counts_them(tmp_path):
-    root = make_dataset(tmp_path, {"train": "a.png,cat\nb.png,dog\nmissing.png,cat\nbad line,,\n",
-                                   "val": "c.png,dog\na.png,cat\n", "test": "d.png,cat\n"},
-                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])})
+    root = make_dataset(
+        tmp_path,
+        {
+            "train": "a.png,cat\nb.png,dog\nmissing.png,cat\nbad line,,\n",
+            "val": "c.png,dog\na.png,cat\n",
+            "test": "d.png,cat\n",
+        },
+        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "c.png", "d.png"])},
+    )
     message = defects_of(root)
     assert "3 defect(s)" in message
     dataset = validate_dataset(root, max_pixels=10_000, on_defect="skip")
@@ -236,8 +248,14 @@ def _write_params(path: Path, data_dir: Path, **overrides) -> Path:
 
 @pytest.mark.stage_process
 def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
-    root = make_dataset(tmp_path / "ds", {"train": "a.png,cat\nb.png,dog\ngone.png,cat\n",
-                                          "val": "c.png,dog\n../x.png,cat\n", "test": "d.png,cat|cat\n"})
+    root = make_dataset(
+        tmp_path / "ds",
+        {
+            "train": "a.png,cat\nb.png,dog\ngone.png,cat\n",
+            "val": "c.png,dog\n../x.png,cat\n",
+            "test": "d.png,cat|cat\n",
+        },
+    )
     (root / "images" / "gone.png").unlink()
     params = _write_params(tmp_path / "params.yaml", root)
     result = subprocess.run(
@@ -254,7 +272,9 @@ def test_prepare_stage_lists_every_defect_without_traceback(tmp_path):
 @pytest.mark.stage_process
 def test_prepare_stage_checks_num_classes(tmp_path):
     root = make_dataset(tmp_path / "ds", GOOD)
-    params = _write_params(tmp_path / "params.yaml", root, **{"num_classes: null": "num_classes: 3"})
+    params = _write_params(
+        tmp_path / "params.yaml", root, **{"num_classes: null": "num_classes: 3"}
+    )
     result = subprocess.run(
         [sys.executable, "-m", "stages.prepare", "--params", str(params),
          "--out", str(tmp_path / "prepared"), "--report", str(tmp_path / "report.json")],
@@ -377,7 +397,10 @@ def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
     too_long = "x" * (MAX_LABEL_BYTES + 1)
     root = make_dataset(tmp_path, {**GOOD, "train": f"a.png,{longest}\nb.png,{too_long}\n"})
     message = defects_of(root)
-    assert f"train.txt:2: 'b.png': label '{'x' * 40}'... is {MAX_LABEL_BYTES + 1} bytes long" in message
+    assert (
+        f"train.txt:2: 'b.png': label '{'x' * 40}'... is {MAX_LABEL_BYTES + 1} bytes long"
+        in message
+    )
     assert "train.txt:1:" not in message
     for index, label in enumerate([longest, too_long, "a/b\\c:d", "..", "猫"]):
         name = curve_file_name(index, label)
@@ -416,9 +439,14 @@ def test_prepare_stage_stops_on_a_split_it_cannot_evaluate(tmp_path, split, text
 
 
 def test_a_split_emptied_by_skipped_defects_is_an_error(tmp_path):
-    root = make_dataset(tmp_path, {**GOOD, "val": "gone.png,dog\n"},
-                        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "d.png", "e.png"])})
-    with pytest.raises(UserError, match=r"val.txt: no usable image \(all its 1 line\(s\) were dropped"):
+    root = make_dataset(
+        tmp_path,
+        {**GOOD, "val": "gone.png,dog\n"},
+        images={n: _png(i) for i, n in enumerate(["a.png", "b.png", "d.png", "e.png"])},
+    )
+    with pytest.raises(
+        UserError, match=r"val.txt: no usable image \(all its 1 line\(s\) were dropped"
+    ):
         validate_dataset(root, max_pixels=10_000, on_defect="skip")
 
 

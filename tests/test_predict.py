@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _predict(*args):
-    return subprocess.run([sys.executable, "-m", "stages.predict", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "tools.predict", *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -35,10 +35,16 @@ def outputs(workspace, tmp_path):
 def _huge_png_header(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height pixels (the pixel data is a few bytes)."""
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_an_oversized_image_is_its_own_error_and_the_others_get_results(outputs, tmp_path):
@@ -108,21 +114,37 @@ def _input_size(size):
     return change
 
 
-@pytest.mark.parametrize("change, expected", [
-    (_drop_sha, "field model.sha256 is missing"),
-    (lambda config: [config], "field (top level) must be of type object, got ["),
-    (_first_threshold(3.5), "field thresholds.classes[0].int8 must be of type integer, got 3.5"),
-    (_first_threshold("12"), "field thresholds.classes[0].int8 must be of type integer, got '12'"),
-    (_first_threshold(200), "field thresholds.classes[0].int8 200 is greater than the maximum of 128"),
-    (_rows(1), "field thresholds.classes has 1 row(s) for 5 classes"),
-    (_input_size(32), "field input.height is 32 but the model has 64"),
-    (_requantised(0.5, 0), "field output.quantization.scale is 0.5 but the model has"),
-    (_set("output", "quantization", {"scale": 0.5, "zero_point": 0}),
-     "field thresholds.classes[0].int8 is"),  # the thresholds no longer follow from it
-    (lambda config: {**config, "format_version": 2},
-     "field format_version is 2; this reader knows version 1 only"),
-    (_set("labels", "classes", "circle"), "field labels.classes must be of type array"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (_drop_sha, "field model.sha256 is missing"),
+        (lambda config: [config], "field (top level) must be of type object, got ["),
+        (
+            _first_threshold(3.5),
+            "field thresholds.classes[0].int8 must be of type integer, got 3.5",
+        ),
+        (
+            _first_threshold("12"),
+            "field thresholds.classes[0].int8 must be of type integer, got '12'",
+        ),
+        (
+            _first_threshold(200),
+            "field thresholds.classes[0].int8 200 is greater than the maximum of 128",
+        ),
+        (_rows(1), "field thresholds.classes has 1 row(s) for 5 classes"),
+        (_input_size(32), "field input.height is 32 but the model has 64"),
+        (_requantised(0.5, 0), "field output.quantization.scale is 0.5 but the model has"),
+        (
+            _set("output", "quantization", {"scale": 0.5, "zero_point": 0}),
+            "field thresholds.classes[0].int8 is",
+        ),  # the thresholds no longer follow from it
+        (
+            lambda config: {**config, "format_version": 2},
+            "field format_version is 2; this reader knows version 1 only",
+        ),
+        (_set("labels", "classes", "circle"), "field labels.classes must be of type array"),
+    ],
+)
 def test_a_damaged_config_names_the_file_and_the_field(outputs, change, expected):
     out, image = outputs
     config_path = _damage(out, change)
@@ -152,7 +174,10 @@ def test_missing_files_and_labels_that_disagree(outputs, tmp_path):
     labels = (out / "labels.txt").read_text()
     (out / "labels.txt").write_text(labels[: labels.rindex("\n", 0, -1) + 1])  # one class fewer
     result = _predict(out, image)
-    assert result.returncode == 2 and "labels.txt disagrees with inference_config.json" in result.stderr
+    assert (
+        result.returncode == 2
+        and "labels.txt disagrees with inference_config.json" in result.stderr
+    )
     (out / "labels.txt").write_text(labels)
     (out / "model_qat_int8.tflite").unlink()
     result = _predict(out, image)
@@ -166,19 +191,30 @@ def test_letterbox_cli_names_a_missing_output_folder(workspace, tmp_path):
     root, dataset = workspace
     image = Path(dataset.dataset_dir) / "images" / dataset.splits["test"][0].name
     target = tmp_path / "no" / "such" / "folder" / "out.png"
-    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(image),
+    result = subprocess.run([sys.executable, "-m", "tools.letterbox", str(image),
                              str(target)], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{target.parent}: output folder not found" in result.stderr
-    written = subprocess.run([sys.executable, "-m", "stages.letterbox", str(image),
-                              str(tmp_path / "out.png"), "--size", "32"], capture_output=True, text=True)
+    written = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.letterbox",
+            str(image),
+            str(tmp_path / "out.png"),
+            "--size",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert written.returncode == 0 and (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_letterbox_cli_refuses_an_oversized_image_by_its_header(tmp_path):
     huge = tmp_path / "huge.png"
     huge.write_bytes(_huge_png_header(60000, 60000))
-    result = subprocess.run([sys.executable, "-m", "stages.letterbox", str(huge),
+    result = subprocess.run([sys.executable, "-m", "tools.letterbox", str(huge),
                              str(tmp_path / "out.png")], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{huge}: 60000x60000 = 3600000000 pixels exceeds the limit" in result.stderr

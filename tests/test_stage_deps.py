@@ -10,6 +10,7 @@ lazily), and the package ``__init__.py`` files that Python runs on the way.
 from __future__ import annotations
 
 import ast
+import re
 import shlex
 from pathlib import Path
 
@@ -122,7 +123,9 @@ def stage_deps_problems(stages: dict) -> list[str]:
 
 def test_every_stage_lists_exactly_the_code_it_imports():
     problems = stage_deps_problems(_stages())
-    assert not problems, "dvc.yaml deps are not the stages' import closures:\n" + "\n".join(problems)
+    assert not problems, "dvc.yaml deps are not the stages' import closures:\n" + "\n".join(
+        problems
+    )
 
 
 def test_closure_follows_lazy_and_relative_imports(tmp_path):
@@ -146,3 +149,44 @@ def test_closure_follows_lazy_and_relative_imports(tmp_path):
 ])
 def test_script_of_both_command_forms(command, expected):
     assert script_of(command) == REPO / expected
+
+
+def documented_params(script: Path) -> list[str] | None:
+    """The params a stage script's docstring says it reads ("Reads params: a, b.*, c.d." or
+    "Reads no params."), a section written ``b.*`` as ``b``; None if it says neither."""
+    doc = " ".join((ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or "").split())
+    if "Reads no params." in doc:
+        return []
+    found = re.search(r"Reads params: (.+?)\.(?:\s|$)", doc)
+    if found is None:
+        return None
+    return [item.strip().removesuffix(".*") for item in found.group(1).split(",")]
+
+
+def docstring_problems(stages: dict) -> list[str]:
+    problems = []
+    for name, stage in stages.items():
+        script = script_of(stage["cmd"])
+        documented, declared = documented_params(script), stage.get("params", [])
+        where = script.relative_to(REPO)
+        if documented is None:
+            problems.append(f"{where}: its docstring says no 'Reads params: ...' line "
+                            f"(dvc.yaml: {declared or 'none'})")
+        elif sorted(documented) != sorted(declared):
+            problems.append(f"{where}: its docstring reads params {documented or 'none'}, "
+                            f"dvc.yaml's stage {name} declares {declared or 'none'}")
+    return problems
+
+
+def test_every_stage_docstring_lists_the_params_dvc_yaml_gives_it():
+    problems = docstring_problems(_stages())
+    assert not problems, "\n".join(problems)
+
+
+def test_a_docstring_missing_a_params_section_is_named():
+    stages = _stages()
+    declared = list(stages["train_student"]["params"])
+    broken = {"train_student": {**stages["train_student"], "params": [*declared, "qat"]}}
+    assert docstring_problems(broken) == [
+        f"stages/train_student.py: its docstring reads params {declared}, dvc.yaml's stage "
+        f"train_student declares {[*declared, 'qat']}"]

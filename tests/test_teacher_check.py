@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from stages.common.training.teacher_check import (after_finetune, finetune_verdict, teacher_check,
-                                                  verdict)
+from stages.common.training.teacher_check import (
+    after_finetune,
+    finetune_verdict,
+    teacher_check,
+    verdict,
+)
 
 TARGETS = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.float32)
 # right on 3 of 4 images: class 0 F1 1.0, class 1 F1 2/3 -> macro-F1 5/6 at 0.5
@@ -19,7 +23,9 @@ def test_a_teacher_ahead_of_the_head_phase_but_not_of_the_finetuned_student_is_f
     assert caught_up["teacher_ahead_of_finetuned_student"] is False
     warn, sentence = finetune_verdict(caught_up)
     assert warn and sentence.startswith("WARNING") and "distillation.alpha=1.0" in sentence
-    level = after_finetune(check, check["teacher_val_f1_macro_at_0.5"])  # level with the teacher counts as caught up
+    level = after_finetune(
+        check, check["teacher_val_f1_macro_at_0.5"]
+    )  # level with the teacher counts as caught up
     assert finetune_verdict(level)[0]
 
 

@@ -7,8 +7,12 @@ import pytest
 from stages.common.evaluation.int8_evaluation import evaluation_report, precision_recall_curve
 from stages.common.quantization.int8_runtime import NEVER, int8_threshold, probability_table
 from stages.common.scoring.metrics import f1_macro
-from stages.common.scoring.threshold_search import (adopted_thresholds, predict,
-                                                       search_thresholds, threshold_grid)
+from stages.common.scoring.threshold_search import (
+    adopted_thresholds,
+    predict,
+    search_thresholds,
+    threshold_grid,
+)
 
 CLASSES = ["a", "b", "c"]
 

@@ -36,7 +36,7 @@ def test_stamp_prefixes_the_seconds_since_it_started():
 def test_the_chart_command_draws_and_refuses_a_log_without_epochs(tmp_path):
     (tmp_path / "run.log").write_text(LOG)
     (tmp_path / "empty.log").write_text("     1.0 Running stage 'prepare':\n")
-    command = [sys.executable, "-m", "stages.time_to_quality", "chart", "--out",
+    command = [sys.executable, "-m", "tools.time_to_quality", "chart", "--out",
                str(tmp_path / "chart.png")]
     done = subprocess.run(command + [f"fast={tmp_path / 'run.log'}"], cwd=REPO,
                           capture_output=True, text=True)

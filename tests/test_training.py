@@ -4,18 +4,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+import tensorflow as tf  # noqa: E402
 from in_memory import in_memory_source, letterbox_split
+
 from stages.common.core.errors import UserError
-from stages.common.data.input_pipeline import Augmentation, make_dataset
 from stages.common.data.demo_data import write_demo_dataset
-from stages.common.scoring.metrics import f1_macro, multilabel_metrics, trivial_baselines
+from stages.common.data.input_pipeline import Augmentation, make_dataset
 from stages.common.data.preprocessing import letterbox, normalize_student
+from stages.common.scoring.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.training import phases
 from stages.common.training.phases import EpochProgress, Phase, ResumeState, run_phase
-
-import tensorflow as tf  # noqa: E402
-
 
 
 def test_metrics_hand_computed():
@@ -60,8 +58,12 @@ def test_training_input_without_augmentation_is_what_the_phone_feeds(tiny_datase
         streamed.append(images.numpy())
         labels.append(targets.numpy())
     images_dir = Path(dataset.dataset_dir) / "images"
-    as_predicted = np.stack([normalize_student(letterbox(read_image_file(images_dir / r.name, 10**7), 48))
-                             for r in dataset.splits["val"]])
+    as_predicted = np.stack(
+        [
+            normalize_student(letterbox(read_image_file(images_dir / r.name, 10**7), 48))
+            for r in dataset.splits["val"]
+        ]
+    )
     np.testing.assert_array_equal(np.concatenate(streamed), as_predicted)
     np.testing.assert_array_equal(np.concatenate(labels),
                                   np.array(dataset.targets("val"), dtype=np.float32))
@@ -104,7 +106,9 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
                             augmentation_pass=augmentation_pass, teacher_logits=logits)
         images = {}
         for (batch, extra), labels in data:
-            for image, row, label in zip(batch.numpy(), extra["teacher_logits"].numpy(), labels.numpy()):
+            for image, row, label in zip(
+                batch.numpy(), extra["teacher_logits"].numpy(), labels.numpy()
+            ):
                 index = int(row[0]) // 2
                 np.testing.assert_array_equal(label, targets[index])  # logits follow their image
                 images[index] = image
@@ -164,7 +168,9 @@ def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp
                                         "train_student"):
         TeacherOutputs.load(tmp_path / "cut.npz", "key", shape)
     other = (shape[0], shape[1] + 1, shape[2])
-    with pytest.raises(UserError, match=rf"pass_0 is \({shape[1]}, 5\), expected \({shape[1] + 1}, 5\)"):
+    with pytest.raises(
+        UserError, match=rf"pass_0 is \({shape[1]}, 5\), expected \({shape[1] + 1}, 5\)"
+    ):
         TeacherOutputs.load(tmp_path / "teacher_outputs.npz", "key", other)
 
     teacher.runs = 0
@@ -233,8 +239,8 @@ def test_png_shards_hold_the_same_pixels(tiny_dataset, tmp_path):
 
 
 def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
-    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.core.errors import UserError
+    from stages.common.data.dataset_validation import validate_dataset
     from stages.common.data.tfrecord_shards import Shards, write_shards
 
     write_shards(_records(tiny_dataset), tmp_path / "shards", {"student": 48})
@@ -401,10 +407,19 @@ def test_the_resume_key_is_every_param_the_stage_declares():
     repo = Path(__file__).resolve().parents[1]
     declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     base = read_params(repo / "params.yaml")
-    changes = {"seed": 7, "train.strategy": "mirrored", "train.mixed_precision": True,
-               "shards.shuffle_buffer": 17, "augmentation.color_jitter.brightness": 0.5,
-               "teacher.dropout": 0.1, "student.batch_size": 3, "distillation.alpha": 0.5,
-               "qat.lr": 0.5, "export.representative_samples": 3, "threshold_search.grid_step": 0.02}
+    changes = {
+        "seed": 7,
+        "train.strategy": "mirrored",
+        "train.mixed_precision": True,
+        "shards.shuffle_buffer": 17,
+        "augmentation.color_jitter.brightness": 0.5,
+        "teacher.dropout": 0.1,
+        "student.batch_size": 3,
+        "distillation.alpha": 0.5,
+        "qat.lr": 0.5,
+        "export.representative_samples": 3,
+        "threshold_search.grid_step": 0.02,
+    }
     for stage in ("train_teacher", "train_student", "qat"):
         names = stage_params(stage)
         assert names == declared[stage]["params"]

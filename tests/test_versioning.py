@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.data.demo_data import write_demo_dataset
 from stages.common.core.params import read_yaml, write_yaml
+from stages.common.data.demo_data import write_demo_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -125,7 +125,10 @@ def test_a_dataset_added_with_links_into_the_dvc_cache_is_accepted(tmp_path, cac
 
     result = prepare()
     assert result.returncode == 0, result.stderr
-    assert json.loads((root / "metrics" / "data_report.json").read_text())["splits"]["train"]["images"] == 12
+    assert (
+        json.loads((root / "metrics" / "data_report.json").read_text())["splits"]["train"]["images"]
+        == 12
+    )
 
     (tmp_path / "elsewhere.jpg").write_bytes(images[0].read_bytes())
     victim = images[1]
@@ -133,5 +136,7 @@ def test_a_dataset_added_with_links_into_the_dvc_cache_is_accepted(tmp_path, cac
     victim.symlink_to(tmp_path / "elsewhere.jpg")
     refused = prepare()
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert f"'{victim.relative_to(root / 'data' / 'shapes' / 'images')}': resolves outside images/" \
+    assert (
+        f"'{victim.relative_to(root / 'data' / 'shapes' / 'images')}': resolves outside images/"
         in refused.stderr
+    )

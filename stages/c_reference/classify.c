@@ -5,11 +5,11 @@
  *            OUTPUT_DIR IMAGE...
  *
  * Each IMAGE is decoded, upright RGB: binary PPM (P6, maxval 255), or with --raw WxH the bare
- * W*H*3 bytes. Decoding belongs to the platform (stages/decode_to_ppm.py writes what the
+ * W*H*3 bytes. Decoding belongs to the platform (tools/decode_to_ppm.py writes what the
  * pipeline's own decoder gives, EXIF orientation applied). For each image: letterbox it with
  * letterbox.c, run model_qat_int8.tflite through the LiteRT C API, and predict class i when
  * its int8 output q[i] >= thresholds.classes[i].int8 of inference_config.json. It prints
- * "IMAGE: label (p), ..." like stages/predict.py, and with --int8 the line "  int8: q0 q1 ...".
+ * "IMAGE: label (p), ..." like tools/predict.py, and with --int8 the line "  int8: q0 q1 ...".
  *
  * The LiteRT calls, in the order a phone's C layer makes them: environment -> model from file
  * -> options (CPU accelerator, CPU settings) -> compiled model -> buffer requirements ->
@@ -367,7 +367,7 @@ static int read_image(const char *path, int raw_width, int raw_height, uint8_t *
         char magic[2];
         if (fread(magic, 1, 2, file) != 2 || magic[0] != 'P' || magic[1] != '6') {
             snprintf(error, MESSAGE_SIZE, "not a binary PPM (P6); decode it first "
-                     "(python -m stages.decode_to_ppm), or give --raw WxH for raw RGB");
+                     "(python -m tools.decode_to_ppm), or give --raw WxH for raw RGB");
             fclose(file);
             return -1;
         }

@@ -24,21 +24,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 import tensorflow as tf
 
-from stages.common.data.input_pipeline import Augmentation, make_dataset
-from stages.common.data.dataset_validation import validate_dataset
-from stages.common.data.demo_data import write_demo_dataset
 from stages.common.core.errors import UserError
 from stages.common.core.params import Params
+from stages.common.data.dataset_validation import validate_dataset
+from stages.common.data.demo_data import write_demo_dataset
+from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.preprocessing import encode_ppm, normalize_student
+from stages.common.data.tfrecord_shards import Shards, write_shards
 from stages.common.deployment.inference_config import load_inference_config
 from stages.common.models.architectures import build_student, build_teacher, set_trainable
-from stages.common.data.preprocessing import encode_ppm, normalize_student
 from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
-from stages.common.quantization.int8_export import (convert_to_float, convert_to_int8,
-                                                    pin_input_range)
-from stages.common.data.tfrecord_shards import Shards, write_shards
+from stages.common.quantization.int8_export import (
+    convert_to_float,
+    convert_to_int8,
+    pin_input_range,
+)
 from stages.common.training.distillation import Distiller
 
 keras = tf.keras
@@ -172,9 +174,15 @@ def tflite_int8_vs_float(size: int, runs: int = 50) -> dict:
     result = {"float_bytes": len(float_model), "int8_bytes": len(int8_model),
               "size_ratio": round(len(int8_model) / len(float_model), 3)}
     for threads in (1, 2):
-        float_ms, int8_ms = _latency_ms(float_model, threads, runs), _latency_ms(int8_model, threads, runs)
-        result[f"threads_{threads}"] = {"float_ms": round(float_ms, 2), "int8_ms": round(int8_ms, 2),
-                                        "ratio": round(int8_ms / float_ms, 3)}
+        float_ms, int8_ms = (
+            _latency_ms(float_model, threads, runs),
+            _latency_ms(int8_model, threads, runs),
+        )
+        result[f"threads_{threads}"] = {
+            "float_ms": round(float_ms, 2),
+            "int8_ms": round(int8_ms, 2),
+            "ratio": round(int8_ms / float_ms, 3),
+        }
     return result
 
 

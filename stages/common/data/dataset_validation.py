@@ -1,4 +1,4 @@
-"""Parsing and validating a dataset in the seed's format, and its statistics.
+"""Parsing and validating a dataset in the seed's format (its statistics: dataset_statistics).
 
     dataset/
       images/...                 (names may contain sub-folders, '/' separated)

@@ -7,19 +7,29 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from stages.common.data.dataset import write_labels
-from stages.common.core.hashing import file_sha256
-from stages.common.deployment.inference_config import (CONFIG_FILE, FORMAT_VERSION, LABELS_FILE,
-                                                       MODEL_FILE, check_model_against_config,
-                                                       validate_inference_config)
-from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, Int8Model
-from stages.common.core.output_folders import check_replaceable, replaced_folder
-from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
-from stages.common.deployment.metadata_model import (METADATA_MODEL_FILE, metadata_flatbuffer,
-                                                     probability_model, score_threshold_problems,
-                                                     score_thresholds, with_metadata)
-from stages.common.scoring.threshold_search import adopted_thresholds
 from stages.common.core.errors import UserError
+from stages.common.core.hashing import file_sha256
+from stages.common.core.output_folders import check_replaceable, replaced_folder
+from stages.common.data.dataset import write_labels
+from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
+from stages.common.deployment.inference_config import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    LABELS_FILE,
+    MODEL_FILE,
+    check_model_against_config,
+    validate_inference_config,
+)
+from stages.common.deployment.metadata_model import (
+    METADATA_MODEL_FILE,
+    metadata_flatbuffer,
+    probability_model,
+    score_threshold_problems,
+    score_thresholds,
+    with_metadata,
+)
+from stages.common.quantization.int8_runtime import KERNEL_PATHS, NEVER, Int8Model
+from stages.common.scoring.threshold_search import adopted_thresholds
 
 METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "threshold_recommendation.json"
@@ -34,7 +44,10 @@ def git_state(repository: str | Path = ".") -> dict:
 
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_uncommitted_changes": bool(status) if status is not None else None}
+    return {
+        "git_commit": commit,
+        "git_uncommitted_changes": bool(status) if status is not None else None,
+    }
 
 
 def kernels_section(kernel_paths: dict) -> dict:
@@ -62,32 +75,47 @@ def inference_config(model: Int8Model, model_sha256: str, classes: list[str],
     int8_thresholds = model.thresholds_int8(thresholds)
     return {
         "format_version": FORMAT_VERSION,
-        "model": {"file": MODEL_FILE, "sha256": model_sha256, "bytes": model.path.stat().st_size,
-                  "runtime": "TFLite / LiteRT, builtin INT8 operators only"},
+        "model": {
+            "file": MODEL_FILE,
+            "sha256": model_sha256,
+            "bytes": model.path.stat().st_size,
+            "runtime": "TFLite / LiteRT, builtin INT8 operators only",
+        },
         "input": {
-            "shape": [1, model.input_size, model.input_size, 3], "layout": "NHWC",
-            "height": model.input_size, "width": model.input_size, "channels": 3,
-            "color_order": "RGB", "dtype": "uint8",
+            "shape": [1, model.input_size, model.input_size, 3],
+            "layout": "NHWC",
+            "height": model.input_size,
+            "width": model.input_size,
+            "channels": 3,
+            "color_order": "RGB",
+            "dtype": "uint8",
             "quantization": {"scale": model.input_scale, "zero_point": model.input_zero_point},
             "meaning": f"the letterboxed pixels as they are; the model sees (x - "
-                       f"{STUDENT_ZERO_POINT:g}) / {STUDENT_SCALE:g} through its input quantisation",
+            f"{STUDENT_ZERO_POINT:g}) / {STUDENT_SCALE:g} through its input quantisation",
         },
         "preprocessing": preprocessing_spec(model.input_size),
         "output": {
-            "shape": [1, len(classes)], "dtype": "int8",
+            "shape": [1, len(classes)],
+            "dtype": "int8",
             "quantization": {"scale": model.output_scale, "zero_point": model.output_zero_point},
             "meaning": "quantised logits, one per class in labels order; logit = (q - zero_point) "
-                       "* scale; probability = sigmoid(logit), independently per class "
-                       "(multi-label: not a softmax)",
+            "* scale; probability = sigmoid(logit), independently per class "
+            "(multi-label: not a softmax)",
         },
-        "labels": {"file": LABELS_FILE, "order": "output index i is line i + 1", "classes": classes},
+        "labels": {
+            "file": LABELS_FILE,
+            "order": "output index i is line i + 1",
+            "classes": classes,
+        },
         "thresholds": {
             "adopted": recommendation["adopted"],
             "decision_rule": "predict class i when probability_i >= threshold_i, equivalently "
-                             "when q_i >= int8_threshold_i (no sigmoid needed on the phone); "
-                             f"an int8 threshold of {NEVER} means the class is never predicted",
-            "classes": [{"class": name, "probability": t, "int8": q}
-                        for name, t, q in zip(classes, thresholds, int8_thresholds)],
+            "when q_i >= int8_threshold_i (no sigmoid needed on the phone); "
+            f"an int8 threshold of {NEVER} means the class is never predicted",
+            "classes": [
+                {"class": name, "probability": t, "int8": q}
+                for name, t, q in zip(classes, thresholds, int8_thresholds)
+            ],
             "empty_prediction": "an image may get no label at all (multi-label)",
         },
         "kernels": kernels_section(kernel_paths),

@@ -23,8 +23,12 @@ from jsonschema import Draft202012Validator, validators
 
 from stages.common.core.errors import UserError, read_utf8
 from stages.common.core.label_text import forbidden_character
-from stages.common.quantization.int8_runtime import (KERNEL_PATHS, NEVER, int8_threshold,
-                                                     probability_table)
+from stages.common.quantization.int8_runtime import (
+    KERNEL_PATHS,
+    NEVER,
+    int8_threshold,
+    probability_table,
+)
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model_qat_int8.tflite"

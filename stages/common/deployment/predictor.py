@@ -16,11 +16,16 @@ import numpy as np
 from stages.common.core.errors import UserError, read_regular_file
 from stages.common.core.hashing import bytes_sha256
 from stages.common.core.label_text import forbidden_character
-from stages.common.deployment.inference_config import (CONFIG_FILE, LABELS_FILE, MODEL_FILE,
-                                                       check_model_against_config,
-                                                       load_inference_config, read_text_file)
-from stages.common.quantization.int8_runtime import Int8Model
 from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
+from stages.common.deployment.inference_config import (
+    CONFIG_FILE,
+    LABELS_FILE,
+    MODEL_FILE,
+    check_model_against_config,
+    load_inference_config,
+    read_text_file,
+)
+from stages.common.quantization.int8_runtime import Int8Model
 
 
 def _read_labels(path: Path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Seed section 7: metrics of the INT8 model on TEST with the adopted thresholds, and curves."""
+"""Metrics of the INT8 model on TEST with the adopted thresholds, and curves."""
 from __future__ import annotations
 
 import csv
@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.quantization.int8_runtime import (ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model,
-                                                     kernel_path_agreement)
-from stages.common.scoring.metrics import multilabel_metrics
 from stages.common.core.output_folders import replaced_folder
+from stages.common.quantization.int8_runtime import (
+    ADOPTED_KERNEL_PATH,
+    KERNEL_PATHS,
+    Int8Model,
+    kernel_path_agreement,
+)
+from stages.common.scoring.metrics import multilabel_metrics
 from stages.common.scoring.threshold_search import predict
 
 CURVE_FILE = re.compile(r"\d{3}_[A-Za-z0-9_.-]{0,60}\.csv")
@@ -48,8 +52,12 @@ def evaluation_report(y_true: np.ndarray, probabilities: np.ndarray, thresholds:
         "no_label_rate_predicted": float(np.mean(~predicted.any(axis=1))) if len(y_true) else 0.0,
         "no_label_rate_true": float(np.mean(~y_true.any(axis=1))) if len(y_true) else 0.0,
         "per_class": per_class,
-        "at_threshold_0.5": {**at_half, "no_label_rate_predicted":
-                             float(np.mean(~(probabilities >= 0.5).any(axis=1))) if len(y_true) else 0.0},
+        "at_threshold_0.5": {
+            **at_half,
+            "no_label_rate_predicted": float(np.mean(~(probabilities >= 0.5).any(axis=1)))
+            if len(y_true)
+            else 0.0,
+        },
         "conventions": CONVENTIONS,
     }
 

@@ -27,8 +27,13 @@ from pathlib import Path
 from stages.common.core.errors import UserError
 from stages.common.evaluation import report_charts as charts
 from stages.common.evaluation.report_charts import plt
-from stages.common.evaluation.run_results import (TRAINING_STAGES, RunFiles, pr_curves,
-                                                  read_table, training_curves)
+from stages.common.evaluation.run_results import (
+    TRAINING_STAGES,
+    RunFiles,
+    pr_curves,
+    read_table,
+    training_curves,
+)
 
 QUANTIZATION_NAMES = {"float_student": "float student", "ptq_int8": "PTQ INT8",
                       "qat_int8": "QAT INT8 (shipped)"}
@@ -167,11 +172,16 @@ def teacher_rows(student_metrics: dict) -> list[list[str]]:
     """The teacher check (train_student): the teacher against the student after its head phase
     and after its fine-tune phase, on val."""
     check = student_metrics["teacher_check"]
-    return [["teacher", f"{check['teacher_val_f1_macro_at_0.5']:.4f}",
-             f"{check['teacher_val_f1_macro_tuned']:.4f} (at {check['teacher_tuned_threshold']:.2f})"],
-            ["student after its head phase", f"{check['student_head_val_f1_macro_at_0.5']:.4f}", ""],
-            ["student after fine-tuning",
-             f"{check['student_finetuned_val_f1_macro_at_0.5']:.4f}", ""]]
+    return [
+        [
+            "teacher",
+            f"{check['teacher_val_f1_macro_at_0.5']:.4f}",
+            f"{check['teacher_val_f1_macro_tuned']:.4f} "
+            f"(at {check['teacher_tuned_threshold']:.2f})",
+        ],
+        ["student after its head phase", f"{check['student_head_val_f1_macro_at_0.5']:.4f}", ""],
+        ["student after fine-tuning", f"{check['student_finetuned_val_f1_macro_at_0.5']:.4f}", ""],
+    ]
 
 
 def teacher_verdict(student_metrics: dict) -> str:
@@ -227,11 +237,13 @@ def _summary_text(data_report, stage_metrics, export, recommendation, evaluation
         f"(student head phase {check['student_head_val_f1_macro_at_0.5']:.3f})",
         f"student val macro-F1 @0.5: {stage_metrics['train_student']['val_f1_macro']:.3f}",
         f"QAT val macro-F1 @0.5:     {stage_metrics['qat']['val_f1_macro']:.3f}",
-        f"thresholds: {recommendation['adopted']} (val {recommendation['val_f1_macro_per_class']:.3f}"
+        f"thresholds: {recommendation['adopted']} "
+        f"(val {recommendation['val_f1_macro_per_class']:.3f}"
         f" vs global {recommendation['val_f1_macro_global']:.3f})",
         f"test INT8 macro-F1: {evaluation['f1_macro']:.3f}, micro {evaluation['f1_micro']:.3f}",
         f"test macro-F1: float {quantization['float_student']['test_f1_macro']:.3f}, PTQ "
-        f"{quantization['ptq_int8']['test_f1_macro']:.3f}, QAT {quantization['qat_int8']['test_f1_macro']:.3f}",
+        f"{quantization['ptq_int8']['test_f1_macro']:.3f}, "
+        f"QAT {quantization['qat_int8']['test_f1_macro']:.3f}",
         f"no-label rate: predicted {evaluation['no_label_rate_predicted']:.3f}, "
         f"true {evaluation['no_label_rate_true']:.3f}",
         f"model: {export['file_bytes'] / 1e6:.2f} MB, input uint8 {export['input']['size']} px",
@@ -247,14 +259,25 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _image(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+    encoded = base64.b64encode(png).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
 def _html(title, panels, data_report, stage_metrics, export, recommendation, evaluation,
           quantization, errors) -> str:
-    split_rows = [[name, info["images"], f"{info['labels_per_image_mean']:.2f}",
-                   info["labels_per_image_max"], f"{info['no_label_rate']:.3f}",
-                   f"{info['multi_label_rate']:.3f}"] for name, info in data_report["splits"].items()]
+    summary = _summary_text(data_report, stage_metrics, export, recommendation, evaluation,
+                            quantization)
+    split_rows = [
+        [
+            name,
+            info["images"],
+            f"{info['labels_per_image_mean']:.2f}",
+            info["labels_per_image_max"],
+            f"{info['no_label_rate']:.3f}",
+            f"{info['multi_label_rate']:.3f}",
+        ]
+        for name, info in data_report["splits"].items()
+    ]
     size = data_report["image_size"]
     training_rows = [[stage, f"{metrics['val_f1_macro']:.3f}", f"{metrics['val_loss']:.4f}",
                       ", ".join(f"{name} {summary['epochs_run']} ep"
@@ -262,53 +285,110 @@ def _html(title, panels, data_report, stage_metrics, export, recommendation, eva
                                 for name, summary in metrics["phases"].items()),
                       f"{metrics['wall_time_s']:.0f}"]
                      for stage, metrics in stage_metrics.items()]
-    fidelity_rows = [[key.removeprefix("fidelity_"), value["images"],
-                      f"{value['max_abs_probability_difference']:.4f}",
-                      f"{value['mean_abs_probability_difference']:.4f}",
-                      f"{value['identical_decisions_at_0.5']:.4f}",
-                      f"{value['f1_macro_int8_at_0.5']:.4f}", f"{value['f1_macro_float_qat_at_0.5']:.4f}"]
-                     for key, value in export.items() if key.startswith("fidelity_")]
+    fidelity_rows = [
+        [
+            key.removeprefix("fidelity_"),
+            value["images"],
+            f"{value['max_abs_probability_difference']:.4f}",
+            f"{value['mean_abs_probability_difference']:.4f}",
+            f"{value['identical_decisions_at_0.5']:.4f}",
+            f"{value['f1_macro_int8_at_0.5']:.4f}",
+            f"{value['f1_macro_float_qat_at_0.5']:.4f}",
+        ]
+        for key, value in export.items()
+        if key.startswith("fidelity_")
+    ]
     kernels = evaluation["kernel_paths"]
     sections = [
-        ("Summary", f"<pre>{html.escape(_summary_text(data_report, stage_metrics, export, recommendation, evaluation, quantization))}</pre>"),
-        ("Dataset", _table(["split", "images", "labels/image", "max labels", "no-label rate",
-                            "multi-label rate"], split_rows)
-         + f"<p>image sizes: height {size['height_min']}..{size['height_max']}, width "
-           f"{size['width_min']}..{size['width_max']}, aspect ratio "
-           f"{size['aspect_ratio_min']}..{size['aspect_ratio_max']}</p>"
-         + _image(panels["dataset"], "label frequency")),
-        ("Training", _table(["stage", "val macro-F1 @0.5", "val loss", "phases", "wall time (s)"],
-                            training_rows)
-         + "".join(_image(panels[stage], stage) for stage in TRAINING_STAGES)),
-        ("Teacher check (val, before distillation)",
-         _table(["model", "val macro-F1 @0.5", "val macro-F1, best threshold"],
-                teacher_rows(stage_metrics["train_student"]))
-         + f"<p>{html.escape(teacher_verdict(stage_metrics['train_student']))}</p>"),
-        ("Thresholds (val, INT8)", _image(panels["f1_vs_threshold"], "F1 vs threshold")
-         + _table(["class", "adopted threshold"],
-                  [[entry["class"], f"{entry['threshold']:.2f}"] for entry in evaluation["per_class"]])),
-        ("Test metrics (INT8, adopted thresholds)",
-         _table(charts.METRIC_COLUMNS, charts.metrics_rows(evaluation))
-         + _image(panels["pr"], "PR curves")),
+        (
+            "Summary",
+            f"<pre>{html.escape(summary)}</pre>",
+        ),
+        (
+            "Dataset",
+            _table(
+                [
+                    "split",
+                    "images",
+                    "labels/image",
+                    "max labels",
+                    "no-label rate",
+                    "multi-label rate",
+                ],
+                split_rows,
+            )
+            + f"<p>image sizes: height {size['height_min']}..{size['height_max']}, width "
+            f"{size['width_min']}..{size['width_max']}, aspect ratio "
+            f"{size['aspect_ratio_min']}..{size['aspect_ratio_max']}</p>"
+            + _image(panels["dataset"], "label frequency"),
+        ),
+        (
+            "Training",
+            _table(
+                ["stage", "val macro-F1 @0.5", "val loss", "phases", "wall time (s)"], training_rows
+            )
+            + "".join(_image(panels[stage], stage) for stage in TRAINING_STAGES),
+        ),
+        (
+            "Teacher check (val, before distillation)",
+            _table(
+                ["model", "val macro-F1 @0.5", "val macro-F1, best threshold"],
+                teacher_rows(stage_metrics["train_student"]),
+            )
+            + f"<p>{html.escape(teacher_verdict(stage_metrics['train_student']))}</p>",
+        ),
+        (
+            "Thresholds (val, INT8)",
+            _image(panels["f1_vs_threshold"], "F1 vs threshold")
+            + _table(
+                ["class", "adopted threshold"],
+                [
+                    [entry["class"], f"{entry['threshold']:.2f}"]
+                    for entry in evaluation["per_class"]
+                ],
+            ),
+        ),
+        (
+            "Test metrics (INT8, adopted thresholds)",
+            _table(charts.METRIC_COLUMNS, charts.metrics_rows(evaluation))
+            + _image(panels["pr"], "PR curves"),
+        ),
         ("Errors on test (INT8, adopted thresholds)", errors_section(errors, evaluation, panels)),
-        ("Quantisation: float student, PTQ and QAT (test)",
-         _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))
-         + "<p>Each model at its own thresholds, tuned on val with the same search. PTQ: the "
-           "float student quantised after training (what Model Maker does); QAT: the shipped "
-           "model.</p>"
-         + f"<p>{html.escape(quantization_gaps(quantization))}</p>"),
-        ("INT8 vs float fidelity", _table(["split", "images", "max |dp|", "mean |dp|",
-                                           "same decisions @0.5", "INT8 macro-F1 @0.5",
-                                           "float macro-F1 @0.5"], fidelity_rows)
-         + _image(panels["fidelity"], "fidelity")),
-        (f"CPU kernels against {kernels['adopted']} (the path the thresholds were tuned on)",
-         _table(KERNEL_COLUMNS, kernel_rows(export, evaluation))
-         + f"<p>{html.escape(kernels['rule'])}</p>"),
+        (
+            "Quantisation: float student, PTQ and QAT (test)",
+            _table(QUANTIZATION_COLUMNS, quantization_rows(quantization))
+            + "<p>Each model at its own thresholds, tuned on val with the same search. PTQ: the "
+            "float student quantised after training (what Model Maker does); QAT: the shipped "
+            "model.</p>" + f"<p>{html.escape(quantization_gaps(quantization))}</p>",
+        ),
+        (
+            "INT8 vs float fidelity",
+            _table(
+                [
+                    "split",
+                    "images",
+                    "max |dp|",
+                    "mean |dp|",
+                    "same decisions @0.5",
+                    "INT8 macro-F1 @0.5",
+                    "float macro-F1 @0.5",
+                ],
+                fidelity_rows,
+            )
+            + _image(panels["fidelity"], "fidelity"),
+        ),
+        (
+            f"CPU kernels against {kernels['adopted']} (the path the thresholds were tuned on)",
+            _table(KERNEL_COLUMNS, kernel_rows(export, evaluation))
+            + f"<p>{html.escape(kernels['rule'])}</p>",
+        ),
     ]
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
-             "margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "img{max-width:49%;vertical-align:top}")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse;"
+        "margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "img{max-width:49%;vertical-align:top}"
+    )
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{body}</body></html>\n")
 
@@ -327,7 +407,9 @@ def headline(output_dir: Path, report_dir: Path) -> str:
     try:
         metrics = json.loads(metrics_path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{metrics_path}: missing; it is written by the stage package (dvc repro)") from None
+        raise UserError(
+            f"{metrics_path}: missing; it is written by the stage package (dvc repro)"
+        ) from None
     files = sorted(path.name for path in output_dir.iterdir())
     return (f"outputs ({len(files)} files) in {output_dir}/: {', '.join(files)}\n"
             f"report: {report_dir / 'report.html'} (overview {report_dir / 'report.png'})\n"

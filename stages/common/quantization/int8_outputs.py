@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from stages.common.core import layout
-from stages.common.data.dataset import load_prepared
 from stages.common.core.errors import UserError
-from stages.common.quantization.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model
 from stages.common.core.progress import Progress
+from stages.common.data.dataset import load_prepared
 from stages.common.data.tfrecord_shards import Shards
+from stages.common.quantization.int8_runtime import ADOPTED_KERNEL_PATH, KERNEL_PATHS, Int8Model
 
 CHUNK = 256  # images decoded at a time: memory stays bounded on any split size
 MAX_REFERENCE_COPIES = 4  # reference-kernel interpreters side by side (memory: one arena each)

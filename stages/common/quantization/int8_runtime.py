@@ -29,7 +29,10 @@ NEVER = 128  # an int8 threshold no int8 value reaches
 # name -> (LiteRT interpreter op resolver, what runs the ops)
 KERNEL_PATHS = {
     "xnnpack": ("AUTO", "LiteRT CPU default: the XNNPACK delegate"),
-    "builtin": ("BUILTIN_WITHOUT_DEFAULT_DELEGATES", "TFLite builtin optimised kernels, no delegate"),
+    "builtin": (
+        "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+        "TFLite builtin optimised kernels, no delegate",
+    ),
     "reference": ("BUILTIN_REF", "TFLite builtin reference kernels"),
 }
 ADOPTED_KERNEL_PATH = "xnnpack"
@@ -105,7 +108,9 @@ class Int8Model:
         return outputs
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        return probability_table(self.output_scale, self.output_zero_point)[raw.astype(np.int64) + 128]
+        return probability_table(self.output_scale, self.output_zero_point)[
+            raw.astype(np.int64) + 128
+        ]
 
     def thresholds_int8(self, thresholds) -> list[int]:
         return [int8_threshold(t, self.output_scale, self.output_zero_point) for t in thresholds]

@@ -1,4 +1,4 @@
-"""Decision thresholds tuned on validation probabilities of the INT8 model (seed section 6).
+"""Decision thresholds tuned on validation probabilities of the INT8 model.
 
 - Grid: ``grid_min, grid_min + step, ..., grid_max`` (both ends included), rounded to 10 decimals
   so 0.05 + k * 0.01 lands on the intended values.

@@ -42,7 +42,9 @@ def distribution_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
     if name == "auto":
-        return tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
+        return (
+            tf.distribute.MirroredStrategy(gpus) if len(gpus) > 1 else tf.distribute.get_strategy()
+        )
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(
             gpus or [device.name for device in tf.config.list_logical_devices("CPU")])
@@ -54,7 +56,7 @@ def _cluster_from_tf_config() -> tuple[dict, dict]:
     text = os.environ.get("TF_CONFIG")
     if not text:
         raise UserError("train.strategy: multi_worker needs the TF_CONFIG environment variable "
-                        "(cluster and task of every worker); see the README, 'Training on "
+                        "(cluster and task of every worker); see docs/scale_out.md, 'Training on "
                         "several machines'")
     try:
         config = json.loads(text)

@@ -21,7 +21,9 @@ def hard_loss(labels, student_logits, label_smoothing: float = 0.0):
     labels = tf.cast(labels, student_logits.dtype)
     if label_smoothing:
         labels = labels * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=student_logits))
+    return tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=student_logits)
+    )
 
 
 def soft_loss(student_logits, teacher_logits, temperature: float):

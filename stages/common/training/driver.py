@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
 import tensorflow as tf
 
 from stages.common.core import layout
@@ -32,10 +31,16 @@ from stages.common.core.hashing import json_sha256
 from stages.common.core.params import ModelParams, Params, param_values, stage_params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
-from stages.common.scoring.metrics import f1_macro, trivial_baselines
 from stages.common.models.architectures import set_trainable
-from stages.common.training.devices import (LOST_WORKER_ERRORS, distribution_strategy, is_chief,
-                                            lost_worker_message, seed_everything, set_precision)
+from stages.common.scoring.metrics import f1_macro, trivial_baselines
+from stages.common.training.devices import (
+    LOST_WORKER_ERRORS,
+    distribution_strategy,
+    is_chief,
+    lost_worker_message,
+    seed_everything,
+    set_precision,
+)
 from stages.common.training.distillation import hard_loss
 from stages.common.training.phases import Phase, ResumeState, check_same_progress, run_phase
 
@@ -168,8 +173,9 @@ def _on_devices(train_function: Callable[[StagePaths], dict], params: Params, pa
 def _open_live(directory: Path | None, resume: bool):
     if directory is None:
         return None
-    from dvclive import Live
     from scmrepo.exceptions import SCMError
+
+    from dvclive import Live
 
     # The pipeline's dvc.yaml declares the plots; dvclive must not edit it or make experiments.
     try:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
 import tensorflow as tf
 
 from stages.common.core import layout

@@ -51,7 +51,10 @@ def verdict(check: dict) -> tuple[bool, str]:
                f"{check['teacher_tuned_threshold']:.2f}), student after its head phase "
                f"{check['student_head_val_f1_macro_at_0.5']:.4f}")
     if check["distillation_alpha"] >= 1.0:
-        return False, f"teacher check: {figures}; distillation.alpha is 1.0, the teacher is not used"
+        return (
+            False,
+            f"teacher check: {figures}; distillation.alpha is 1.0, the teacher is not used",
+        )
     if check["teacher_is_better"]:
         return False, f"teacher check: {figures}: the teacher knows more, distillation can help"
     return True, (f"WARNING: teacher check: {figures}. The teacher is not better than the student "

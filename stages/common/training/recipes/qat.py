@@ -1,4 +1,4 @@
-"""The QAT recipe (seed section 4): the whole trained student, fake-quantised (tfmot), its
+"""The QAT recipe: the whole trained student, fake-quantised (tfmot), its
 activation ranges calibrated, then fine-tuned at qat.lr with the distillation loss still active
 (same alpha, T and teacher). Always float32: fake quantisation is float32."""
 from __future__ import annotations
@@ -10,17 +10,22 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import (TEACHER_OUTPUTS_FILE, TeacherOutputs,
-                                               distillation_data)
+from stages.common.data.input_pipeline import (
+    TEACHER_OUTPUTS_FILE,
+    TeacherOutputs,
+    distillation_data,
+)
 from stages.common.data.preprocessing import normalize_student
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import load_trained
-from stages.common.models.fake_quant import (calibrate_activation_ranges, quantize_student,
-                                                   save_qat_weights)
+from stages.common.models.fake_quant import (
+    calibrate_activation_ranges,
+    quantize_student,
+    save_qat_weights,
+)
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
 from stages.common.training.phases import Phase
-
 
 CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
 

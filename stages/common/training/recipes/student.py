@@ -1,4 +1,4 @@
-"""The student's recipe (seed section 3): phase "head" trains the classifier of
+"""The student's recipe: phase "head" trains the classifier of
 EfficientNet-Lite1 on the hard labels; then the teacher check; phase "finetune" unfreezes the top
 student.unfreeze_fraction and trains with the distillation loss against the frozen teacher, both
 seeing the same augmented image."""
@@ -11,15 +11,27 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import (TEACHER_OUTPUTS_FILE, TeacherOutputs,
-                                               distillation_data)
+from stages.common.data.input_pipeline import (
+    TEACHER_OUTPUTS_FILE,
+    TeacherOutputs,
+    distillation_data,
+)
 from stages.common.data.tfrecord_shards import Shards
-from stages.common.models.architectures import (STUDENT_ARCHITECTURE, build_student,
-                                                load_student_weights, load_trained, save_trained)
+from stages.common.models.architectures import (
+    STUDENT_ARCHITECTURE,
+    build_student,
+    load_student_weights,
+    load_trained,
+    save_trained,
+)
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
-from stages.common.training.teacher_check import (after_finetune, finetune_verdict,
-                                                   teacher_check, verdict)
+from stages.common.training.teacher_check import (
+    after_finetune,
+    finetune_verdict,
+    teacher_check,
+    verdict,
+)
 
 
 def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:

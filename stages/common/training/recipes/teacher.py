@@ -1,4 +1,4 @@
-"""The teacher's recipe (seed section 2): phase "head" trains the classifier on a frozen
+"""The teacher's recipe: phase "head" trains the classifier on a frozen
 backbone (teacher.architecture); phase "finetune" unfreezes the top teacher.unfreeze_fraction of
 it at a low learning rate."""
 from __future__ import annotations

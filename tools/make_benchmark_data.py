@@ -3,10 +3,14 @@
 Not a pipeline stage: the demo never uses it. Reads params: benchmark_data.* (sizes and seed);
 --seed overrides the seed, so that two seeds of the benchmark sit side by side:
 
-    python -m stages.make_benchmark_data --seed 1 --out data/hard_s1
+    python -m tools.make_benchmark_data --seed 1 --out data/hard_s1
     dvc exp run -S data.dir=data/hard_s1 ...
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main

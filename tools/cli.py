@@ -1,6 +1,6 @@
 """The seed's command line, for people who follow the seed description:
 
-    python -m stages.cli train --data_dir D --out_dir O --config C
+    python -m tools.cli train --data_dir D --out_dir O --config C
 
 C is a YAML file in the seed's schema ("Configuración": seed, num_classes, teacher, student,
 distillation, qat, augmentation, threshold_search); keys it leaves out keep params.yaml's values.
@@ -18,12 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import UserError, run_main
+from stages.common.core.params import Params, load_params_with_overrides, read_yaml, write_yaml
 from stages.common.deployment.deliverables import check_output_folder
-from stages.common.core.params import (Params, load_params_with_overrides, read_yaml,
-                                       write_yaml)
 
 REPO = Path(__file__).resolve().parents[1]
 # Stages that only `dvc repro` runs: the CLI is given its dataset, it does not make the demo one.
@@ -74,7 +76,10 @@ def train(data_dir: Path, out_dir: Path, config: Path | None, work_dir: Path) ->
             if result.returncode != 0:
                 print(f"stage {stage} failed (exit status {result.returncode})", file=sys.stderr)
                 return result.returncode
-    print(f"done: the five outputs and the MediaPipe model are in {out_dir}, the report in {work_dir / 'reports'}")
+    print(
+        f"done: the five outputs and the MediaPipe model are in {out_dir}, "
+        f"the report in {work_dir / 'reports'}"
+    )
     return 0
 
 
@@ -84,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("train", help="run the whole pipeline")
     run.add_argument("--data_dir", required=True, type=Path,
                      help="dataset folder (images/, train.txt, val.txt, test.txt)")
-    run.add_argument("--out_dir", required=True, type=Path, help="where the five outputs (and the MediaPipe model) go")
+    run.add_argument(
+        "--out_dir",
+        required=True,
+        type=Path,
+        help="where the five outputs (and the MediaPipe model) go",
+    )
     run.add_argument("--config", type=Path, help="seed-style YAML config (default: params.yaml)")
     run.add_argument("--work_dir", type=Path, default=REPO,
                      help="where intermediate data, models and metrics go "

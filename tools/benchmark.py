@@ -1,16 +1,20 @@
-"""Benchmark, with params.yaml's models, sizes, batch and distillation settings: input pipeline vs train step, distillation vs plain epoch, INT8 vs float TFLite
-latency and size, the C app against the Python interpreter on the packaged model (when
-output.dir holds one), and `dvc repro` with nothing to do; prints a Markdown table with the targets
-and writes the numbers to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
+"""Benchmark, with params.yaml's models, sizes, batch and distillation settings: input pipeline
+vs train step, distillation vs plain epoch, INT8 vs float TFLite latency and size, the C app
+against the Python interpreter on the packaged model (when output.dir holds one), and
+`dvc repro` with nothing to do; prints a Markdown table with the targets and writes the numbers
+to --out (default metrics/benchmark.json). Not a pipeline stage: run it on
 a quiet machine. The same command runs on a GPU machine (training parts use the GPU).
 
-    python -m stages.benchmark [--images 192] [--out metrics/benchmark.json]
+    python -m tools.benchmark [--images 192] [--out metrics/benchmark.json]
 """
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import require_positive, stage_parser
@@ -43,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     require_positive(args, "images", "option_passes")
     from stages.common.benchmarking.performance import run_benchmark, table
-    from stages.common.deployment.deliverables import CONFIG_FILE
     from stages.common.core.params import load_params
+    from stages.common.deployment.deliverables import CONFIG_FILE
 
     params = load_params(args.params)
     packaged = Path(params.output.dir)

@@ -1,7 +1,7 @@
 """Time-to-quality of whole pipeline runs (docs/benchmark.md). Not a pipeline stage.
 
-    dvc exp run -n fast ... 2>&1 | python -m stages.time_to_quality stamp > fast.log
-    python -m stages.time_to_quality chart --out docs/time_to_quality.png fast=fast.log seed=seed.log
+    dvc exp run -n fast ... 2>&1 | python -m tools.time_to_quality stamp > fast.log
+    python -m tools.time_to_quality chart --out docs/time_to_quality.png fast=fast.log seed=seed.log
 
 stamp: copies its input, each line prefixed by the seconds since it started.
 chart: one line per run (LABEL=LOG) of the shipped model's val macro-F1 against wall time.
@@ -9,6 +9,9 @@ chart: one line per run (LABEL=LOG) of the shipped model's val macro-F1 against 
 import argparse
 import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.errors import UserError, read_utf8, run_main
 from stages.common.evaluation.time_to_quality import chart, read_curve, stamp
@@ -35,7 +38,7 @@ def main() -> None:
         curve = read_curve(read_utf8(Path(log), "give the log of a stamped run"))
         if not curve.points:
             raise UserError(f"{log}: no stamped epoch line (make it with: dvc exp run ... 2>&1 | "
-                            "python -m stages.time_to_quality stamp > LOG)")
+                            "python -m tools.time_to_quality stamp > LOG)")
         curves[label] = curve
     Path(args.out).write_bytes(chart(curves, args.title))
     print(f"time-to-quality chart of {len(curves)} run(s) written to {args.out}")

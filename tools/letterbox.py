@@ -1,21 +1,32 @@
 """Letterbox one image exactly as the pipeline and the phone do, and save it as PNG.
 
-Example: python -m stages.letterbox photo.jpg photo_240.png --size 240
+Example: python -m tools.letterbox photo.jpg photo_240.png --size 240
 The PNG holds the RGB bytes the model sees (before normalisation); compare it with the phone's.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
 from stages.common.core.errors import UserError, run_main
-from stages.common.data.preprocessing import (DEFAULT_MAX_IMAGE_PIXELS, letterbox,
-                                              letterbox_geometry, read_image_file, save_rgb_png)
+from stages.common.data.preprocessing import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    letterbox,
+    letterbox_geometry,
+    read_image_file,
+    save_rgb_png,
+)
 
 
 def main() -> None:
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("image", help="input image (jpg, png, ...)")
     parser.add_argument("out", help="output PNG")
-    parser.add_argument("--size", type=int, default=240, help="square side S (default: %(default)s)")
+    parser.add_argument(
+        "--size", type=int, default=240, help="square side S (default: %(default)s)"
+    )
     add_max_image_pixels(parser, DEFAULT_MAX_IMAGE_PIXELS)
     args = parser.parse_args()
     require_positive(args, "size", "max_image_pixels")

@@ -2,7 +2,7 @@
 sizes: memory must not grow with the number of images beyond the shuffle buffer (bounded) and
 a few hundred bytes of metadata per image (names, labels, hashes).
 
-    python -m stages.benchmark_memory [--images 2500 10000] [--out metrics/memory.json]
+    python -m tools.benchmark_memory [--images 2500 10000] [--out metrics/memory.json]
 
 Each step runs in its own process (the real stage scripts for prepare and shards), and its peak
 resident memory is read from the kernel (getrusage of the finished child). The epoch is the
@@ -14,6 +14,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
@@ -40,11 +43,11 @@ def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
 
 def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
     """The student's head phase for one epoch on the streamed shards (runs in a child)."""
-    from stages.common.data.input_pipeline import Augmentation, make_dataset
-    from stages.common.models.architectures import build_student, set_trainable
-    from stages.common.data.tfrecord_shards import Shards
-
     import tensorflow as tf
+
+    from stages.common.data.input_pipeline import Augmentation, make_dataset
+    from stages.common.data.tfrecord_shards import Shards
+    from stages.common.models.architectures import build_student, set_trainable
 
     shards = Shards.open(shards_dir)
     data = make_dataset(shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=0),
@@ -75,7 +78,7 @@ def measure(images: int, folder: Path) -> dict:
     shards = peak_memory([sys.executable, "-m", "stages.shards", "--params",
                           str(params_file), "--prepared", str(folder / "prepared"), "--out",
                           str(folder / "shards")], folder)
-    epoch = peak_memory([sys.executable, "-m", "stages.benchmark_memory", "epoch",
+    epoch = peak_memory([sys.executable, "-m", "tools.benchmark_memory", "epoch",
                          str(folder / "shards"), str(shuffle_buffer)], folder)
     disk = sum(path.stat().st_size for path in (folder / "shards").glob("*.tfrecord"))
     return {"train_images": images, "generate_s": generated,

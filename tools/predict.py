@@ -1,6 +1,6 @@
 """Predict labels for images with a packaged model, using only the five outputs (as the phone).
 
-Example: python -m stages.predict outputs/run_001 photo1.jpg photo2.png [--json]
+Example: python -m tools.predict outputs/run_001 photo1.jpg photo2.png [--json]
 Reads inference_config.json (input size, thresholds in int8 units), labels.txt and
 model_qat_int8.tflite, and refuses them unless they are valid and belong together; decodes and
 letterboxes each image with the documented rules, feeds the raw uint8 pixels, and predicts
@@ -8,6 +8,11 @@ class i when its int8 output reaches its int8 threshold. An image that cannot be
 gets its own error line and exit status 1; the other images still get their results.
 """
 import json
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
 from stages.common.core.errors import UserError, run_main

@@ -1,12 +1,16 @@
 """Decode images as the pipeline does and write them as binary PPM (P6), for the C app.
 
-Example: python -m stages.decode_to_ppm decoded/ photo1.jpg photo2.png
+Example: python -m tools.decode_to_ppm decoded/ photo1.jpg photo2.png
 Writes decoded/photo1.ppm and decoded/photo2.ppm: upright RGB, EXIF orientation applied, exactly
 the pixels the pipeline letterboxes. On the phone, decoding belongs to the platform; this gives
 stages/c_reference/classify the same input the Python side had. An image that cannot be decoded
 gets its own error line and exit status 1; the others are still written.
 """
+import sys
 from pathlib import Path
+
+if __package__ in (None, ""):  # run by path, not with -m: import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
 from stages.common.core.errors import UserError, run_main
