@@ -34,7 +34,8 @@ TRAINING_STAGES = ("train_teacher", "train_student", "qat")
 def committed_run_params(path: Path) -> dict:
     """params.yaml with the values the committed CPU run used (dvc.lock records every stage's
     params: the README's demo command), plus float16 training; written to ``path``."""
-    from stages.common.core.params import load_params_with_overrides, read_yaml, write_yaml
+    from stages.common.core.params import load_params_with_overrides
+    from stages.common.core.yaml_files import read_yaml, write_yaml
 
     overlay: dict = {}
     for stage in read_yaml(REPO / "dvc.lock")[0]["stages"].values():

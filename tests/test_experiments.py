@@ -10,7 +10,8 @@ import pytest
 import yaml
 from test_versioning import REPO, dvc, run
 
-from stages.common.core.params import read_params, read_yaml, write_yaml
+from stages.common.core.params import read_params
+from stages.common.core.yaml_files import read_yaml, write_yaml
 
 TINY = {
     "demo_data": {"train_images": 16, "val_images": 8, "test_images": 8},

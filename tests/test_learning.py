@@ -100,7 +100,7 @@ def trained(colour_data):
     """Teacher, float student, QAT model and INT8 export, each from the production functions.
     The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
-    from stages.common.core.params import Params
+    from stages.common.core.params_schema import Params
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.models.fake_quant import rebuild_qat_student
     from stages.common.quantization.int8_export import export_int8
@@ -205,7 +205,7 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     teacher differs. The classifier head trains (as in the head phase: fast, and a random head
     under a moving backbone makes the curves noisy). Learning speed is the mean val macro-F1 over
     the first four epochs (the area under the learning curve)."""
-    from stages.common.core.params import Params
+    from stages.common.core.params_schema import Params
     from stages.common.data.input_pipeline import Augmentation, make_dataset, predict_logits
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.models.architectures import (

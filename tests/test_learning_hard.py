@@ -32,7 +32,8 @@ MARGIN = 0.05  # over the all-positive baseline, in val macro-F1 at 0.5 (measure
 
 @pytest.fixture(scope="module")
 def hard_student(tmp_path_factory):
-    from stages.common.core.params import Params, load_params_with_overrides
+    from stages.common.core.params import load_params_with_overrides
+    from stages.common.core.params_schema import Params
     from stages.common.data.dataset_validation import validate_dataset
     from stages.common.data.hard_benchmark import write_benchmark_dataset
     from stages.common.training.driver import StagePaths, train

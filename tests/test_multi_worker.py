@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from multi_worker_cluster import has_private_network, run_cluster
 
-from stages.common.core.params import read_params, write_yaml
+from stages.common.core.params import read_params
+from stages.common.core.yaml_files import write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_TIMEOUT_S = 240  # measured about 60 s for the tiny teacher on the 2-core CI machine

@@ -1,13 +1,13 @@
 """params.yaml validation: the shipped file is valid; every problem names its key and line."""
 import dataclasses
 import re
-import typing
 from pathlib import Path
 
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.core.params import SCHEMA, DistillationParams, Params, load_params, read_params
+from stages.common.core.params import load_params, read_params
+from stages.common.core.params_schema import SCHEMA, DistillationParams, Params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,36 +37,23 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
         "grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01, "objective": "f1_macro"}
 
 
-def section_type(path: tuple[str, ...]) -> type:
-    """The dataclass of a section of SCHEMA (``()``: Params itself)."""
-    cls = Params
-    for name in path:
-        cls = typing.get_type_hints(cls)[name]
-    return cls
+def test_the_schema_is_the_dataclasses():
+    """SCHEMA is derived from the dataclasses: a section for each nested dataclass, the field's
+    rule for each key; a field given neither is refused when the schema is built."""
+    from stages.common.core.params_schema import Rule, _key, schema_of
 
+    assert set(SCHEMA) == {field.name for field in dataclasses.fields(Params)}
+    assert SCHEMA["teacher"]["architecture"].choices[-1] == "efficientnet_lite2"
+    assert set(SCHEMA["student"]) | {"architecture"} == set(SCHEMA["teacher"])
+    assert isinstance(SCHEMA["augmentation"]["color_jitter"]["saturation"], Rule)
 
-def _schema_problems(schema: dict, path: tuple = ()) -> list[str]:
-    """Where the params dataclasses and SCHEMA disagree (a key on one side only, or a section
-    that is a plain value on the other)."""
-    fields = {field.name: field for field in dataclasses.fields(section_type(path))}
-    where = ".".join(path) or "(top level)"
-    problems = [f"{where}: {key} is in SCHEMA only" for key in schema if key not in fields]
-    problems += [f"{where}: {name} is a dataclass field only" for name in fields
-                 if name not in schema]
-    for key, rule in schema.items():
-        if key not in fields:
-            continue
-        if isinstance(rule, dict) != dataclasses.is_dataclass(section_type((*path, key))):
-            problems.append(f"{where}: {key} is a section on one side only")
-        elif isinstance(rule, dict):
-            problems += _schema_problems(rule, (*path, key))
-    return problems
+    @dataclasses.dataclass(frozen=True)
+    class Forgotten:
+        ruled: int = _key("int")
+        bare: int = 0
 
-
-def test_params_dataclasses_have_exactly_the_schema_keys():
-    assert _schema_problems(SCHEMA) == []
-    broken = {**SCHEMA, "qat": {**SCHEMA["qat"], "warmup_epochs": SCHEMA["qat"]["epochs"]}}
-    assert _schema_problems(broken) == ["qat: warmup_epochs is in SCHEMA only"]
+    with pytest.raises(TypeError, match="Forgotten.bare has no Rule"):
+        schema_of(Forgotten)
 
 
 def test_params_are_frozen():
@@ -186,7 +173,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path):
 
 
 def test_params_written_back_read_the_same(tmp_path):
-    from stages.common.core.params import write_yaml
+    from stages.common.core.yaml_files import write_yaml
 
     params = read_params(REPO / "params.yaml")
     params["qat"]["lr"] = 1e-05
@@ -235,7 +222,8 @@ def test_deep_nesting_is_refused_with_its_line(tmp_path):
 # --- The validator's parts, each on the case that tells a right rule from a near miss ---------
 
 def test_each_kind_of_value_names_what_it_wants_by_default():
-    from stages.common.core.params import Rule, _check_value
+    from stages.common.core.params import _check_value
+    from stages.common.core.params_schema import Rule
 
     assert _check_value(None, Rule("int")) == "is missing a value (null)"
     assert _check_value(None, Rule("int", nullable=True)) is None
@@ -306,7 +294,7 @@ def test_the_grid_cross_checks_on_their_boundaries(grid_min, grid_max, grid_step
 
 
 def test_typed_params_refuse_keys_that_are_not_fields():
-    from stages.common.core.params import DataParams, _typed
+    from stages.common.core.params_schema import DataParams, _typed
 
     with pytest.raises(ValueError) as caught:
         _typed(DataParams, {"dir": "x", "extra": 1})
@@ -314,7 +302,7 @@ def test_typed_params_refuse_keys_that_are_not_fields():
 
 
 def test_key_lines_reach_into_lists_and_sections(tmp_path):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_text("a:\n  b: 1\nlist:\n  - c: 2\n  - d:\n      e: 3\n")
@@ -324,7 +312,7 @@ def test_key_lines_reach_into_lists_and_sections(tmp_path):
 
 
 def test_keys_given_twice_are_each_listed(tmp_path):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_text("a: 1\nb: 2\na: 3\nb: 4\n")
@@ -336,7 +324,7 @@ def test_keys_given_twice_are_each_listed(tmp_path):
 
 
 def test_yaml_errors_name_the_line_and_the_problem(tmp_path):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_text("a: 1\nb: 2\nc: [1, 2\nd: 4\n")
@@ -357,7 +345,7 @@ def test_yaml_errors_name_the_line_and_the_problem(tmp_path):
 
 
 def test_a_byte_order_mark_is_read_past(tmp_path):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_bytes(b"\xef\xbb\xbfa: 1\n")
@@ -386,7 +374,7 @@ TOO_DEEP = "nested more than 8 levels deep; params.yaml has sections of plain va
     ("a: {b: 1}\nc: [[[[[[[1]]]]]]]\n", None),
 ])
 def test_nesting_is_counted_per_branch_and_anchors_are_refused(tmp_path, text, refused_on):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_text(text)
@@ -400,7 +388,7 @@ def test_nesting_is_counted_per_branch_and_anchors_are_refused(tmp_path, text, r
 
 
 def test_params_written_back_keep_their_order_and_block_style(tmp_path):
-    from stages.common.core.params import write_yaml
+    from stages.common.core.yaml_files import write_yaml
 
     path = tmp_path / "p.yaml"
     write_yaml(path, {"z": {"b": 1, "a": [1, 2]}, "é": "ü"})
@@ -499,7 +487,7 @@ def test_every_rule_on_both_sides_of_its_boundary(section, key, accepted, refuse
 
 
 def test_a_key_given_twice_inside_a_list_is_found(tmp_path):
-    from stages.common.core.params import read_yaml
+    from stages.common.core.yaml_files import read_yaml
 
     path = tmp_path / "p.yaml"
     path.write_text("l:\n  - a: 1\n    a: 2\n")

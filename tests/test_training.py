@@ -401,7 +401,8 @@ def test_the_resume_key_is_every_param_the_stage_declares():
 
     import yaml
 
-    from stages.common.core.params import Params, read_params, stage_params
+    from stages.common.core.params import read_params, stage_params
+    from stages.common.core.params_schema import Params
     from stages.common.training.driver import resume_key
 
     repo = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.core.params import read_yaml, write_yaml
+from stages.common.core.yaml_files import read_yaml, write_yaml
 from stages.common.data.demo_data import write_demo_dataset
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,9 @@ from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
 from stages.common.core.machine import machine
-from stages.common.core.params import Params, read_params, write_yaml
+from stages.common.core.params import read_params
+from stages.common.core.params_schema import Params
+from stages.common.core.yaml_files import write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK_OF_CHILD = ("import resource, subprocess, sys; "

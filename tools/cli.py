@@ -24,7 +24,9 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import UserError, run_main
-from stages.common.core.params import Params, load_params_with_overrides, read_yaml, write_yaml
+from stages.common.core.params import load_params_with_overrides
+from stages.common.core.params_schema import Params
+from stages.common.core.yaml_files import read_yaml, write_yaml
 from stages.common.deployment.deliverables import check_output_folder
 
 REPO = Path(__file__).resolve().parents[1]

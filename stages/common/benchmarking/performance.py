@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from stages.common.core.errors import UserError
-from stages.common.core.params import Params
+from stages.common.core.params_schema import Params
 from stages.common.data.dataset_validation import validate_dataset
 from stages.common.data.demo_data import write_demo_dataset
 from stages.common.data.input_pipeline import Augmentation, make_dataset

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from stages.common.core.errors import UserError, way_back
 from stages.common.core.hashing import file_sha256, json_sha256
-from stages.common.core.params import AugmentationParams
+from stages.common.core.params_schema import AugmentationParams
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.preprocessing import NORMALIZERS
 from stages.common.data.tfrecord_shards import Shards

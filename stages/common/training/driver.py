@@ -28,7 +28,8 @@ import tensorflow as tf
 from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import json_sha256
-from stages.common.core.params import ModelParams, Params, param_values, stage_params
+from stages.common.core.params import param_values, stage_params
+from stages.common.core.params_schema import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
 from stages.common.models.architectures import set_trainable

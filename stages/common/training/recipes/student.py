@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
-from stages.common.core.params import Params
+from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import (
     TEACHER_OUTPUTS_FILE,

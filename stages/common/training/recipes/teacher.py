@@ -4,7 +4,7 @@ it at a low learning rate."""
 from __future__ import annotations
 
 from stages.common.core import layout
-from stages.common.core.params import Params
+from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import view_data
 from stages.common.data.tfrecord_shards import Shards
