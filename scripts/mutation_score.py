@@ -43,9 +43,8 @@ def _every_function_but(path: str, left_out: set[str]) -> list[str]:
         f"{module}.xǁ*"]
 
 
-# module -> the mutant names (fnmatch patterns) that belong to it. Two modules are narrowed to
-# the functions the mutation run is meant for: the INT8 threshold conversion in int8_runtime.py
-# and the teacher-output cache (its key and the file it guards) in input_pipeline.py.
+# module -> the mutant names (fnmatch patterns) that belong to it. int8_runtime.py is narrowed to
+# the functions the mutation run is meant for: the INT8 threshold conversion.
 MODULES = {
     "scoring/metrics.py": ["stages.common.scoring.metrics.*"],
     "scoring/threshold_search.py": ["stages.common.scoring.threshold_search.*"],
@@ -61,8 +60,8 @@ MODULES = {
     "data/dataset_validation.py": ["stages.common.data.dataset_validation.*"],
     "core/output_folders.py": ["stages.common.core.output_folders.*"],
     "training/distillation.py": ["stages.common.training.distillation.*"],
-    "data/input_pipeline.py (teacher-output cache)": [
-        "stages.common.data.input_pipeline.xǁTeacherOutputsǁ*"],
+    "data/teacher_outputs.py": [
+        "stages.common.data.teacher_outputs.*"],
 }
 # Code the run leaves out, and why: it is reported under the table.
 NOT_RUN = {

@@ -29,7 +29,7 @@ def main() -> None:
     from stages.common.data.dataset import load_prepared
     from stages.common.data.tfrecord_shards import Shards
     from stages.common.evaluation.quantization_comparison import MODELS, comparison, split_outputs
-    from stages.common.models.architectures import load_trained
+    from stages.common.models.trained_models import load_trained
     from stages.common.quantization.int8_runtime import Int8Model
     from stages.common.scoring.threshold_search import threshold_grid
 

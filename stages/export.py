@@ -33,8 +33,8 @@ def main() -> None:
 
     from stages.common.data.dataset import load_prepared
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.models.architectures import read_model_meta
     from stages.common.models.fake_quant import rebuild_qat_student
+    from stages.common.models.trained_models import read_model_meta
     from stages.common.quantization.int8_export import (
         export_int8,
         fidelity,

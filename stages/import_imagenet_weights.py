@@ -32,7 +32,7 @@ def main() -> None:
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for variant in VARIANTS:
-        model = build_student(1000, dropout=0.0, variant=variant)
+        model = build_student(1000, 240, 0.0, variant=variant)  # any size: same weights
         load_imagenet_lite(model, variant=variant)
         out = args.out_dir / imagenet_lite_file(variant).name
         model.save_weights(out)

@@ -28,7 +28,7 @@ def main() -> None:
 
     from stages.common.data.dataset import load_prepared
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.models.architectures import load_trained
+    from stages.common.models.trained_models import load_trained
     from stages.common.quantization.int8_export import export_ptq_int8, representative_indices
     from stages.common.quantization.int8_outputs import CHUNK
 

@@ -44,7 +44,7 @@ def tiny_int8(tmp_path_factory):
     pixels = rng.integers(0, 256, (48, 64, 64, 3), dtype=np.uint8)
     pixels[:, :16] = 0  # letterbox-like black borders
     targets = (rng.uniform(size=(48, 5)) < 0.4).astype(np.float32)
-    student = build_student(5, input_size=64)
+    student = build_student(5, input_size=64, dropout=0.3)
     student.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
                     loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
     student.fit(normalize_student(pixels), targets, epochs=2, batch_size=16, verbose=0)

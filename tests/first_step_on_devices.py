@@ -20,7 +20,8 @@ if MODE == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from stages.common.models.architectures import build_student, set_trainable  # noqa: E402
+from stages.common.models.architectures import build_student  # noqa: E402
+from stages.common.models.freezing import set_trainable  # noqa: E402
 from stages.common.training.devices import distribution_strategy  # noqa: E402
 from stages.common.training.distillation import Distiller  # noqa: E402
 
@@ -37,7 +38,7 @@ def first_step(strategy, initial, teacher_initial, distill: bool):
         # replicas without scaling would show (Adam's first step is nearly scale-free)
         optimizer = keras.optimizers.SGD(learning_rate=0.5)
         if distill:
-            teacher = build_student(CLASSES, SIZE)
+            teacher = build_student(CLASSES, SIZE, dropout=0.3)
             teacher.set_weights(teacher_initial)
             model = Distiller(student, teacher, alpha=0.7, temperature=2.0)
             model.compile(optimizer=optimizer)
@@ -65,8 +66,8 @@ def main():
     else:  # before any other TensorFlow op: collective ops are configured at startup
         strategies = (("multi_worker", distribution_strategy("multi_worker")),)
     keras.utils.set_random_seed(0)
-    initial = build_student(CLASSES, SIZE).get_weights()
-    teacher_initial = build_student(CLASSES, SIZE).get_weights()
+    initial = build_student(CLASSES, SIZE, dropout=0.3).get_weights()
+    teacher_initial = build_student(CLASSES, SIZE, dropout=0.3).get_weights()
     results = {}
     for distill in (False, True):
         for name, strategy in strategies:

@@ -40,7 +40,7 @@ def prepared_for_training(root: Path, dataset, size: int) -> tuple[Path, Path, P
     prepared.mkdir()
     (prepared / "dataset.json").write_text(json.dumps(dataset.to_json()))
     write_shards(dataset, root / "shards", {"student": size, "teacher": size})
-    imagenet = build_student(1000, dropout=0.0)
+    imagenet = build_student(1000, dropout=0.0, input_size=240)
     load_imagenet_lite(imagenet)
     weights = root / "efficientnet_lite1_imagenet.h5"
     imagenet.save_weights(weights)

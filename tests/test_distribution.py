@@ -78,13 +78,14 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
     import tensorflow as tf
 
-    from stages.common.models.architectures import build_student, set_trainable
+    from stages.common.models.architectures import build_student
+    from stages.common.models.freezing import set_trainable
     from stages.common.training.devices import set_precision
     from stages.common.training.distillation import Distiller
 
     set_precision(True)
     try:
-        student, teacher = build_student(3, 32), build_student(3, 32)
+        student, teacher = build_student(3, 32, dropout=0.3), build_student(3, 32, dropout=0.3)
         assert student.get_layer("stem_conv").compute_dtype == "float16"
         assert student.output.dtype == tf.float32  # losses and sigmoid in float32
         set_trainable(student, "head")
@@ -96,7 +97,7 @@ def test_mixed_precision_keeps_float32_logits_and_trains_the_distiller():
         assert np.isfinite(history.history["loss"][0])
     finally:
         set_precision(False)
-    assert build_student(3, 32).get_layer("stem_conv").compute_dtype == "float32"
+    assert build_student(3, 32, dropout=0.3).get_layer("stem_conv").compute_dtype == "float32"
 
 
 @pytest.mark.parametrize("tf_config, problem", [

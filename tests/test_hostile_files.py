@@ -144,14 +144,15 @@ def test_a_damaged_manifest_or_dataset_json_is_named(small_shards, tmp_path):
 
 
 def test_damaged_weights_and_checkpoints_are_named(tmp_path):
-    from stages.common.models.architectures import build_student, load_trained, save_trained
+    from stages.common.models.architectures import build_student
     from stages.common.models.fake_quant import (
         quantize_student,
         rebuild_qat_student,
         save_qat_weights,
     )
+    from stages.common.models.trained_models import load_trained, save_trained
 
-    student = build_student(3, input_size=32)
+    student = build_student(3, input_size=32, dropout=0.3)
     save_trained(student, tmp_path / "student", "efficientnet_lite1", ["a", "b", "c"], 32, 0.3)
     weights = tmp_path / "student" / "weights.h5"
     weights.write_bytes(weights.read_bytes()[:5000])

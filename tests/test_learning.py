@@ -154,7 +154,7 @@ def test_the_stages_write_what_they_promise(trained):
     assert student["teacher_check"]["student_finetuned_val_f1_macro_at_0.5"] == \
         student["phases"]["finetune"]["val_f1_macro"]
     assert set(trained["qat"]["float_student_before_qat"]) == {"val_loss", "val_f1_macro"}
-    from stages.common.data.input_pipeline import TEACHER_OUTPUTS_FILE
+    from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE
     saved = np.load(root / "student" / TEACHER_OUTPUTS_FILE)  # QAT reads the teacher's logits
     assert {"key", "val", "pass_0", "pass_1"} <= set(saved.files)
     assert trained["qat"]["phases"]["qat"]["epochs_run"] == 1
@@ -206,13 +206,11 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
     under a moving backbone makes the curves noisy). Learning speed is the mean val macro-F1 over
     the first four epochs (the area under the learning curve)."""
     from stages.common.core.params_schema import Params
-    from stages.common.data.input_pipeline import Augmentation, make_dataset, predict_logits
+    from stages.common.data.augmentation import Augmentation
+    from stages.common.data.input_pipeline import make_dataset, predict_logits
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.models.architectures import (
-        build_student,
-        load_student_weights,
-        set_trainable,
-    )
+    from stages.common.models.architectures import build_student, load_student_weights
+    from stages.common.models.freezing import set_trainable
     from stages.common.scoring.metrics import f1_macro
     from stages.common.training.distillation import Distiller
 

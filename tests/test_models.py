@@ -9,11 +9,10 @@ from stages.common.core.errors import UserError
 from stages.common.models.architectures import (
     build_student,
     build_teacher,
-    load_trained,
-    save_trained,
-    set_trainable,
     weighted_backbone_layers,
 )
+from stages.common.models.freezing import set_trainable
+from stages.common.models.trained_models import load_trained, save_trained
 
 QAT_ACCEPTED = {"InputLayer", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Add",
                 "GlobalAveragePooling2D", "Dropout", "Dense"}
@@ -24,14 +23,14 @@ def _count(variables):
 
 
 def test_student_matches_published_lite1_size():
-    model = build_student(1000)
+    model = build_student(1000, input_size=240, dropout=0.3)
     assert round(_count(model.trainable_weights) / 1e6, 1) == 5.4  # published: 5.4 M
     assert model.count_params() == 5_470_344  # + BatchNorm moving statistics
     assert model.input_shape == (None, 240, 240, 3) and model.output_shape == (None, 1000)
 
 
 def test_student_is_flat_and_quantisable():
-    model = build_student(7, input_size=96)
+    model = build_student(7, input_size=96, dropout=0.3)
     kinds = {type(layer).__name__ for layer in model.layers}
     assert kinds <= QAT_ACCEPTED, kinds - QAT_ACCEPTED
     relus = [layer for layer in model.layers if type(layer).__name__ == "ReLU"]
@@ -45,7 +44,9 @@ def test_student_is_flat_and_quantisable():
 
 
 def test_teacher_is_efficientnet_b3_with_our_head():
-    model = build_teacher(1000, weights=None)
+    model = build_teacher(
+        1000, weights=None, input_size=300, dropout=0.4, architecture="efficientnet_b3"
+    )
     assert model.count_params() == 12_320_535  # Keras EfficientNetB3 with its 1000-class top
     assert [layer.name for layer in model.layers[-3:]] == ["avg_pool", "top_dropout", "logits"]
     assert not any(isinstance(layer, tf.keras.Model) for layer in model.layers)  # flat graph
@@ -63,7 +64,7 @@ def test_lite2_teacher_is_flat_takes_pixels_and_rebuilds(tmp_path):
     images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
     np.testing.assert_allclose(rebuilt(images).numpy(), model(images).numpy(), atol=1e-5)
     with pytest.raises(UserError, match="teacher.architecture"):
-        build_teacher(4, 96, architecture="efficientnet_lite9")
+        build_teacher(4, 96, architecture="efficientnet_lite9", dropout=0.4, weights="imagenet")
 
 
 def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
@@ -72,7 +73,9 @@ def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
 
     monkeypatch.setattr(tf.keras.applications, "EfficientNetB3", offline)
     with pytest.raises(UserError) as caught:
-        build_teacher(3, input_size=64, weights="imagenet")
+        build_teacher(
+            3, input_size=64, weights="imagenet", dropout=0.4, architecture="efficientnet_b3"
+        )
     message = str(caught.value)
     assert "teacher.weights" in message and "null" in message and "local" in message
     assert "efficientnet_lite2" in message
@@ -80,7 +83,7 @@ def test_teacher_imagenet_offline_says_what_to_do(monkeypatch):
 
 @pytest.mark.parametrize("fraction, freeze_bn", [(0.4, True), (0.4, False), (0.3, True)])
 def test_freezing_phases(fraction, freeze_bn):
-    model = build_student(3, input_size=64)
+    model = build_student(3, input_size=64, dropout=0.3)
     backbone = weighted_backbone_layers(model)
     assert set_trainable(model, "head") == 0
     assert [layer.name for layer in model.layers if layer.trainable] == [
@@ -113,7 +116,7 @@ def test_save_and_rebuild_gives_the_same_outputs(tmp_path):
 def test_qat_activation_ranges_are_calibrated_from_the_float_model():
     from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
 
-    student = build_student(3, input_size=64)
+    student = build_student(3, input_size=64, dropout=0.3)
     qat_model = quantize_student(student)
     batches = [np.random.default_rng(i).uniform(-1, 1, (4, 64, 64, 3)).astype(np.float32)
                for i in range(2)]
@@ -139,28 +142,28 @@ def test_a_local_weights_file_must_fill_the_whole_backbone(tmp_path, capsys):
     own = tmp_path / "lite1.h5"
     source.save_weights(own)
     lite2 = tmp_path / "lite2.h5"
-    build_student(3, input_size=64, variant="lite2").save_weights(lite2)
+    build_student(3, input_size=64, variant="lite2", dropout=0.3).save_weights(lite2)
     other = tmp_path / "other.h5"
     tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)]).save_weights(other)
     empty = tmp_path / "empty.h5"
     empty.write_bytes(b"")
     total = len(weighted_backbone_layers(source))
 
-    target = build_student(5, input_size=96)
+    target = build_student(5, input_size=96, dropout=0.3)
     load_student_weights(target, str(own))  # same architecture, other size and classes: all fit
     for ours, theirs in zip(target.get_layer("block7_dwconv").get_weights(),
                             source.get_layer("block7_dwconv").get_weights()):
         np.testing.assert_array_equal(ours, theirs)
     with pytest.raises(UserError, match=rf"student.weights: {other} fills 0 of the {total} "):
-        load_student_weights(build_student(5, input_size=64), str(other), partial=True)
+        load_student_weights(build_student(5, input_size=64, dropout=0.3), str(other), partial=True)
     with pytest.raises(UserError, match=rf"{empty}: not a Keras weights .h5 file"):
-        load_student_weights(build_student(5, input_size=64), str(empty))
+        load_student_weights(build_student(5, input_size=64, dropout=0.3), str(empty))
     with pytest.raises(UserError, match=rf"{lite2} fills \d+ of the {total} .*"
                                         "student.partial_weights: true") as error:
-        load_student_weights(build_student(5, input_size=64), str(lite2))
+        load_student_weights(build_student(5, input_size=64, dropout=0.3), str(lite2))
     loaded = int(str(error.value).split(" fills ")[1].split()[0])
     assert 0 < loaded < total
-    partly = build_student(5, input_size=64)
+    partly = build_student(5, input_size=64, dropout=0.3)
     load_student_weights(partly, str(lite2), partial=True)
     assert f"filled {loaded} of {total}" in capsys.readouterr().out
     with pytest.raises(UserError, match=rf"teacher.weights: {other} fills 0 of"):
@@ -230,7 +233,7 @@ def test_the_schedule_trains_batchnorm_as_the_params_say(weights, train_batchnor
 
     config = replace(load_params().student, weights=weights, train_batchnorm=train_batchnorm,
                      unfreeze_fraction=1.0)
-    model = build_student(3, input_size=64)
+    model = build_student(3, input_size=64, dropout=0.3)
     schedule = TwoPhases.of(model, config, (None, None), model, (None, None))
     finetune, _ = schedule.phases[1]
     finetune.configure()

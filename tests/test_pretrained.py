@@ -37,7 +37,7 @@ def state():
 
 @pytest.fixture(scope="module")
 def imagenet_student(state):
-    model = build_student(1000)
+    model = build_student(1000, input_size=240, dropout=0.3)
     load_imagenet_lite(model, state)
     return model
 
@@ -60,7 +60,7 @@ def test_imagenet_student_recognises_a_cat_and_a_coffee(imagenet_student):
 
 
 def test_import_is_strict(state):
-    model = build_student(1000, input_size=64)
+    model = build_student(1000, input_size=64, dropout=0.3)
     extra = dict(state, **{"_blocks.99._depthwise_conv.weight": np.zeros((1, 1, 3, 3), np.float32)})
     with pytest.raises(UserError, match="match no layer of efficientnet_lite1"):
         keras_weights_from_torch(model, extra, include_classifier=True)
@@ -75,7 +75,7 @@ def test_import_is_strict(state):
 def test_student_backbone_from_converted_file(imagenet_student, tmp_path):
     converted = tmp_path / "lite1.h5"
     imagenet_student.save_weights(converted)
-    model = build_student(5, input_size=96)
+    model = build_student(5, input_size=96, dropout=0.3)
     load_student_weights(model, "imagenet", converted)
     for name in ("stem_conv", "block7_dwconv", "head_bn"):
         for ours, theirs in zip(model.get_layer(name).get_weights(),
@@ -106,7 +106,7 @@ def test_lite2_teacher_from_imagenet_recognises_a_cat_and_a_coffee(tmp_path):
         == lite2.count_params() == 6_150_168
     load_imagenet_lite(lite2, state, "lite2")
     with pytest.raises(UserError, match="has shape"):  # Lite1's tensors do not fit Lite2
-        load_imagenet_lite(build_student(1000, input_size=64, variant="lite2"),
+        load_imagenet_lite(build_student(1000, input_size=64, variant="lite2", dropout=0.3),
                            read_legacy_torch_state_dict(installed_weights_file()), "lite2")
     lite2.save_weights(tmp_path / "efficientnet_lite2_imagenet.h5")
     teacher = build_teacher(

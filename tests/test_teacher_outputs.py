@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stages.common.core.errors import UserError
-from stages.common.data.input_pipeline import TeacherOutputs
+from stages.common.data.teacher_outputs import TeacherOutputs
 
 
 def test_the_teacher_outputs_key_changes_with_everything_that_made_them(tmp_path):

@@ -8,8 +8,9 @@ import tensorflow as tf  # noqa: E402
 from in_memory import in_memory_source, letterbox_split
 
 from stages.common.core.errors import UserError
+from stages.common.data.augmentation import Augmentation
 from stages.common.data.demo_data import write_demo_dataset
-from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.input_pipeline import make_dataset
 from stages.common.data.preprocessing import letterbox, normalize_student
 from stages.common.scoring.metrics import f1_macro, multilabel_metrics, trivial_baselines
 from stages.common.training import phases
@@ -140,7 +141,8 @@ def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp
     teacher again: read back, they must be exactly what running it gives, every pass fed as
     before; and outputs made under another key must not be read."""
     from stages.common.core.params import load_params
-    from stages.common.data.input_pipeline import TeacherOutputs, distillation_data
+    from stages.common.data.input_pipeline import distillation_data
+    from stages.common.data.teacher_outputs import TeacherOutputs
     from stages.common.data.tfrecord_shards import Shards, write_shards
 
     dataset = _records(tiny_dataset)
@@ -500,7 +502,7 @@ def test_early_stopping_keeps_the_best_epoch_by_the_monitor_chosen(tmp_path, mon
 
 
 def test_mixup_blends_views_labels_and_teacher_probabilities_hand_computed():
-    from stages.common.data.input_pipeline import mix_batch
+    from stages.common.data.augmentation import mix_batch
 
     view = tf.constant([[[[0.0]]], [[[100.0]]]])  # two 1x1 images
     targets = tf.constant([[1.0, 0.0], [0.0, 1.0]])
@@ -514,7 +516,7 @@ def test_mixup_blends_views_labels_and_teacher_probabilities_hand_computed():
 
 
 def test_mixup_in_a_fixed_pass_is_replayed_identically_and_shared_by_views(tiny_dataset):
-    from stages.common.data.input_pipeline import mixup_weights
+    from stages.common.data.augmentation import mixup_weights
 
     dataset = _records(tiny_dataset)
     pixels, boxes = letterbox_split(dataset.dataset_dir, dataset.splits["train"], 40)

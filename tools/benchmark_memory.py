@@ -22,7 +22,7 @@ from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
 from stages.common.core.machine import machine
-from stages.common.core.params import read_params
+from stages.common.core.params import load_params, read_params
 from stages.common.core.params_schema import Params
 from stages.common.core.yaml_files import write_yaml
 
@@ -43,19 +43,25 @@ def peak_memory(command: list[str], cwd: Path) -> tuple[float, float]:
     return round(peak_kb / 1024, 1), round(time.monotonic() - started, 1)
 
 
-def one_epoch(shards_dir: str, shuffle_buffer: int) -> None:
-    """The student's head phase for one epoch on the streamed shards (runs in a child)."""
+def one_epoch(params_file: str, shards_dir: str) -> None:
+    """The student's head phase for one epoch on the streamed shards, with the params' shuffle
+    buffer, augmentation and dropout (runs in a child)."""
     import tensorflow as tf
 
-    from stages.common.data.input_pipeline import Augmentation, make_dataset
+    from stages.common.data.augmentation import Augmentation
+    from stages.common.data.input_pipeline import make_dataset
     from stages.common.data.tfrecord_shards import Shards
-    from stages.common.models.architectures import build_student, set_trainable
+    from stages.common.models.architectures import build_student
+    from stages.common.models.freezing import set_trainable
 
+    params = load_params(params_file)
     shards = Shards.open(shards_dir)
-    data = make_dataset(shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=0),
-                        ["student"], 32, training=True, seed=0,
-                        augmentation=Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15))
-    model = build_student(len(shards.manifest["classes"]), shards.size("student"))
+    data = make_dataset(
+        shards.records("train", ["student"], shuffle_buffer=params.shards.shuffle_buffer, seed=0),
+        ["student"], 32, training=True, seed=0,
+        augmentation=Augmentation.from_params(params.augmentation))
+    model = build_student(len(shards.manifest["classes"]), shards.size("student"),
+                          params.student.dropout)
     set_trainable(model, "head")
     model.compile(optimizer=tf.keras.optimizers.AdamW(1e-3),
                   loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
@@ -81,7 +87,7 @@ def measure(images: int, folder: Path) -> dict:
                           str(params_file), "--prepared", str(folder / "prepared"), "--out",
                           str(folder / "shards")], folder)
     epoch = peak_memory([sys.executable, "-m", "tools.benchmark_memory", "epoch",
-                         str(folder / "shards"), str(shuffle_buffer)], folder)
+                         str(params_file), str(folder / "shards")], folder)
     disk = sum(path.stat().st_size for path in (folder / "shards").glob("*.tfrecord"))
     return {"train_images": images, "generate_s": generated,
             "prepare": {"peak_mb": prepare[0], "seconds": prepare[1]},
@@ -92,7 +98,7 @@ def measure(images: int, folder: Path) -> dict:
 
 def main() -> None:
     if sys.argv[1:2] == ["epoch"]:
-        one_epoch(sys.argv[2], int(sys.argv[3]))
+        one_epoch(sys.argv[2], sys.argv[3])
         return
     parser = stage_parser(__doc__, params=False)
     parser.add_argument("--images", type=int, nargs="+", default=[2500, 10000])

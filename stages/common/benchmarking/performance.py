@@ -28,14 +28,16 @@ import tensorflow as tf
 
 from stages.common.core.errors import UserError
 from stages.common.core.params_schema import Params
+from stages.common.data.augmentation import Augmentation
 from stages.common.data.dataset_validation import validate_dataset
 from stages.common.data.demo_data import write_demo_dataset
-from stages.common.data.input_pipeline import Augmentation, make_dataset
+from stages.common.data.input_pipeline import make_dataset
 from stages.common.data.preprocessing import encode_ppm, normalize_student
 from stages.common.data.tfrecord_shards import Shards, write_shards
 from stages.common.deployment.inference_config import load_inference_config
-from stages.common.models.architectures import build_student, build_teacher, set_trainable
+from stages.common.models.architectures import build_student, build_teacher
 from stages.common.models.fake_quant import calibrate_activation_ranges, quantize_student
+from stages.common.models.freezing import set_trainable
 from stages.common.quantization.int8_export import (
     convert_to_float,
     convert_to_int8,
@@ -46,7 +48,6 @@ from stages.common.training.distillation import Distiller
 keras = tf.keras
 C_APP_DIR = Path(__file__).resolve().parents[2] / "c_reference"  # stages/c_reference
 CLASSES = 5
-AUGMENTATION = Augmentation(True, 0.03, 0.1, 0.15, 0.15, 0.15)
 
 
 def _timed(function) -> float:
@@ -63,21 +64,21 @@ def synthetic_shards(folder: Path, images: int, student_size: int, teacher_size:
 
 
 def pipeline_images_per_second(shards: Shards, views: list[str], batch_size: int,
-                               repeats: int = 3) -> float:
+                               augmentation: Augmentation, repeats: int = 3) -> float:
     """The training input as a phase consumes it (decode, shared augmentation, normalise), with
     no model attached; the first epoch warms up (tracing, file cache), then the fastest of
     ``repeats`` epochs counts."""
     data = make_dataset(shards.records("train", views, shuffle_buffer=1024, seed=0), views,
-                        batch_size, training=True, seed=0, augmentation=AUGMENTATION)
+                        batch_size, training=True, seed=0, augmentation=augmentation)
     for _ in data:
         pass
     seconds = min(_timed(lambda: [None for _ in data]) for _ in range(repeats))
     return shards.count("train") / seconds
 
 
-def _student_for_finetune(size: int, unfreeze_fraction: float) -> keras.Model:
-    student = build_student(CLASSES, size)
-    set_trainable(student, "finetune", unfreeze_fraction, freeze_batchnorm=True)
+def _student_for_finetune(size: int, params: Params) -> keras.Model:
+    student = build_student(CLASSES, size, params.student.dropout)
+    set_trainable(student, "finetune", params.student.unfreeze_fraction, freeze_batchnorm=True)
     return student
 
 
@@ -89,16 +90,16 @@ def distillation_vs_plain_epoch(shards: Shards, params: Params, option_passes: i
     batch, alpha, T and the fine-tune schedule are params.yaml's; the teacher is random (its
     speed does not depend on its weights)."""
     student, distill = params.student, params.distillation
-    batch_size, fraction = student.batch_size, student.unfreeze_fraction
+    batch_size = student.batch_size
     student_size, teacher_size = shards.size("student"), shards.size("teacher")
     source = shards.records("train", ["student", "teacher"], shuffle_buffer=1024, seed=0)
     both = make_dataset(source, ["student", "teacher"], batch_size, training=True, seed=0,
-                        augmentation=AUGMENTATION).cache()
+                        augmentation=Augmentation.from_params(params.augmentation)).cache()
     student_only = both.map(lambda images, targets: (images[0], targets))
     teacher_only = both.map(lambda images, targets: images[1])
     for _ in both:  # decoded and augmented once (cache), so the epochs time the models only
         pass
-    teacher = build_teacher(CLASSES, teacher_size, weights=None,
+    teacher = build_teacher(CLASSES, teacher_size, params.teacher.dropout, weights=None,
                             architecture=params.teacher.architecture)
     forward = tf.function(lambda images: teacher(images, training=False))
     for images in teacher_only.take(1):
@@ -118,10 +119,10 @@ def distillation_vs_plain_epoch(shards: Shards, params: Params, option_passes: i
         return min(_timed(lambda: model.fit(data, epochs=1, verbose=0)) for _ in range(repeats))
 
     def distiller():
-        return Distiller(_student_for_finetune(student_size, fraction), teacher,
+        return Distiller(_student_for_finetune(student_size, params), teacher,
                          distill.alpha, distill.temperature)
 
-    plain = epoch_seconds(_student_for_finetune(student_size, fraction), student_only,
+    plain = epoch_seconds(_student_for_finetune(student_size, params), student_only,
                           keras.losses.BinaryCrossentropy(from_logits=True))
     online = epoch_seconds(distiller(), both, None)
     cached = epoch_seconds(distiller(), with_logits, None)
@@ -163,7 +164,7 @@ def _latency_ms(model_content: bytes, threads: int, runs: int) -> float:
 def tflite_int8_vs_float(size: int, runs: int = 50) -> dict:
     """The student (random weights; latency and size do not depend on them) as float32 TFLite
     and as the pipeline's full-integer INT8 export."""
-    student = build_student(CLASSES, size)
+    student = build_student(CLASSES, size, dropout=0.0)  # inference only: dropout is inert
     rng = np.random.default_rng(0)
     calibration = rng.integers(0, 256, (16, size, size, 3), dtype=np.uint8)
     float_model = convert_to_float(student)
@@ -237,8 +238,11 @@ def run_benchmark(params: Params, images: int = 192, packaged_dir: Path | None =
     devices = [device.name for device in tf.config.list_logical_devices()]
     with tempfile.TemporaryDirectory(prefix="benchmark_") as folder:
         shards = synthetic_shards(Path(folder), images, student_size, teacher_size)
-        pipeline_student = pipeline_images_per_second(shards, ["student"], batch_size)
-        pipeline_both = pipeline_images_per_second(shards, ["student", "teacher"], batch_size)
+        augmentation = Augmentation.from_params(params.augmentation)
+        pipeline_student = pipeline_images_per_second(shards, ["student"], batch_size,
+                                                      augmentation)
+        pipeline_both = pipeline_images_per_second(shards, ["student", "teacher"], batch_size,
+                                                   augmentation)
         epochs = distillation_vs_plain_epoch(shards, params, option_passes)
     tflite = tflite_int8_vs_float(student_size)
     plain_step = images / epochs["plain_epoch_s"]

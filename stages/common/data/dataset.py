@@ -13,7 +13,6 @@ from stages.common.core.errors import UserError, way_back
 from stages.common.core.hashing import json_sha256
 from stages.common.core.output_folders import replaced_folder
 
-
 SPLITS = ("train", "val", "test")
 IMAGES_FOLDER = "images"  # inside the dataset folder; image names are relative to it
 
@@ -66,10 +65,14 @@ class PreparedDataset:
 
     def fingerprint(self) -> str:
         """sha256 of the classes and every split's (name, content hash, labels): the exact data."""
-        return json_sha256({
-            "classes": self.classes,
-            "splits": {s: [[r.name, r.sha256, r.labels] for r in rs] for s, rs in self.splits.items()},
-        })
+        return json_sha256(
+            {
+                "classes": self.classes,
+                "splits": {
+                    s: [[r.name, r.sha256, r.labels] for r in rs] for s, rs in self.splits.items()
+                },
+            }
+        )
 
     def to_json(self) -> dict:
         return {
@@ -108,8 +111,10 @@ def write_prepared(out_dir: str | Path, dataset: PreparedDataset) -> None:
             with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["name", *dataset.classes])
-                writer.writerows([r.name, *target]
-                                 for r, target in zip(dataset.splits[split], dataset.targets(split)))
+                writer.writerows(
+                    [r.name, *target]
+                    for r, target in zip(dataset.splits[split], dataset.targets(split))
+                )
         (out / "defects.txt").write_text("".join(f"{d}\n" for d in dataset.defects),
                                          encoding="utf-8")
 
@@ -125,8 +130,11 @@ def load_prepared(directory: str | Path) -> PreparedDataset:
     try:
         return PreparedDataset.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise UserError(f"{path} not found: run the prepare stage first (dvc repro prepare)") from None
+        raise UserError(
+            f"{path} not found: run the prepare stage first (dvc repro prepare)"
+        ) from None
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{path}: damaged ({type(error).__name__}: {error}); "
-                        f"{way_back(directory, 'prepare')}") from None
+        raise UserError(
+            f"{path}: damaged ({type(error).__name__}: {error}); {way_back(directory, 'prepare')}"
+        ) from None

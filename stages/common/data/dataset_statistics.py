@@ -25,7 +25,8 @@ def dataset_report(dataset: PreparedDataset) -> dict:
         }
     for name in dataset.classes:
         report["class_frequency"][name] = {
-            split: sum(name in r.labels for r in records) for split, records in dataset.splits.items()
+            split: sum(name in r.labels for r in records)
+            for split, records in dataset.splits.items()
         }
     if all_records:
         report["image_size"] = {
@@ -37,7 +38,10 @@ def dataset_report(dataset: PreparedDataset) -> dict:
             "aspect_ratio_max": round(max(r.width / r.height for r in all_records), 4),
         }
     kinds = Counter(d.kind for d in dataset.defects)
-    report["defects"] = {"skipped_lines": len(dataset.defects), "by_reason": dict(sorted(kinds.items()))}
+    report["defects"] = {
+        "skipped_lines": len(dataset.defects),
+        "by_reason": dict(sorted(kinds.items())),
+    }
     report["classes_without_positive"] = {
         split: [c for c in dataset.classes if report["class_frequency"][c][split] == 0]
         for split in ("val", "test")

@@ -45,8 +45,8 @@ from pathlib import Path
 from PIL import Image
 
 from stages.common.core.errors import UserError
-from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, Defect, PreparedDataset, Record
 from stages.common.core.label_text import CONTROL_CATEGORIES, forbidden_character
+from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, Defect, PreparedDataset, Record
 from stages.common.data.preprocessing import decode_image, format_problem
 
 MAX_LABEL_BYTES = 128  # UTF-8; labels become parts of file names (curves, reports)
@@ -157,8 +157,15 @@ def parse_split_lines(lines: list[bytes | str], split: str,
                 raw = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 bad = raw[error.start:error.start + 1].hex()
-                defects.append(Defect(source, number, "", "malformed_line",
-                                      f"not valid UTF-8 (byte 0x{bad} at column {error.start + 1})"))
+                defects.append(
+                    Defect(
+                        source,
+                        number,
+                        "",
+                        "malformed_line",
+                        f"not valid UTF-8 (byte 0x{bad} at column {error.start + 1})",
+                    )
+                )
                 continue
         if not raw.strip(_SPACES):
             continue
@@ -346,7 +353,11 @@ def _require_evaluable(source: str, split: str, records: list[Record], lines: in
     positive label, or its macro-F1 is not defined."""
     purpose = "tune the thresholds on" if split == "val" else "evaluate the model on"
     if not records:
-        why = "it has no image line" if lines == 0 else f"all its {lines} line(s) were dropped as defects"
+        why = (
+            "it has no image line"
+            if lines == 0
+            else f"all its {lines} line(s) were dropped as defects"
+        )
         raise UserError(f"{source}: no usable image ({why}); the pipeline needs images to "
                         f"{purpose}")
     if not any(record.labels for record in records):

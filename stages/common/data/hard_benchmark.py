@@ -6,8 +6,8 @@ image is a crop of a real photograph (the sample photos scikit-image and scikit-
 with zero to three of seven digit classes written on it, each a handwritten digit of
 scikit-learn's set, scaled, rotated, coloured against its surroundings, sometimes partly covered
 by another piece of photograph. Some images also hold a digit 8 or 9, a distractor with no
-label. The whole image is then blurred, noised and saved as JPEG at a random quality. Classes are imbalanced: the
-last is about a third as frequent as the first.
+label. The whole image is then blurred, noised and saved as JPEG at a random quality. Classes
+are imbalanced: the last is about a third as frequent as the first.
 
 The handwritten samples are split between train, val and test before any image is drawn, so no
 sample is seen in two splits; the photographs are shared (they are background, not labels).

@@ -284,8 +284,9 @@ def preprocessing_spec(size: int) -> dict:
                               "i0 = num / (2*d); f = ((num - i0*2*d)*2048 + d) / (2*d); "
                               "if f == 2048: i0 += 1, f = 0; if i0 >= n - 1: i0 = n - 1, f = 0; "
                               "i1 = min(i0 + 1, n - 1)",
-                "pixel": "top = s[y0][x0]*(2048 - fx) + s[y0][x1]*fx; bottom = s[y1][x0]*(2048 - fx) "
-                         "+ s[y1][x1]*fx; out = (top*(2048 - fy) + bottom*fy + 2^21) >> 22, "
+                "pixel": "top = s[y0][x0]*(2048 - fx) + s[y0][x1]*fx; "
+                         "bottom = s[y1][x0]*(2048 - fx) + s[y1][x1]*fx; "
+                         "out = (top*(2048 - fy) + bottom*fy + 2^21) >> 22, "
                          "per channel, 64-bit integers",
                 "reference_c": "stages/c_reference/letterbox.c (byte-identical, tested)",
             },

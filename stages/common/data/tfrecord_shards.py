@@ -22,15 +22,14 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-
 import tensorflow as tf
 
-from stages.common.data.dataset import IMAGES_FOLDER, PreparedDataset
 from stages.common.core import layout
 from stages.common.core.errors import UserError, way_back
 from stages.common.core.output_folders import replaced_folder
-from stages.common.data.preprocessing import content_box, letterbox, load_image
 from stages.common.core.progress import Progress
+from stages.common.data.dataset import IMAGES_FOLDER, PreparedDataset
+from stages.common.data.preprocessing import content_box, letterbox, load_image
 
 MANIFEST = "manifest.json"
 SHARD_FILE = re.compile(r"(train|val|test)-\d{5}\.tfrecord")
@@ -104,7 +103,9 @@ def _write_shards(dataset: PreparedDataset, out_dir: Path, sizes: dict[str, int]
             for view, size in sizes.items():
                 features[f"{view}/pixels"] = _bytes(_encode(letterbox(image, size), encoding))
                 features[f"{view}/box"] = _ints(content_box(record.height, record.width, size))
-            return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+            return tf.train.Example(
+                features=tf.train.Features(feature=features)
+            ).SerializeToString()
 
         progress = Progress(f"shards: {split}", len(records))
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -164,15 +165,19 @@ class Shards:
 
     def size(self, view: str) -> int:
         if view not in self.manifest["views"]:
-            raise UserError(f"{self.directory}: no {view} view (has {sorted(self.manifest['views'])})"
-                            "; rerun the shards stage (dvc repro shards)")
+            raise UserError(
+                f"{self.directory}: no {view} view (has {sorted(self.manifest['views'])})"
+                "; rerun the shards stage (dvc repro shards)"
+            )
         return self.manifest["views"][view]
 
     def require_size(self, view: str, size: int, consumer: str) -> None:
         """The models are built for ``size``; shards written for another size are stale."""
         if self.size(view) != size:
-            raise UserError(f"{self.directory}: {view} images are {self.size(view)} px, {consumer} "
-                            f"takes {size} px; rerun the pipeline from the shards stage (dvc repro)")
+            raise UserError(
+                f"{self.directory}: {view} images are {self.size(view)} px, {consumer} "
+                f"takes {size} px; rerun the pipeline from the shards stage (dvc repro)"
+            )
 
     def count(self, split: str) -> int:
         return self.manifest["counts"][split]
@@ -183,9 +188,10 @@ class Shards:
     def records(self, split: str, views: list[str], *, shuffle_buffer: int = 0, seed: int = 0,
                 indices: np.ndarray | None = None) -> tf.data.Dataset:
         """Elements ``((pixels per view), (boxes per view), targets, index)``: uint8 S x S x 3,
-        int32 4, float32 C, and the image's position in the split (int64). With ``shuffle_buffer``, shard order and records are shuffled every epoch
-        (seeded); the buffer holds serialised, compressed records. ``indices``: only those
-        positions of the split (filtered before any image is decoded)."""
+        int32 4, float32 C, and the image's position in the split (int64). With ``shuffle_buffer``,
+        shard order and records are shuffled every epoch (seeded); the buffer holds serialised,
+        compressed records. ``indices``: only those positions of the split (filtered before any
+        image is decoded)."""
         sizes = [self.size(view) for view in views]
         num_classes = len(self.manifest["classes"])
         spec = {"index": tf.io.FixedLenFeature([1], tf.int64),

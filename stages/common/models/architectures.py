@@ -1,8 +1,7 @@
 """Teacher (EfficientNet-B0..B7 or EfficientNet-Lite2) and student (EfficientNet-Lite1) as flat
-Keras 2 functional graphs.
-
-All models end in the same head: global average pooling, dropout, one dense logit per class
-(no sigmoid in the graph: the losses and the exported INT8 model work on logits).
+Keras 2 functional graphs, and their backbones' starting weights. All models end in the same
+head: global average pooling, dropout, one dense logit per class (no sigmoid in the graph: the
+losses and the exported INT8 model work on logits).
 
 The student follows EfficientNet-Lite (tensorflow/tpu, ``efficientnet_lite_builder``): no
 squeeze-and-excitation, ReLU6 everywhere, stem (32 filters) and head (1280 filters) not scaled,
@@ -21,7 +20,6 @@ so the layer costs nothing). The data pipeline therefore feeds every teacher the
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from stages.common.core import layout
-from stages.common.core.errors import UserError, way_back
+from stages.common.core.errors import UserError
+from stages.common.core.params_schema import TEACHER_ARCHITECTURES
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
 
 keras = tf.keras
@@ -145,8 +144,8 @@ def _lite_backbone(x, variant: str):
     return _conv_bn(x, HEAD_FILTERS, 1, 1, "head")
 
 
-def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3,
-                  variant: str = "lite1", pooling: str = "avg") -> keras.Model:
+def build_student(num_classes: int, input_size: int, dropout: float, variant: str = "lite1",
+                  pooling: str = "avg") -> keras.Model:
     """EfficientNet-Lite (B1 by default) with a multi-label head; input is ``(x - 127) / 128``,
     float32."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
@@ -154,9 +153,9 @@ def build_student(num_classes: int, input_size: int = 240, dropout: float = 0.3,
     return keras.Model(inputs, logits, name=f"efficientnet_{variant}")
 
 
-KERAS_TEACHERS = tuple(f"efficientnet_b{n}" for n in range(8))
-LITE_TEACHERS = ("efficientnet_lite2",)
-TEACHER_ARCHITECTURES = KERAS_TEACHERS + LITE_TEACHERS
+# The choices are the params schema's (teacher.architecture); the Lite ones are our own graph
+LITE_TEACHERS = tuple(name for name in TEACHER_ARCHITECTURES if "_lite" in name)
+KERAS_TEACHERS = tuple(name for name in TEACHER_ARCHITECTURES if name not in LITE_TEACHERS)
 
 
 def imagenet_lite_file(variant: str) -> Path:
@@ -164,10 +163,9 @@ def imagenet_lite_file(variant: str) -> Path:
     return layout.PRETRAINED / f"efficientnet_{variant}_imagenet.h5"
 
 
-def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
-                  weights: str | None = "imagenet", architecture: str = "efficientnet_b3",
-                  pretrained_dir: Path | None = None, partial_weights: bool = False,
-                  pooling: str = "avg") -> keras.Model:
+def build_teacher(num_classes: int, input_size: int, dropout: float, weights: str | None,
+                  architecture: str, pretrained_dir: Path | None = None,
+                  partial_weights: bool = False, pooling: str = "avg") -> keras.Model:
     """A teacher with a multi-label head; input is RGB in [0, 255].
 
     ``architecture``: ``efficientnet_b0`` .. ``efficientnet_b7`` (keras.applications) or
@@ -210,115 +208,15 @@ def build_teacher(num_classes: int, input_size: int = 300, dropout: float = 0.4,
     return keras.Model(inputs, logits, name=f"{architecture}_teacher")
 
 
-def _is_head(layer) -> bool:
+def is_head(layer) -> bool:
     return layer.name in HEAD_LAYER_NAMES
 
 
 def weighted_backbone_layers(model: keras.Model) -> list:
     """Backbone layers that own trainable variables, in graph order (fine-tuning unit)."""
     return [layer for layer in model.layers
-            if not _is_head(layer) and layer.weights
+            if not is_head(layer) and layer.weights
             and not isinstance(layer, (layers.Normalization, layers.Rescaling))]
-
-
-def set_trainable(model: keras.Model, phase: str, unfreeze_fraction: float = 0.0,
-                  freeze_batchnorm: bool = True) -> int:
-    """Freeze for a phase; returns how many backbone layers are trainable.
-
-    ``head``: only the classifier head trains. ``finetune``: the last
-    ``ceil(unfreeze_fraction * N)`` of the N weighted backbone layers train too, except
-    BatchNormalization layers when ``freeze_batchnorm`` (in Keras 2 a frozen BatchNormalization
-    runs in inference mode, keeping its moving statistics). Recompile the model after calling
-    this.
-    """
-    if phase not in ("head", "finetune"):
-        raise ValueError(f"unknown phase {phase!r}")
-    model.trainable = True
-    backbone = weighted_backbone_layers(model)
-    if phase == "head":
-        count = 0
-    else:
-        count = math.ceil(unfreeze_fraction * len(backbone))
-    unfrozen = set(id(layer) for layer in backbone[len(backbone) - count:]) if count else set()
-    trainable_count = 0
-    for layer in model.layers:
-        if _is_head(layer):
-            layer.trainable = True
-        elif id(layer) in unfrozen and not (
-                freeze_batchnorm and isinstance(layer, layers.BatchNormalization)):
-            layer.trainable = True
-            trainable_count += 1
-        else:
-            layer.trainable = False
-    return trainable_count
-
-
-STUDENT_ARCHITECTURE = "efficientnet_lite1"
-STAGE_OF = {"teacher": "train_teacher", "student": "train_student", "qat": "qat"}  # models/<name>
-
-
-def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
-                 input_size: int, dropout: float, pooling: str = "avg") -> None:
-    """Weights (HDF5) plus the few facts needed to rebuild the graph (model.json).
-
-    Weights rather than a whole saved model: the QAT stage rebuilds and re-quantises the graph,
-    and a quantised model does not survive Keras serialisation.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_weights(directory / "weights.h5")
-    meta = {"architecture": architecture, "classes": classes, "input_size": input_size,
-            "dropout": dropout, "pooling": pooling}
-    (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def read_model_meta(directory: str | Path) -> dict:
-    """A trained model's facts (``model.json``); UserError naming the file if it is missing
-    or damaged, and the stage that rebuilds it."""
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / "model.json").read_text())
-        if not (isinstance(meta, dict) and {"classes", "input_size", "dropout"} <= set(meta)):
-            raise ValueError("not the model.json a training stage writes")
-        meta.setdefault("pooling", "avg")  # written before pooling was a choice
-        if meta["pooling"] not in POOLINGS:
-            raise ValueError(f"pooling {meta['pooling']!r} is not one of {', '.join(POOLINGS)}")
-    except FileNotFoundError:
-        raise UserError(f"{directory}/model.json not found: run the stage that trains it first "
-                        "(dvc repro)") from None
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise UserError(f"{directory}/model.json: damaged ({error}); "
-                        f"{way_back(directory, STAGE_OF.get(directory.name, 'the stage'))}"
-                        ) from None
-    return meta
-
-
-def load_trained(directory: str | Path, classes: list[str] | None = None
-                 ) -> tuple[keras.Model, dict]:
-    """A trained model and its facts (model.json); with ``classes``, it must have been trained
-    on exactly those (the prepared data's)."""
-    directory = Path(directory)
-    meta = read_model_meta(directory)
-    if classes is not None and meta["classes"] != classes:
-        raise UserError(f"{directory}: trained on classes {meta['classes']}, the prepared data "
-                        f"has {classes}; rerun the training stages (dvc repro)")
-    architecture = meta.get("architecture")
-    if architecture == STUDENT_ARCHITECTURE:
-        model = build_student(len(meta["classes"]), meta["input_size"], meta["dropout"],
-                              pooling=meta["pooling"])
-    elif architecture in TEACHER_ARCHITECTURES:
-        model = build_teacher(len(meta["classes"]), meta["input_size"], meta["dropout"],
-                              weights=None, architecture=architecture, pooling=meta["pooling"])
-    else:
-        raise UserError(f"{directory}/model.json: unknown architecture {architecture!r}")
-    try:
-        model.load_weights(directory / "weights.h5")
-    except Exception as error:  # h5py and Keras raise many types for a damaged file
-        raise UserError(f"{directory / 'weights.h5'}: cannot be loaded ({type(error).__name__}: "
-                        f"{error}); "
-                        f"{way_back(directory, STAGE_OF.get(directory.name, 'the stage'))}"
-                        ) from None
-    return model, meta
 
 
 def weights_file_layers(path: Path) -> dict[str, list[tuple]]:
@@ -366,7 +264,7 @@ def load_lite_weights(model: keras.Model, weights: str, variant: str, converted:
         if not Path(converted).is_file():
             raise UserError(f"{key}: imagenet: {converted} not found; run "
                             "`dvc repro import_imagenet_weights` first")
-        source = build_student(1000, dropout=0.0, variant=variant)
+        source = build_student(1000, 240, 0.0, variant=variant)  # any size: same weights
         source.load_weights(converted)
         copy_backbone(source, model)
         return

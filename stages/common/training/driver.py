@@ -32,7 +32,7 @@ from stages.common.core.params import param_values, stage_params
 from stages.common.core.params_schema import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
 from stages.common.data.input_pipeline import predict_logits
-from stages.common.models.architectures import set_trainable
+from stages.common.models.freezing import set_trainable
 from stages.common.scoring.metrics import f1_macro, trivial_baselines
 from stages.common.training.devices import (
     LOST_WORKER_ERRORS,

@@ -10,19 +10,16 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import (
-    TEACHER_OUTPUTS_FILE,
-    TeacherOutputs,
-    distillation_data,
-)
+from stages.common.data.input_pipeline import distillation_data
 from stages.common.data.preprocessing import normalize_student
+from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
-from stages.common.models.architectures import load_trained
 from stages.common.models.fake_quant import (
     calibrate_activation_ranges,
     quantize_student,
     save_qat_weights,
 )
+from stages.common.models.trained_models import load_trained
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
 from stages.common.training.phases import Phase

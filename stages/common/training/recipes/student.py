@@ -11,19 +11,11 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import (
-    TEACHER_OUTPUTS_FILE,
-    TeacherOutputs,
-    distillation_data,
-)
+from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
-from stages.common.models.architectures import (
-    STUDENT_ARCHITECTURE,
-    build_student,
-    load_student_weights,
-    load_trained,
-    save_trained,
-)
+from stages.common.models.architectures import build_student, load_student_weights
+from stages.common.models.trained_models import STUDENT_ARCHITECTURE, load_trained, save_trained
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
 from stages.common.training.teacher_check import (

@@ -8,7 +8,8 @@ from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import view_data
 from stages.common.data.tfrecord_shards import Shards
-from stages.common.models.architectures import build_teacher, save_trained
+from stages.common.models.architectures import build_teacher
+from stages.common.models.trained_models import save_trained
 from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
 
 
