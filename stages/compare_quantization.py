@@ -8,7 +8,6 @@ float student's and with its own float model's.
 Reads params: threshold_search. Its inputs are the pipeline's own files, always together: a
 model passed alone would be scored with another model's thresholds and fidelity.
 """
-import json
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import read_json_file, run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.params import load_params
 
 
@@ -45,8 +45,7 @@ def main() -> None:
                         read_json_file(layout.EXPORT_REPORT, "export")["fidelity_test"])
     report["ptq_export"] = read_json_file(layout.PTQ_MODEL.with_name("export.json"),
                                           "ptq_baseline")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     for name in MODELS:
         row = report[name]
         print(f"compare_quantization: {name:13s} test macro-F1 {row['test_f1_macro']:.4f}, "

@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import add_evaluation_data, stage_parser
 from stages.common.core.errors import read_json_file, run_main
+from stages.common.core.json_files import write_json
 
 
 def main() -> None:
@@ -66,8 +67,7 @@ def main() -> None:
     thresholds = adopted_thresholds(recommendation, classes)
     report = evaluation_report(targets, probabilities, thresholds, classes)
     report["kernel_paths"] = kernel_paths_report(targets, raw, outputs, model, thresholds)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(args.out, report, ensure_ascii=False)
     write_precision_recall_curves(args.curves, classes, targets, probabilities)
     names = [record.name for record in load_prepared(args.prepared).splits["test"]]
     Path(args.errors).write_text(json.dumps(

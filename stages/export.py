@@ -10,7 +10,6 @@ adopted path) on the same images; the test outputs of every kernel path go to
 models/export/kernel_outputs_test.npz for evaluate.
 Reads params: seed, export.*.
 """
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.params import load_params
 
 
@@ -77,8 +77,7 @@ def main() -> None:
     # evaluate judges the other kernels on test at the adopted thresholds from these very
     # outputs: the reference kernels alone take about 0.3 s per image
     save_kernel_outputs(Path(args.out).with_name(KERNEL_OUTPUTS_FILE), outputs["test"])
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.report, report)
     val = report["fidelity_val"]
     print(
         f"export: {args.out} ({report['file_bytes'] / 1e6:.2f} MB), "

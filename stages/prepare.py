@@ -6,7 +6,6 @@ defects.txt), whole (beside it, then swapped in), and metrics/data_report.json. 
 status 2 and the full list of defects (split file, line, reason) if the dataset has any and
 prepare.on_defect is 'fail'.
 """
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.params import check_num_classes, load_params
 from stages.common.data.dataset import write_prepared
 from stages.common.data.dataset_statistics import dataset_report, format_summary
@@ -38,10 +38,7 @@ def main() -> None:
 
     write_prepared(args.out, dataset)
     report_path = Path(args.report)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_json(report_path, report, ensure_ascii=False)
     print(format_summary(dataset, report))
 
 

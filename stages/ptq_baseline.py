@@ -6,7 +6,6 @@ checks as export. Writes models/ptq/model_ptq_int8.tflite and models/ptq/export.
 contract facts). Stage compare_quantization tunes and scores it.
 Reads params: seed, export.representative_samples.
 """
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.params import load_params
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     print(f"ptq_baseline: converting the float student with {len(pixels)} representative "
           "images...", flush=True)
     facts = export_ptq_int8(student, pixels, args.out)
-    Path(args.out).with_name("export.json").write_text(json.dumps(facts, indent=2) + "\n")
+    write_json(Path(args.out).with_name("export.json"), facts)
     print(f"ptq_baseline: {args.out} ({facts['file_bytes'] / 1e6:.2f} MB), input "
           f"{facts['input']['shape']} scale {facts['input']['scale']} zero point "
           f"{facts['input']['zero_point']}")

@@ -7,7 +7,6 @@ Reads params: threshold_search.*. Writes metrics/thresholds.json (the recommenda
 metrics/plots/f1_vs_threshold.csv.
 """
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import add_evaluation_data, stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.params import load_params
 
 
@@ -46,8 +46,7 @@ def main() -> None:
         writer = csv.DictWriter(handle, fieldnames=["threshold", "f1_macro"])
         writer.writeheader()
         writer.writerows(curve)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n")
+    write_json(args.out, recommendation, ensure_ascii=False)
     print(f"thresholds: global {recommendation['global_threshold']:.2f} (val macro-F1 "
           f"{recommendation['val_f1_macro_global']:.4f}); per-class val macro-F1 "
           f"{recommendation['val_f1_macro_per_class']:.4f}; adopted: {recommendation['adopted']}")

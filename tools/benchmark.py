@@ -19,6 +19,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import require_positive, stage_parser
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.machine import machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +63,7 @@ def main() -> None:
     if results["repro_nothing_to_do_s"] is None:
         print("note: the pipeline is not up to date (dvc status), so `dvc repro` was not timed")
     results["machine"] = machine()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results)
     print(table(results))
     print(f"devices: {', '.join(results['devices'])}; CPU: {results['machine']['cpu_model']} "
           f"({results['machine']['cpu_count']} cores); numbers in {args.out}")

@@ -8,7 +8,6 @@ Each step runs in its own process (the real stage scripts for prepare and shards
 resident memory is read from the kernel (getrusage of the finished child). The epoch is the
 student's head phase over the streamed shards: decode, augment, train, batch 32.
 """
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 from stages.common.core import layout
 from stages.common.core.command_line import stage_parser, stage_process_env
 from stages.common.core.errors import run_main
+from stages.common.core.json_files import write_json
 from stages.common.core.machine import machine
 from stages.common.core.params import load_params, read_params
 from stages.common.core.params_schema import Params
@@ -116,8 +116,7 @@ def main() -> None:
               flush=True)
     measured_on = machine()
     print(f"CPU: {measured_on['cpu_model']} ({measured_on['cpu_count']} cores)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": measured_on, "runs": results}, indent=2) + "\n")
+    write_json(args.out, {"machine": measured_on, "runs": results})
 
 
 if __name__ == "__main__":

@@ -294,12 +294,19 @@ def preprocessing_spec(size: int) -> dict:
     }
 
 
+def encode_rgb_png(image: np.ndarray, compression: int | None = None) -> bytes:
+    """An RGB uint8 image as PNG bytes (lossless): OpenCV writes BGR, so the channels are swapped
+    first and the PNG holds RGB, as a PNG reader (tf.io.decode_png included) returns it."""
+    options = [] if compression is None else [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]), options)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return encoded.tobytes()
+
+
 def save_rgb_png(path: str | Path, image: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG (lossless, so the bytes can be checked on the phone)."""
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1]))
-    if not ok:
-        raise ValueError(f"{path}: PNG encoding failed")
-    Path(path).write_bytes(encoded.tobytes())
+    Path(path).write_bytes(encode_rgb_png(image))
 
 
 def encode_ppm(image: np.ndarray) -> bytes:

@@ -20,21 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
 from stages.common.core import layout
 from stages.common.core.errors import UserError, way_back
+from stages.common.core.json_files import write_json
 from stages.common.core.output_folders import replaced_folder
 from stages.common.core.progress import Progress
-from stages.common.data.dataset import IMAGES_FOLDER, PreparedDataset
-from stages.common.data.preprocessing import content_box, letterbox, load_image
+from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, PreparedDataset
+from stages.common.data.preprocessing import content_box, encode_rgb_png, letterbox, load_image
 
 MANIFEST = "manifest.json"
 SHARD_FILE = re.compile(r"(train|val|test)-\d{5}\.tfrecord")
 IN_FLIGHT = 32  # records decoded and encoded ahead of the writer
-SPLITS = ("train", "val", "test")
 
 
 def _bytes(value: bytes) -> tf.train.Feature:
@@ -55,16 +54,7 @@ ENCODINGS = ("raw", "png")
 def _encode(pixels: np.ndarray, encoding: str) -> bytes:
     if encoding == "raw":
         return np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
-    return _encode_png(pixels)
-
-
-def _encode_png(pixels: np.ndarray) -> bytes:
-    # OpenCV writes BGR; swap so the PNG holds RGB and tf.io.decode_png returns it unchanged
-    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1]),
-                               [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return encoded.tobytes()
+    return encode_rgb_png(pixels, compression=1)  # fast: shards are written once per run
 
 
 def write_shards(dataset: PreparedDataset, out_dir: str | Path, sizes: dict[str, int],
@@ -121,7 +111,7 @@ def _write_shards(dataset: PreparedDataset, out_dir: Path, sizes: dict[str, int]
     manifest = {"views": sizes, "classes": dataset.classes, "counts": counts,
                 "images_per_shard": images_per_shard, "dataset_fingerprint": dataset.fingerprint(),
                 "encoding": encoding}
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_json(out_dir / MANIFEST, manifest)
     return manifest
 
 

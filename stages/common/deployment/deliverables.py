@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import file_sha256
+from stages.common.core.json_files import write_json
 from stages.common.core.output_folders import check_replaceable, replaced_folder
 from stages.common.data.dataset import write_labels
 from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT, preprocessing_spec
@@ -201,10 +202,8 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
     with replaced_folder(out_dir, is_packaged_output, OUTPUT_KIND, mark=False) as out:
         shutil.copyfile(model_path, out / MODEL_FILE)
         write_labels(out / LABELS_FILE, classes)
-        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
-                                        encoding="utf-8")
-        (out / THRESHOLDS_FILE).write_text(
-            json.dumps(recommendation, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(out / METRICS_FILE, metrics, ensure_ascii=False)
+        write_json(out / THRESHOLDS_FILE, recommendation, ensure_ascii=False)
         model = Int8Model.load(out / MODEL_FILE)
         config = inference_config(model, file_sha256(out / MODEL_FILE), classes, recommendation,
                                   provenance, metrics["kernel_paths"])
@@ -213,6 +212,5 @@ def write_outputs(out_dir: str | Path, model_path: Path, classes: list[str], met
         config["metadata_model"] = metadata_model_section(config, out / METADATA_MODEL_FILE)
         validate_inference_config(config, f"{CONFIG_FILE} being written")  # what readers demand
         check_model_against_config(model, config, f"{CONFIG_FILE} being written")
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n",
-                                       encoding="utf-8")
+        write_json(out / CONFIG_FILE, config, ensure_ascii=False)
     return config

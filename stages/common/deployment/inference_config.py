@@ -21,6 +21,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator, validators
 
+from stages.common.core import layout
 from stages.common.core.errors import UserError, read_utf8
 from stages.common.core.label_text import forbidden_character
 from stages.common.quantization.int8_runtime import (
@@ -31,7 +32,7 @@ from stages.common.quantization.int8_runtime import (
 )
 
 FORMAT_VERSION = 1
-MODEL_FILE = "model_qat_int8.tflite"
+MODEL_FILE = layout.EXPORT_MODEL.name  # the export stage's file, shipped under its own name
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "inference_config.json"
 MAX_TEXT_BYTES = 16 << 20  # inference_config.json and labels.txt

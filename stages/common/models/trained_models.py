@@ -8,6 +8,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from stages.common.core.errors import UserError, way_back
+from stages.common.core.json_files import write_json
 from stages.common.core.params_schema import TEACHER_ARCHITECTURES
 from stages.common.models.architectures import POOLINGS, build_student, build_teacher
 
@@ -30,7 +31,7 @@ def save_trained(model: keras.Model, directory: str | Path, architecture: str, c
     model.save_weights(directory / "weights.h5")
     meta = {"architecture": architecture, "classes": classes, "input_size": input_size,
             "dropout": dropout, "pooling": pooling}
-    (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(directory / "model.json", meta)
 
 
 def read_model_meta(directory: str | Path) -> dict:

@@ -13,7 +13,6 @@ keeping, so its unfrozen BatchNormalization layers train.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -28,6 +27,7 @@ import tensorflow as tf
 from stages.common.core import layout
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import json_sha256
+from stages.common.core.json_files import write_json
 from stages.common.core.params import param_values, stage_params
 from stages.common.core.params_schema import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
@@ -123,8 +123,7 @@ def _train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
     metrics = {**final_scores(plan.model, plan.val_inputs, plan.val_targets),
                "phases": summaries, **plan.metrics(),
                "wall_time_s": round(time.monotonic() - started, 1)}
-    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
-    paths.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(paths.metrics, metrics)
     state.clear()
     return metrics
 

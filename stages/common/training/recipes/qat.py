@@ -3,11 +3,11 @@ activation ranges calibrated, then fine-tuned at qat.lr with the distillation lo
 (same alpha, T and teacher). Always float32: fake quantisation is float32."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
+from stages.common.core.json_files import write_json
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.input_pipeline import distillation_data
@@ -56,8 +56,7 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     def save(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         save_qat_weights(qat_model, out)
-        (out / "model.json").write_text(json.dumps({**meta, "quantization": "qat"}, indent=2)
-                                        + "\n")
+        write_json(out / "model.json", {**meta, "quantization": "qat"})
 
     return Plan(
         qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
