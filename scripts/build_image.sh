@@ -55,7 +55,7 @@ inside() {
 inside /opt/venv/bin/python -m tools.cli --help > "$work/help.txt"
 grep -q -- "--data_dir" "$work/help.txt" || { echo "the seed CLI's --help says no --data_dir" >&2; exit 1; }
 
-python tests/config_corpus.py "$work/corpus" > /dev/null 2>&1
+python tests/helpers/config_corpus.py "$work/corpus" > /dev/null 2>&1
 python -c "import sys; from stages.common.data.demo_data import write_demo_dataset; write_demo_dataset(sys.argv[1], {'test': 3}, seed=5)" "$work/demo"
 images=$(cd "$work" && ls demo/images/*)
 python -m tools.predict "$work/corpus/base" $(for i in $images; do echo "$work/$i"; done) --json \

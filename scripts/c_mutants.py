@@ -28,7 +28,7 @@ APP = "stages/c_reference/classify.c"
 # The conformance corpus runs every case through the C app (and a sanitized build) and through
 # predict, comparing verdicts, labels and printed probabilities: the C tests that reach the
 # reader and the decision rule without the slower pipeline workspace.
-TESTS = ["tests/test_config_conformance.py"]
+TESTS = ["tests/deployment/test_config_conformance.py"]
 
 # name: (file, original text, mutated text, what it would do to a phone)
 MUTANTS = {

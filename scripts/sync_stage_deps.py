@@ -2,8 +2,8 @@
 
 After moving or splitting a module, `python scripts/sync_stage_deps.py` puts each stage's
 ``.py`` deps in step with what its command imports (the same analysis as
-tests/test_stage_deps.py, which fails until they are). The script's own file comes first, then
-the rest in path order; other deps (data, models), comments and layout are kept as they are.
+tests/stages/test_stage_deps.py, which fails until they are). The script's own file comes first,
+then the rest in path order; other deps (data, models), comments and layout are kept as they are.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import yaml  # noqa: E402
-from test_stage_deps import import_closure, script_of  # noqa: E402
+from helpers.import_graph import import_closure, script_of  # noqa: E402
 
 DEP_LINE = re.compile(r"^(\s+)- (\S+\.py)\s*$")
 

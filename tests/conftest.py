@@ -57,9 +57,9 @@ def tiny_int8(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def config_corpus(tmp_path_factory):
-    """The output-folder conformance corpus (tests/config_corpus.py), written once: a tiny real
-    model, its folder, and each case's files and verdict."""
-    from config_corpus import write_corpus
+    """The output-folder conformance corpus (tests/helpers/config_corpus.py), written once: a
+    tiny real model, its folder, and each case's files and verdict."""
+    from helpers.config_corpus import write_corpus
 
     return write_corpus(tmp_path_factory.mktemp("config_corpus"))
 
@@ -90,3 +90,12 @@ def workspace(tmp_path_factory, tiny_int8):
         assert result.returncode == 0, result.stderr
     return root, dataset
 
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A 12 / 6 / 6 image demo dataset under ``<root>/data``, one for each test module."""
+    from stages.common.data.demo_data import write_demo_dataset
+
+    root = tmp_path_factory.mktemp("demo")
+    write_demo_dataset(root / "data", {"train": 12, "val": 6, "test": 6}, seed=3)
+    return root

@@ -1,5 +1,5 @@
 /* See config_reader.h. The rules are docs/output_folder_rules.md's; the Python side is
- * stages/common/deployment/inference_config.py and predictor.py, and tests/config_corpus.py holds
+ * stages/common/deployment/inference_config.py and predictor.py, and tests/helpers/config_corpus.py holds
  * both to one verdict. */
 #define _POSIX_C_SOURCE 200809L /* open flags, fstat */
 

@@ -7,7 +7,7 @@
  * litert_opaque_options.h, litert_compiled_model.h, litert_tensor_buffer.h and
  * litert_tensor_buffer_requirements.h of google-ai-edge/LiteRT at commit
  * f67457790c9c2ab67347d6fe53270e8d3df20868, and were checked against the libLiteRt.so of
- * ai-edge-litert 2.3.0 (tests/test_classify_c.py runs them). Only what is used is declared.
+ * ai-edge-litert 2.3.0 (tests/deployment/test_classify_c.py runs them). Only what is used is declared.
  *
  * Not exported by that library although declared upstream: LiteRtGetStatusString and the
  * LrtCpuOptions helpers. CPU settings therefore go in as the "xnnpack" opaque options, whose

@@ -1,6 +1,6 @@
 """Which characters a class label may hold: one rule for the dataset's label files, labels.txt
 and inference_config.json, in Python and in the C app (stages/c_reference/config_reader.c holds
-the same code points as ranges; tests/test_config_conformance.py checks they agree).
+the same code points as ranges; tests/deployment/test_config_conformance.py checks they agree).
 
 Refused, each named by its code point:
 - control characters (Unicode category Cc) and line or paragraph separators (Zl, Zp): they

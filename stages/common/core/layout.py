@@ -3,7 +3,7 @@
 Relative to the working folder: the repository root under `dvc repro`, ``--work_dir`` under
 the seed's CLI. Stage scripts take their defaults from here and nothing else in the code spells
 these paths. dvc.yaml declares the same paths as deps and outs, since DVC must see them;
-tests/test_layout.py checks that every path dvc.yaml names is one of these.
+tests/core/test_layout.py checks that every path dvc.yaml names is one of these.
 """
 from pathlib import Path
 

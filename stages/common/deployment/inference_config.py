@@ -2,7 +2,7 @@
 
 The rules of a packaged folder are written once, in docs/output_folder_rules.md; this module is
 their Python side and stages/c_reference/config_reader.c their C side, and the conformance corpus
-(tests/config_corpus.py) holds both to one verdict on every case.
+(tests/helpers/config_corpus.py) holds both to one verdict on every case.
 
 The package stage checks what it writes against ``SCHEMA``; ``predict`` (and anything else that
 reads a packaged folder) refuses a config that breaks it instead of guessing: a missing key, a
