@@ -53,11 +53,13 @@ MODULES = {
         "stages.common.quantization.int8_runtime.x_probability_table__*"],
     "deployment/inference_config.py (schema, model-vs-config checks)": [
         "stages.common.deployment.inference_config.*"],
+    "deployment/strict_json.py": ["stages.common.deployment.strict_json.*"],
     "core/params.py": ["stages.common.core.params.*"],
     "core/params_schema.py": _every_function_but("stages/common/core/params_schema.py",
                                                  IMPORT_TIME_PARAMS),
     "core/yaml_files.py": ["stages.common.core.yaml_files.*"],
     "data/dataset_validation.py": ["stages.common.data.dataset_validation.*"],
+    "data/split_files.py": ["stages.common.data.split_files.*"],
     "core/output_folders.py": ["stages.common.core.output_folders.*"],
     "training/distillation.py": ["stages.common.training.distillation.*"],
     "data/teacher_outputs.py": [

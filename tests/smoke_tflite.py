@@ -25,7 +25,8 @@ def test_packaged_model_on_one_known_image(workspace, tiny_int8):
     import json
     from pathlib import Path
 
-    from stages.common.data.preprocessing import letterbox, load_image, normalize_student
+    from stages.common.data.image_files import load_image
+    from stages.common.data.preprocessing import letterbox, normalize_student
     from stages.common.scoring.metrics import sigmoid
 
     root, dataset = workspace

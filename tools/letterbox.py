@@ -11,13 +11,8 @@ if __package__ in (None, ""):  # run by path, not with -m: import from the repos
 
 from stages.common.core.command_line import add_max_image_pixels, require_positive, stage_parser
 from stages.common.core.errors import UserError, run_main
-from stages.common.data.preprocessing import (
-    DEFAULT_MAX_IMAGE_PIXELS,
-    letterbox,
-    letterbox_geometry,
-    read_image_file,
-    save_rgb_png,
-)
+from stages.common.data.image_files import DEFAULT_MAX_IMAGE_PIXELS, read_image_file, save_rgb_png
+from stages.common.data.preprocessing import letterbox, letterbox_geometry
 
 
 def main() -> None:

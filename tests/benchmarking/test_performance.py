@@ -63,14 +63,14 @@ def test_the_benchmark_builds_and_times_the_c_app(tmp_path, config_corpus):
     beside the Python interpreter's."""
     import shutil
 
-    from stages.common.benchmarking import performance
+    from stages.common.benchmarking import inference_speed
 
     base = config_corpus / "base"
     folder = tmp_path / "run"
     folder.mkdir()
     for name in ("inference_config.json", "labels.txt", "model_qat_int8.tflite"):
         shutil.copyfile(base / name, folder / name)
-    result = performance.c_app_vs_python_latency(folder, runs=3, rounds=2)
+    result = inference_speed.c_app_vs_python_latency(folder, runs=3, rounds=2)
     assert result["output_dir"] == str(folder)
     for threads in ("threads_1", "threads_2"):
         row = result[threads]

@@ -13,7 +13,8 @@ import pytest
 from stages.common.core.errors import UserError
 from stages.common.data.dataset import PreparedDataset
 from stages.common.data.dataset_statistics import dataset_report
-from stages.common.data.dataset_validation import parse_split_lines, split_lines, validate_dataset
+from stages.common.data.dataset_validation import validate_dataset
+from stages.common.data.split_files import parse_split_lines, split_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -390,7 +391,7 @@ def test_labels_differing_only_by_unicode_normalisation_are_one_class(tmp_path):
 
 
 def test_label_length_is_bounded_and_curve_file_names_are_safe(tmp_path):
-    from stages.common.data.dataset_validation import MAX_LABEL_BYTES
+    from stages.common.data.split_files import MAX_LABEL_BYTES
     from stages.common.evaluation.int8_evaluation import CURVE_FILE, curve_file_name
 
     longest = "é" * (MAX_LABEL_BYTES // 2)  # 2 bytes each: exactly the limit
@@ -644,7 +645,7 @@ def test_missing_and_unreadable_split_files_and_folder_are_named(tmp_path):
     ("sub/x.png/", "malformed_line", "empty or '.' folder component in name"),
 ])
 def test_each_unsafe_or_malformed_name_is_its_own_kind(name, kind, reason):
-    from stages.common.data.dataset_validation import _Malformed, parse_line
+    from stages.common.data.split_files import _Malformed, parse_line
 
     with pytest.raises(_Malformed) as caught:
         parse_line(f"{name},cat")
@@ -652,7 +653,7 @@ def test_each_unsafe_or_malformed_name_is_its_own_kind(name, kind, reason):
 
 
 def test_only_spaces_and_tabs_are_trimmed_around_a_name():
-    from stages.common.data.dataset_validation import parse_line
+    from stages.common.data.split_files import parse_line
 
     assert parse_line(" \ta.png\t ,cat") == ("a.png", ("cat",))
     assert parse_line("sub.d/a..b.png,cat") == ("sub.d/a..b.png", ("cat",))
@@ -686,7 +687,7 @@ def test_line_defects_are_named_by_what_can_be_read_of_them():
                            "are allowed"),
 ])
 def test_each_bad_label_is_a_malformed_line_of_its_image(line, reason):
-    from stages.common.data.dataset_validation import _Malformed, parse_line
+    from stages.common.data.split_files import _Malformed, parse_line
 
     with pytest.raises(_Malformed) as caught:
         parse_line(line)

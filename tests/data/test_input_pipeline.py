@@ -13,7 +13,7 @@ from stages.common.data.preprocessing import letterbox, normalize_student
 def test_training_input_without_augmentation_is_what_the_phone_feeds(tiny_dataset, tmp_path):
     """Validation and export read the shards through the tf.data pipeline; predict (and the phone)
     decode the file and letterbox it. Both must give the model the same numbers."""
-    from stages.common.data.preprocessing import read_image_file
+    from stages.common.data.image_files import read_image_file
     from stages.common.data.tfrecord_shards import Shards, write_shards
 
     dataset = validated_records(tiny_dataset)

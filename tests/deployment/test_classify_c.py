@@ -26,19 +26,14 @@ from helpers.c_app import (
 )
 from PIL import Image
 
-from stages.common.data.preprocessing import decode_image, encode_ppm, letterbox
+from stages.common.data.image_files import encode_ppm
+from stages.common.data.preprocessing import decode_image, letterbox
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.deployment.predictor import Predictor
 from stages.common.quantization.int8_outputs import int8_outputs
 from stages.common.quantization.int8_runtime import Int8Model, int8_threshold, probability_table
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-
-
-
-
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +74,6 @@ def run_app(app: Path, output_dir: Path, images: list[Path], *options: str, runn
         assert following.startswith("  int8:"), result.stdout
         found[image] = (labels, [int(v) for v in following.removeprefix("  int8:").split()])
     return result.returncode, found, result.stderr
-
-
-
-
 
 
 @pytest.fixture(scope="module")

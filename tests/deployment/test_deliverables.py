@@ -10,7 +10,8 @@ import pytest
 
 from stages.common.core.errors import UserError
 from stages.common.core.hashing import file_sha256
-from stages.common.data.preprocessing import letterbox, load_image
+from stages.common.data.image_files import load_image
+from stages.common.data.preprocessing import letterbox
 from stages.common.deployment.deliverables import PACKAGED_FILES, write_outputs
 from stages.common.deployment.predictor import Predictor
 from stages.common.quantization.int8_runtime import Int8Model

@@ -12,10 +12,10 @@ from stages.common.core.errors import UserError
 from stages.common.deployment.inference_config import (
     check_model_against_config,
     load_inference_config,
-    strict_json,
     threshold_is_consistent,
     validate_inference_config,
 )
+from stages.common.deployment.strict_json import strict_json
 
 # output scale 0.1, zero point -3: the logit of q is (q + 3) / 10, so probability 0.5 (logit 0)
 # needs q >= -3; 0.7 (logit 0.847) needs q >= 5.47, so 6; 0.3 (logit -0.847) needs q >= -11.47,

@@ -53,7 +53,7 @@ def _tiny_model(path: Path) -> None:
 
 
 def _base(base: Path) -> None:
-    from stages.common.data.preprocessing import encode_ppm
+    from stages.common.data.image_files import encode_ppm
     from stages.common.deployment.deliverables import inference_config
     from stages.common.quantization.int8_runtime import Int8Model
 

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from stages.common.data.dataset import IMAGES_FOLDER, Record
-from stages.common.data.preprocessing import content_box, letterbox, load_image
+from stages.common.data.image_files import load_image
+from stages.common.data.preprocessing import content_box, letterbox
 from stages.common.data.tfrecord_shards import write_shards
 from stages.common.models.architectures import build_student
 from stages.common.models.pretrained import load_imagenet_lite

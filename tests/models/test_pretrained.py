@@ -21,8 +21,8 @@ from stages.common.models.pretrained import (
     installed_weights_file,
     keras_weights_from_torch,
     load_imagenet_lite,
-    read_legacy_torch_state_dict,
 )
+from stages.common.models.torch_checkpoint import read_legacy_torch_state_dict
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stages.common.core.errors import NotRegularFileError, UserError, read_regular_file, read_utf8
-from stages.common.data.preprocessing import encode_ppm, image_format, read_image_file
+from stages.common.data.image_files import encode_ppm, image_format, read_image_file
 
 RADIANCE = b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 10 +X 12\n" + bytes([128] * 4) * 120
 PFM = b"PF\n12 10\n-1.0\n" + np.ones(360, "<f4").tobytes()

@@ -17,10 +17,6 @@ from stages.common.data.demo_data import write_demo_dataset
 REPO = Path(__file__).resolve().parents[2]
 
 
-
-
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A git + DVC repository holding the stage code, a tracked dataset and the prepare stage."""

@@ -29,7 +29,8 @@ from stages.common.core.json_files import write_json
 from stages.common.core.output_folders import replaced_folder
 from stages.common.core.progress import Progress
 from stages.common.data.dataset import IMAGES_FOLDER, SPLITS, PreparedDataset
-from stages.common.data.preprocessing import content_box, encode_rgb_png, letterbox, load_image
+from stages.common.data.image_files import encode_rgb_png, load_image
+from stages.common.data.preprocessing import content_box, letterbox
 
 MANIFEST = "manifest.json"
 SHARD_FILE = re.compile(r"(train|val|test)-\d{5}\.tfrecord")

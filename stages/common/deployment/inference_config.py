@@ -14,8 +14,6 @@ cannot: that counts, sizes, names and the int8 thresholds agree.
 """
 from __future__ import annotations
 
-import json
-import math
 import re
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from stages.common.core import layout
 from stages.common.core.errors import UserError, read_utf8
 from stages.common.core.label_text import forbidden_character
+from stages.common.deployment.strict_json import strict_json
 from stages.common.quantization.int8_runtime import (
     KERNEL_PATHS,
     NEVER,
@@ -36,8 +35,6 @@ MODEL_FILE = layout.EXPORT_MODEL.name  # the export stage's file, shipped under 
 LABELS_FILE = "labels.txt"
 CONFIG_FILE = "inference_config.json"
 MAX_TEXT_BYTES = 16 << 20  # inference_config.json and labels.txt
-MAX_JSON_DEPTH = 64  # nested arrays and objects
-MAX_NUMBER_CHARS = 63  # the longest number a reader must take
 THRESHOLD_TOLERANCE = 1e-9  # between two readers' sigmoids (numpy's and libm's exp)
 
 _INT8 = {"type": "integer", "minimum": -128, "maximum": 127}
@@ -194,85 +191,6 @@ def consistency_problems(config: dict) -> list[tuple[str, str]]:
                                         f"{config['input']['height']} and input.width "
                                         f"{config['input']['width']}"))
     return problems
-
-
-class _Refused(Exception):
-    """A JSON text outside the subset the rules allow."""
-
-
-def _no_duplicates(pairs: list) -> dict:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        raise _Refused(f"member name {twice!r} appears twice in one object")
-    return dict(pairs)
-
-
-def _no_constant(name: str):
-    raise _Refused(f"{name} is not a JSON number")
-
-
-def _number(kind):
-    def parse(text: str):
-        if len(text) > MAX_NUMBER_CHARS:
-            raise _Refused("a number is too long")
-        value = kind(text)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _Refused("a number is out of range")
-        return value
-    return parse
-
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
-def _too_deep(text: str) -> int | None:
-    """The line where arrays and objects nest deeper than MAX_JSON_DEPTH, or None."""
-    depth = 0
-    bare = _STRING.sub(lambda m: "\n" * m.group().count("\n"), text)
-    for match in re.finditer(r"[\[\]{}]", bare):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > MAX_JSON_DEPTH:
-            return bare[:match.start()].count("\n") + 1
-    return None
-
-
-def _bad_string(value) -> str | None:
-    """Why a string somewhere in ``value`` (member names too) breaks the rules, or None."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif isinstance(item, str):
-            if "\0" in item:
-                return "\\u0000 inside a string"
-            if any(0xD800 <= ord(c) <= 0xDFFF for c in item):
-                return "a lone UTF-16 surrogate in a \\u escape"
-    return None
-
-
-def strict_json(text: str, source: str):
-    """The value of a JSON text in the rules' subset; UserError naming ``source`` (and the line,
-    where the problem has one) otherwise."""
-    line = _too_deep(text)
-    if line is not None:
-        raise UserError(f"{source}:{line}: invalid JSON: nested more than {MAX_JSON_DEPTH} "
-                        "levels deep")
-    try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                           parse_float=_number(float), parse_int=_number(int))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{source}:{error.lineno}: invalid JSON: {error.msg}") from None
-    except (_Refused, ValueError, RecursionError) as error:
-        raise UserError(f"{source}: invalid JSON: {error}") from None
-    problem = _bad_string(value)
-    if problem:
-        raise UserError(f"{source}: invalid JSON: {problem}")
-    return value
 
 
 def read_text_file(path: Path, what: str) -> str:

@@ -16,7 +16,8 @@ import numpy as np
 from stages.common.core.errors import UserError, read_regular_file
 from stages.common.core.hashing import bytes_sha256
 from stages.common.core.label_text import forbidden_character
-from stages.common.data.preprocessing import DEFAULT_MAX_IMAGE_PIXELS, letterbox, read_image_file
+from stages.common.data.image_files import DEFAULT_MAX_IMAGE_PIXELS, read_image_file
+from stages.common.data.preprocessing import letterbox
 from stages.common.deployment.inference_config import (
     CONFIG_FILE,
     LABELS_FILE,
