@@ -12,8 +12,6 @@ from stages.common.data.dataset import IMAGES_FOLDER
 from stages.common.data.preprocessing import decode_image
 
 REPO = Path(__file__).resolve().parents[2]
-
-
 C_DIR = REPO / "stages" / "c_reference"
 
 

@@ -14,8 +14,6 @@ from stages.common.core.label_text import CONTROL_CATEGORIES, forbidden_characte
 from stages.common.data.dataset import Defect
 
 MAX_LABEL_BYTES = 128  # UTF-8; labels become parts of file names (curves, reports)
-
-
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 

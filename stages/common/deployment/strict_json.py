@@ -11,8 +11,6 @@ import re
 from stages.common.core.errors import UserError
 
 MAX_JSON_DEPTH = 64  # nested arrays and objects
-
-
 MAX_NUMBER_CHARS = 63  # the longest number a reader must take
 
 

@@ -14,8 +14,6 @@ import numpy as np
 from stages.common.core.errors import UserError
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
 _STORAGE_DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleStorage": np.float64,
                    "IntStorage": np.int32, "HalfStorage": np.float16}
 
