@@ -59,11 +59,30 @@ def first_step(strategy, initial, teacher_initial, distill: bool):
             "replicas": strategy.num_replicas_in_sync}
 
 
+def patient_heartbeats(timeout_ms: int = 120_000) -> None:
+    """The coordination service this cluster's strategy would start, with heartbeats allowed two
+    minutes instead of TensorFlow's few seconds. This check compares numbers, not failure
+    detection, and on a busy 2-core machine (the suite's other process training beside it) a
+    worker can miss its heartbeats for longer than that; the strategy keeps a service already
+    configured. The stage's own multi-worker runs keep TensorFlow's defaults."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [job for job in ("chief", "worker") if job in cluster.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=f"/job:{jobs[0]}/replica:0/task:0",
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(
+            name=job, num_tasks=cluster.num_tasks(job)) for job in jobs],
+        heartbeat_timeout_in_ms=timeout_ms)
+
+
 def main():
     if MODE == "mirrored":
         strategies = (("one_device", tf.distribute.get_strategy()),
                       ("mirrored", distribution_strategy("mirrored")))
     else:  # before any other TensorFlow op: collective ops are configured at startup
+        patient_heartbeats()
         strategies = (("multi_worker", distribution_strategy("multi_worker")),)
     keras.utils.set_random_seed(0)
     initial = build_student(CLASSES, SIZE, dropout=0.3).get_weights()
