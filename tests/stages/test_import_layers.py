@@ -2,7 +2,7 @@
 
 The order is ``stages.common.LAYERS``. An upward import (training importing evaluation, say) is
 how cycles between domains start, and how a newcomer stops knowing where a fact lives. The walk
-is test_stage_deps.py's: every import at any depth, lazy ones inside functions included.
+is tests/helpers/import_graph.py's: every import at any depth, lazy ones inside functions included.
 """
 from __future__ import annotations
 
