@@ -153,9 +153,9 @@ def build_student(num_classes: int, input_size: int, dropout: float, variant: st
     return keras.Model(inputs, logits, name=f"efficientnet_{variant}")
 
 
-# The choices are the params schema's (teacher.architecture); the Lite ones are our own graph
+# The choices are the params schema's (teacher.architecture); the Lite ones are our own graph,
+# the others keras.applications'
 LITE_TEACHERS = tuple(name for name in TEACHER_ARCHITECTURES if "_lite" in name)
-KERAS_TEACHERS = tuple(name for name in TEACHER_ARCHITECTURES if name not in LITE_TEACHERS)
 
 
 def imagenet_lite_file(variant: str) -> Path:
