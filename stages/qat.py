@@ -1,9 +1,10 @@
 """Stage qat: quantization-aware training of the whole student.
 
 tfmot quantize_model on the trained student, fine-tuned at qat.lr for qat.epochs with the
-distillation loss still active (same alpha, T and teacher). Reads params: seed, train.*,
-shards.shuffle_buffer, qat.*, distillation.*, student.batch_size, augmentation.*. Writes
-models/qat, metrics/qat.json and live curves in dvclive/qat. Resumable like the training stages.
+distillation loss still active (same T and teacher; the alpha the student ended with). Reads
+params: seed, train.*, shards.shuffle_buffer, qat.*, distillation.*, student.batch_size,
+augmentation.*. Writes models/qat, metrics/qat.json and live curves in dvclive/qat. Resumable
+like the training stages.
 """
 import sys
 from pathlib import Path

@@ -1,7 +1,9 @@
 """Stage train_student: EfficientNet-Lite B1 student at student.input_size (240), distilled.
 
 Phase head: classifier warm-up on hard labels. Then the teacher check: the teacher's val
-macro-F1 against the head-phase student's, with a WARNING if the teacher is no better.
+macro-F1 against the head-phase student's, with a WARNING if the teacher is no better (or, with
+distillation.if_teacher_not_better: labels, fine-tuning on the labels alone; and on them alone
+from the epoch the student's val macro-F1 reaches the teacher's).
 Phase finetune: top student.unfreeze_fraction of the backbone, loss
 alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T)) against the frozen
 teacher from models/teacher.
@@ -31,11 +33,13 @@ def main() -> None:
 
     metrics = train(STUDENT, params, STUDENT.paths(args.shards))
     check = metrics["teacher_check"]
-    warned = not check["teacher_is_better"] and check["distillation_alpha"] < 1.0
+    note = ""
+    if not check["teacher_is_better"] and check["distillation_alpha"] < 1.0:
+        note = (", not better than the head-phase student: "
+                + ("fine-tuned on the labels alone" if check["if_teacher_not_better"] == "labels"
+                   else "see the WARNING above"))
     print(f"train_student: val macro-F1 {metrics['val_f1_macro']:.4f} at 0.5 "
-          f"(teacher {check['teacher_val_f1_macro_at_0.5']:.4f}"
-          f"{', not better than the head-phase student: see the WARNING above' if warned else ''}"
-          f", all-negative "
+          f"(teacher {check['teacher_val_f1_macro_at_0.5']:.4f}{note}, all-negative "
           f"{metrics['baselines']['f1_macro_all_negative']:.4f}, all-positive "
           f"{metrics['baselines']['f1_macro_all_positive']:.4f}); {metrics['wall_time_s']:.0f} s")
 

@@ -28,7 +28,8 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
     params = load_params(REPO / "params.yaml")
     assert params.seed == 1337
     assert params.teacher.input_size == 300 and params.student.input_size == 240
-    assert params.distillation == DistillationParams(alpha=0.7, temperature=2.0, teacher_passes=0)
+    assert params.distillation == DistillationParams(alpha=0.7, temperature=2.0, teacher_passes=0,
+                                                     if_teacher_not_better="warn")
     assert params.teacher.architecture == "efficientnet_b3"
     assert params.augmentation.color_jitter.brightness == 0.15
     assert dataclasses.asdict(params) == read_params(REPO / "params.yaml")
@@ -464,6 +465,7 @@ def test_stage_params_and_their_values(tmp_path):
     ("student", "pooling", ["avg", "max"], ["sum"]),
     ("student", "lr_schedule", ["plateau", "cosine"], ["step"]),
     ("student", "early_stopping_monitor", ["val_loss", "val_f1_macro"], ["loss"]),
+    ("distillation", "if_teacher_not_better", ["warn", "labels"], ["label", ""]),
     ("teacher", "input_size", [32, 1024], [31, 1025]),
     ("teacher", "reduce_lr_patience", [1], [0]),
     (None, "seed", [0, 2**31 - 1], [-1, 2**31]),

@@ -168,3 +168,18 @@ def test_the_errors_section_lists_each_wrong_image_with_its_scores(tmp_path):
     assert ("<td>test_0004.jpg</td><td>ring (0.612 &gt;= 0.38)</td><td>cross (0.207 &lt; 0.38)"
             "</td>") in page
     assert "<td>outdoor/test_0009.jpg</td><td></td><td>square (0.100 &lt; 0.50)</td>" in page
+
+
+def test_the_teacher_verdict_says_when_the_student_fell_back_to_the_labels():
+    from stages.common.evaluation.report_page import teacher_verdict
+
+    check = {"distillation_alpha": 0.7, "teacher_is_better": True,
+             "teacher_ahead_of_finetuned_student": False, "labels_only_from_finetune_epoch": 3}
+    assert "trained on the labels alone from fine-tune epoch 3" in teacher_verdict(
+        {"teacher_check": check})
+    before = {**check, "teacher_is_better": False, "labels_only_from_finetune_epoch": 1}
+    assert "fine-tuned on the labels alone" in teacher_verdict({"teacher_check": before})
+    # a run from before the rule existed, or under the seed's rule: the warning as before
+    seed_rule = {key: value for key, value in check.items()
+                 if key != "labels_only_from_finetune_epoch"}
+    assert teacher_verdict({"teacher_check": seed_rule}).startswith("WARNING: the student ended")

@@ -88,6 +88,20 @@ def _check_values_read_back(project):
     assert (project / "outputs" / "override" / "inference_config.json").is_file()
 
 
+def _check_the_fallback_reaches_qat(project):
+    """With if_teacher_not_better: labels, QAT distils with the alpha the student ended with:
+    1 if the student fell back to the labels at any epoch, else the params' 0.5."""
+    check = json.loads((project / "metrics" / "student.json").read_text())["teacher_check"]
+    assert check["if_teacher_not_better"] == "labels"
+    fell_back = check["labels_only_from_finetune_epoch"] is not None
+    if not check["teacher_is_better"] or not check["teacher_ahead_of_finetuned_student"]:
+        assert fell_back  # (an epoch past the one kept may have reached the teacher too)
+    qat = json.loads((project / "metrics" / "qat.json").read_text())
+    assert qat["distillation_alpha"] == (1.0 if fell_back else 0.5)
+    assert "distillation_alpha_at_end" not in json.loads(
+        (project / "models" / "qat" / "model.json").read_text())
+
+
 def test_second_repro_skips_every_stage(project):
     started = time.monotonic()
     output = dvc("repro", cwd=project)
@@ -102,8 +116,10 @@ def test_experiments_are_listed_and_compared(project):
     # into params.yaml: a float in exponent form, an int, a bool, null and a string.
     dvc("exp", "run", "-n", "alpha05", "-S", "qat.epochs=1", "-S", "distillation.alpha=0.5",
         "-S", "qat.lr=1e-5", "-S", "train.mixed_precision=false", "-S", "num_classes=null",
-        "-S", "output.dir=outputs/override", cwd=project)
+        "-S", "output.dir=outputs/override", "-S", "distillation.if_teacher_not_better=labels",
+        cwd=project)
     _check_values_read_back(project)
+    _check_the_fallback_reaches_qat(project)
     # An experiment in the workspace leaves its params and results there; back to the baseline
     # first, so the next one differs from the baseline only by its own -S.
     run("git", "reset", "-q", "--hard", cwd=project)

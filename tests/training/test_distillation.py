@@ -153,3 +153,61 @@ def test_the_teacher_answers_in_inference_mode_while_the_student_trains():
     assert history.history["soft_loss"][0] == pytest.approx(expected, rel=1e-6)
     assert float(soft_loss(student(x), teacher(x, training=True), 2.0)) != pytest.approx(
         expected, rel=1e-3)
+
+
+def _fallback_run(tmp_path, teacher_f1_macro):
+    """Three epochs of run_phase on a Distiller whose callback drops the teacher once the val
+    macro-F1 reaches ``teacher_f1_macro``: (history's logs per epoch, the distiller)."""
+    from stages.common.training.distillation import LabelsOnlyOnceCaughtUp
+    from stages.common.training.phases import Phase, ResumeState, run_phase
+
+    student, teacher = _tiny("student", 1), _tiny("teacher", 2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = (rng.uniform(size=(16, 2)) < 0.5).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(8)
+    distiller = Distiller(student, teacher, alpha=0.7, temperature=2.0)
+    seen = []
+
+    class Record(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(dict(logs))
+
+    phase = Phase("finetune", 3, 0.01, 0.0, lambda: None, distiller, None,
+                  callbacks=(LabelsOnlyOnceCaughtUp(distiller, teacher_f1_macro), Record()))
+    run_phase(phase, student, data, data, tf.data.Dataset.from_tensor_slices(x).batch(8), y,
+              ResumeState(tmp_path / "ckpt", "key"), None, "t")
+    return seen, distiller
+
+
+def test_the_student_trains_on_the_labels_alone_once_it_reaches_its_teacher(tmp_path):
+    """A teacher at val macro-F1 0 is reached after the first epoch: from the second on the loss
+    the Distiller minimises is the hard term alone, in the same compiled training step."""
+    seen, distiller = _fallback_run(tmp_path, teacher_f1_macro=0.0)
+    assert [epoch["distillation_alpha"] for epoch in seen] == pytest.approx([0.7, 1.0, 1.0])
+    first, *rest = seen
+    expected = 0.7 * first["hard_loss"] + 0.3 * 4.0 * first["soft_loss"]
+    assert first["loss"] == pytest.approx(expected, rel=1e-5)
+    for epoch in rest:
+        assert epoch["loss"] == pytest.approx(epoch["hard_loss"], rel=1e-6)
+        assert epoch["soft_loss"] > 0  # still measured, no longer minimised
+    assert int(distiller.labels_only_from_epoch.numpy()) == 2
+
+
+def test_a_teacher_the_student_never_reaches_teaches_every_epoch(tmp_path):
+    seen, distiller = _fallback_run(tmp_path, teacher_f1_macro=1.01)
+    assert [epoch["distillation_alpha"] for epoch in seen] == pytest.approx([0.7, 0.7, 0.7])
+    assert all(epoch["loss"] > epoch["hard_loss"] for epoch in seen)
+    assert int(distiller.labels_only_from_epoch.numpy()) == 0
+
+
+def test_a_resumed_run_keeps_the_fallback(tmp_path):
+    """Keras' BackupAndRestore checkpoints the Distiller: the weight it had reached and the epoch
+    it fell back at come back with it."""
+    distiller = Distiller(_tiny("s", 1), _tiny("t", 2), alpha=0.7, temperature=2.0)
+    distiller.use_labels_only(from_epoch=3)
+    saved = tf.train.Checkpoint(model=distiller).save(str(tmp_path / "ckpt"))
+    fresh = Distiller(_tiny("s", 1), _tiny("t", 2), alpha=0.7, temperature=2.0)
+    tf.train.Checkpoint(model=fresh).restore(saved).expect_partial()
+    assert float(fresh.alpha.numpy()) == 1.0
+    assert int(fresh.labels_only_from_epoch.numpy()) == 3

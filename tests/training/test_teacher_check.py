@@ -4,6 +4,7 @@ import pytest
 
 from stages.common.training.teacher_check import (
     after_finetune,
+    falls_back_before_finetune,
     finetune_verdict,
     teacher_check,
     verdict,
@@ -37,3 +38,32 @@ def test_a_teacher_still_ahead_or_unused_is_not_flagged():
                                         "macro-F1 0.8333 at 0.5, student after fine-tuning 0.8000")
     unused = after_finetune({**check, "distillation_alpha": 1.0}, 0.9)
     assert not finetune_verdict(unused)[0]
+
+
+def test_with_labels_as_the_rule_a_teacher_no_better_than_the_head_phase_is_dropped():
+    behind = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.9, alpha=0.7,
+                           if_not_better="labels")
+    assert behind["teacher_is_better"] is False and falls_back_before_finetune(behind)
+    warn, sentence = verdict(behind)
+    assert not warn and "the fine-tune phase trains on the labels alone" in sentence
+    # the same teacher under the seed's rule: trained on, with a warning naming the other rule
+    warned = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.9, alpha=0.7)
+    assert not falls_back_before_finetune(warned)
+    warn, sentence = verdict(warned)
+    assert warn and "distillation.if_teacher_not_better: labels" in sentence
+    # a better teacher, or one not used at all, is never dropped before fine-tuning
+    ahead = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.3, alpha=0.7,
+                          if_not_better="labels")
+    unused = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.9, alpha=1.0,
+                           if_not_better="labels")
+    assert not falls_back_before_finetune(ahead) and not falls_back_before_finetune(unused)
+
+
+def test_the_finetune_verdict_says_from_which_epoch_the_labels_were_alone():
+    check = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.3, alpha=0.7,
+                          if_not_better="labels")
+    fell_back = after_finetune(check, 0.9, labels_only_from_epoch=4)
+    assert fell_back["labels_only_from_finetune_epoch"] == 4
+    warn, sentence = finetune_verdict(fell_back)
+    assert not warn and "trained on the labels alone from fine-tune epoch 4" in sentence
+    assert after_finetune(check, 0.8)["labels_only_from_finetune_epoch"] is None

@@ -140,6 +140,7 @@ class DistillationParams:
     teacher_passes: int = _non_negative_int(
         "an integer >= 0 (0: teacher online on every epoch's augmentation; K: K fixed augmented "
         "passes whose teacher outputs are computed once)")
+    if_teacher_not_better: str = _key("choice", choices=("warn", "labels"))
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,13 @@ def teacher_verdict(student_metrics: dict) -> str:
     check = student_metrics["teacher_check"]
     if check["distillation_alpha"] >= 1.0:
         return "distillation.alpha is 1.0: the teacher is not used"
+    since = check.get("labels_only_from_finetune_epoch")
+    if since == 1:
+        return ("the teacher is not better than the student after its head phase: the student "
+                "fine-tuned on the labels alone (distillation.if_teacher_not_better: labels)")
+    if since:
+        return (f"the student reached its teacher on val: it trained on the labels alone from "
+                f"fine-tune epoch {since} (distillation.if_teacher_not_better: labels)")
     if not check["teacher_is_better"]:
         return ("WARNING: the teacher is not better than the student it teaches; set "
                 "distillation.alpha: 1.0 or train a better teacher")

@@ -16,12 +16,16 @@ keras = tf.keras
 
 
 STUDENT_ARCHITECTURE = "efficientnet_lite1"
+# model.json of the student: the distillation weight its fine-tune phase ended with
+DISTILLATION_ALPHA_AT_END = "distillation_alpha_at_end"
 STAGE_OF = {"teacher": "train_teacher", "student": "train_student", "qat": "qat"}  # models/<name>
 
 
 def save_trained(model: keras.Model, directory: str | Path, architecture: str, classes: list[str],
-                 input_size: int, dropout: float, pooling: str = "avg") -> None:
-    """Weights (HDF5) plus the few facts needed to rebuild the graph (model.json).
+                 input_size: int, dropout: float, pooling: str = "avg",
+                 facts: dict | None = None) -> None:
+    """Weights (HDF5) plus the few facts needed to rebuild the graph (model.json), and the
+    training's ``facts`` that a later stage goes on with.
 
     Weights rather than a whole saved model: the QAT stage rebuilds and re-quantises the graph,
     and a quantised model does not survive Keras serialisation.
@@ -30,7 +34,7 @@ def save_trained(model: keras.Model, directory: str | Path, architecture: str, c
     directory.mkdir(parents=True, exist_ok=True)
     model.save_weights(directory / "weights.h5")
     meta = {"architecture": architecture, "classes": classes, "input_size": input_size,
-            "dropout": dropout, "pooling": pooling}
+            "dropout": dropout, "pooling": pooling, **(facts or {})}
     write_json(directory / "model.json", meta)
 
 

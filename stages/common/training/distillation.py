@@ -37,6 +37,7 @@ def distillation_terms(labels, student_logits, teacher_logits, alpha: float, tem
     """(L, L_hard, L_soft): the Distiller minimises L and reports all three."""
     hard = hard_loss(labels, student_logits, label_smoothing)
     soft = soft_loss(student_logits, teacher_logits, temperature)
+    alpha = tf.cast(alpha, hard.dtype)  # a float or the Distiller's variable
     return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft, hard, soft
 
 
@@ -48,6 +49,10 @@ class Distiller(keras.Model):
     teacher runs in inference mode. ``call`` returns the student's logits. Instead of teacher
     images, the second input may be ``{"teacher_logits": logits}`` computed beforehand, as for
     the un-augmented validation images, whose teacher outputs never change.
+
+    ``alpha`` is a variable, so that ``use_labels_only`` can drop the teacher between epochs
+    without a new training graph; checkpoints of the Distiller (Keras' BackupAndRestore) keep it,
+    so a resumed run goes on with the weight it had reached.
     """
 
     def __init__(self, student: keras.Model, teacher: keras.Model, alpha: float,
@@ -56,7 +61,11 @@ class Distiller(keras.Model):
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
-        self.alpha = float(alpha)
+        self.alpha = tf.Variable(float(alpha), trainable=False, dtype=tf.float32,
+                                 name="distillation_alpha")
+        # the 1-based epoch of its fit from which the loss was the labels' alone; 0: never
+        self.labels_only_from_epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
+                                                  name="labels_only_from_epoch")
         self.temperature = float(temperature)
         self.label_smoothing = float(label_smoothing)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -66,6 +75,12 @@ class Distiller(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.hard_tracker, self.soft_tracker]
+
+    def use_labels_only(self, from_epoch: int) -> None:
+        """From the next step on (epoch ``from_epoch``, 1-based), the loss is the hard term alone
+        (alpha 1)."""
+        self.alpha.assign(1.0)
+        self.labels_only_from_epoch.assign(from_epoch)
 
     def call(self, inputs, training=False):
         return self.student(inputs[0], training=training)
@@ -109,3 +124,26 @@ class Distiller(keras.Model):
         teacher_logits = self._teacher_logits(teacher_input)
         student_logits = self.student(student_images, training=False)
         return self._record(*self._update(labels, student_logits, teacher_logits))
+
+
+class LabelsOnlyOnceCaughtUp(keras.callbacks.Callback):
+    """Drops the teacher for the rest of the phase once the student's val macro-F1 at 0.5 (the
+    epoch's logs, filled by ``phases.Validation``, which must come first) reaches
+    ``teacher_f1_macro``: from there the teacher knows no more than the student on val, and its
+    soft targets can only hold the student at its level. Logs each epoch's alpha."""
+
+    def __init__(self, distiller: Distiller, teacher_f1_macro: float):
+        super().__init__()
+        self.distiller, self.teacher_f1_macro = distiller, float(teacher_f1_macro)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        alpha = float(self.distiller.alpha.numpy())
+        logs["distillation_alpha"] = alpha  # the weight this epoch trained with
+        if alpha < 1.0 and logs["val_f1_macro"] >= self.teacher_f1_macro:
+            self.distiller.use_labels_only(from_epoch=epoch + 2)
+            print(f"distillation: the student's val macro-F1 {logs['val_f1_macro']:.4f} has "
+                  f"reached the teacher's {self.teacher_f1_macro:.4f} at fine-tune epoch "
+                  f"{epoch + 1}; the epochs left train on the labels alone "
+                  "(distillation.if_teacher_not_better: labels)", flush=True)

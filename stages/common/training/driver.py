@@ -234,7 +234,7 @@ class TwoPhases:
     @classmethod
     def of(cls, model: keras.Model, config: ModelParams, head_data: tuple,
            finetune_model: keras.Model, finetune_data: tuple,
-           finetune_steps: int | None = None) -> "TwoPhases":
+           finetune_steps: int | None = None, finetune_callbacks: tuple = ()) -> "TwoPhases":
         schedule = cls()
         # a random backbone has no statistics worth keeping; pretrained ones are kept unless
         # train_batchnorm says the new domain needs its own
@@ -259,6 +259,7 @@ class TwoPhases:
                    reduce_lr_patience=config.reduce_lr_patience,
                    steps_per_epoch=finetune_steps,
                    cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"
-                                         else None)), finetune_data),
+                                         else None),
+                   callbacks=finetune_callbacks), finetune_data),
         ]
         return schedule

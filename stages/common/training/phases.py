@@ -207,6 +207,7 @@ class Phase:
     steps_per_epoch: int | None = None  # for an endless training dataset (cycled passes)
     cosine_warmup_epochs: int | None = None  # set: cosine decay after a linear warm-up, and no
     # plateau reduction; None: the learning rate stays, or halves on plateaus
+    callbacks: tuple = ()  # the recipe's own, run after each epoch's validation
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:
@@ -248,7 +249,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
         phase.fit_model(next(iter(validation))[0], training=False)
-    callbacks: list = [Validation(phase, saved_model, validation, val_targets)]
+    callbacks: list = [Validation(phase, saved_model, validation, val_targets),
+                       *phase.callbacks]
     early = None
     if phase.early_stopping_patience is not None:
         early = keras.callbacks.EarlyStopping(

@@ -14,7 +14,13 @@ level with or above on val knew no more than the student could reach, and its so
 the student near its own level (on hard data, a distilled student tracks its teacher). The head
 phase alone cannot show this: any teacher beats a student whose backbone has not trained yet.
 
-It reports; it never changes the user's params.
+What follows a teacher that is not better is the user's choice
+(``distillation.if_teacher_not_better``): ``warn`` trains on with the user's alpha and says so;
+``labels`` falls back to the labels alone (alpha 1): for the whole fine-tune phase when the
+teacher is no better than the head-phase student, and otherwise for the epochs left once the
+student's val macro-F1 reaches the teacher's (``distillation.LabelsOnlyOnceCaughtUp``). The
+comparison with what the student reaches is the one that matters on hard data: there a
+distilled student tracks its teacher, so a teacher the student catches up with holds it back.
 """
 from __future__ import annotations
 
@@ -28,12 +34,18 @@ from stages.common.scoring.threshold_search import search_thresholds, threshold_
 GRID = threshold_grid(0.05, 0.95, 0.01)
 
 
+def teacher_val_f1_macro(teacher_val_logits: np.ndarray, val_targets: np.ndarray) -> float:
+    """The figure every comparison here uses: the teacher's val macro-F1 at 0.5 (logit > 0)."""
+    return f1_macro(val_targets, teacher_val_logits > 0)
+
+
 def teacher_check(teacher_val_logits: np.ndarray, val_targets: np.ndarray,
-                  student_head_f1_macro: float, alpha: float) -> dict:
+                  student_head_f1_macro: float, alpha: float,
+                  if_not_better: str = "warn") -> dict:
     """The teacher's val figures, the student's head-phase figure, and the verdict."""
     classes = [str(i) for i in range(val_targets.shape[1])]
     tuned = search_thresholds(val_targets, sigmoid(teacher_val_logits), GRID, classes)
-    at_half = f1_macro(val_targets, teacher_val_logits > 0)
+    at_half = teacher_val_f1_macro(teacher_val_logits, val_targets)
     return {
         "teacher_val_f1_macro_at_0.5": at_half,
         "teacher_val_f1_macro_tuned": tuned["val_f1_macro_global"],
@@ -41,7 +53,14 @@ def teacher_check(teacher_val_logits: np.ndarray, val_targets: np.ndarray,
         "student_head_val_f1_macro_at_0.5": float(student_head_f1_macro),
         "teacher_is_better": bool(at_half > student_head_f1_macro),
         "distillation_alpha": float(alpha),
+        "if_teacher_not_better": if_not_better,
     }
+
+
+def falls_back_before_finetune(check: dict) -> bool:
+    """Whether the whole fine-tune phase trains on the labels alone."""
+    return (check["distillation_alpha"] < 1.0 and not check["teacher_is_better"]
+            and check["if_teacher_not_better"] == "labels")
 
 
 def verdict(check: dict) -> tuple[bool, str]:
@@ -57,31 +76,45 @@ def verdict(check: dict) -> tuple[bool, str]:
         )
     if check["teacher_is_better"]:
         return False, f"teacher check: {figures}: the teacher knows more, distillation can help"
+    if falls_back_before_finetune(check):
+        return False, (f"teacher check: {figures}. The teacher is not better than the student it "
+                       "should teach: the fine-tune phase trains on the labels alone (alpha 1; "
+                       "distillation.if_teacher_not_better: labels)")
     return True, (f"WARNING: teacher check: {figures}. The teacher is not better than the student "
                   f"it should teach: with distillation.alpha {check['distillation_alpha']:g} the "
                   "fine-tune phase pulls the student toward a worse model. Fix: set "
                   "distillation.alpha: 1.0 (hard labels only, the teacher is ignored), or train a "
                   "better teacher (teacher.weights: imagenet, teacher.architecture: "
-                  "efficientnet_lite2 offline, more teacher epochs). Training goes on with your "
-                  "params.")
+                  "efficientnet_lite2 offline, more teacher epochs), or let the pipeline fall "
+                  "back to the labels (distillation.if_teacher_not_better: labels). Training goes "
+                  "on with your params.")
 
 
-def after_finetune(check: dict, student_f1_macro: float) -> dict:
-    """The check again, against the student's val macro-F1 at the end of its fine-tune phase."""
+def after_finetune(check: dict, student_f1_macro: float, labels_only_from_epoch: int = 0) -> dict:
+    """The check again, against the student's val macro-F1 at the end of its fine-tune phase.
+    ``labels_only_from_epoch``: the fine-tune epoch (1-based) from which the student trained on
+    the labels alone, 0 if it never did."""
     return {**check, "student_finetuned_val_f1_macro_at_0.5": float(student_f1_macro),
             "teacher_ahead_of_finetuned_student": bool(
-                check["teacher_val_f1_macro_at_0.5"] > student_f1_macro)}
+                check["teacher_val_f1_macro_at_0.5"] > student_f1_macro),
+            "labels_only_from_finetune_epoch": int(labels_only_from_epoch) or None}
 
 
 def finetune_verdict(check: dict) -> tuple[bool, str]:
     """(whether to warn, the sentence to print) once the fine-tune phase has run."""
     figures = (f"teacher val macro-F1 {check['teacher_val_f1_macro_at_0.5']:.4f} at 0.5, student "
                f"after fine-tuning {check['student_finetuned_val_f1_macro_at_0.5']:.4f}")
+    since = check.get("labels_only_from_finetune_epoch")
+    if check["distillation_alpha"] < 1.0 and since:
+        return False, (f"teacher check after fine-tuning: {figures}; trained on the labels alone "
+                       f"from fine-tune epoch {since} (distillation.if_teacher_not_better: labels)")
     if check["distillation_alpha"] >= 1.0 or check["teacher_ahead_of_finetuned_student"]:
         return False, f"teacher check after fine-tuning: {figures}"
     return True, (f"WARNING: teacher check after fine-tuning: {figures}. The student ended level "
                   "with or above its teacher: the teacher knew no more than the student reached, "
                   f"and with distillation.alpha {check['distillation_alpha']:g} its soft targets "
                   "may have held the student back. Compare with the labels alone (dvc exp run -S "
-                  "distillation.alpha=1.0), or train a stronger teacher (more epochs, "
-                  "teacher.unfreeze_fraction 1.0, a larger teacher.input_size).")
+                  "distillation.alpha=1.0), let the pipeline drop the teacher once the student "
+                  "reaches it (distillation.if_teacher_not_better: labels), or train a stronger "
+                  "teacher (more epochs, teacher.unfreeze_fraction 1.0, a larger "
+                  "teacher.input_size).")

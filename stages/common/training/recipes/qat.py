@@ -1,6 +1,7 @@
 """The QAT recipe: the whole trained student, fake-quantised (tfmot), its
 activation ranges calibrated, then fine-tuned at qat.lr with the distillation loss still active
-(same alpha, T and teacher). Always float32: fake quantisation is float32."""
+(same T and teacher, and the alpha the student's fine-tune phase ended with: 1 where it fell
+back to the labels). Always float32: fake quantisation is float32."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +20,7 @@ from stages.common.models.fake_quant import (
     quantize_student,
     save_qat_weights,
 )
-from stages.common.models.trained_models import load_trained
+from stages.common.models.trained_models import DISTILLATION_ALPHA_AT_END, load_trained
 from stages.common.training.distillation import Distiller
 from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
 from stages.common.training.phases import Phase
@@ -49,14 +50,19 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     calibrate_activation_ranges(student, qat_model, (
         normalize_student(chunk) for chunk in
         shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
-    distiller = Distiller(qat_model, teacher, distill.alpha, distill.temperature)
+    alpha = meta.get(DISTILLATION_ALPHA_AT_END, distill.alpha)
+    if alpha != distill.alpha:
+        print(f"qat: distillation alpha {alpha:g}, as the student's fine-tune phase ended "
+              f"(distillation.alpha {distill.alpha:g}; the teacher check fell back to the labels)")
+    distiller = Distiller(qat_model, teacher, alpha, distill.temperature)
     phase = Phase("qat", config.epochs, config.lr, 0.0, lambda: None, distiller, None,
                   steps_per_epoch=data.distill_steps_per_epoch)
 
     def save(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         save_qat_weights(qat_model, out)
-        write_json(out / "model.json", {**meta, "quantization": "qat"})
+        facts = {key: value for key, value in meta.items() if key != DISTILLATION_ALPHA_AT_END}
+        write_json(out / "model.json", {**facts, "quantization": "qat"})
 
     return Plan(
         qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
@@ -65,7 +71,8 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
                      file_sha256(paths.teacher / "weights.h5")),
         save=save,
         metrics=lambda: {"float_student_before_qat": {k: before[k]
-                                                      for k in ("val_loss", "val_f1_macro")}})
+                                                      for k in ("val_loss", "val_f1_macro")},
+                         "distillation_alpha": alpha})
 
 
 QAT = Recipe("qat", layout.QAT, layout.QAT_METRICS, qat_plan, mixed_precision_allowed=False)

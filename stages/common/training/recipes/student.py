@@ -1,7 +1,8 @@
 """The student's recipe: phase "head" trains the classifier of
 EfficientNet-Lite1 on the hard labels; then the teacher check; phase "finetune" unfreezes the top
 student.unfreeze_fraction and trains with the distillation loss against the frozen teacher, both
-seeing the same augmented image."""
+seeing the same augmented image, or on the labels alone where the check says so and
+distillation.if_teacher_not_better is labels."""
 from __future__ import annotations
 
 import sys
@@ -15,13 +16,20 @@ from stages.common.data.input_pipeline import distillation_data
 from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import build_student, load_student_weights
-from stages.common.models.trained_models import STUDENT_ARCHITECTURE, load_trained, save_trained
-from stages.common.training.distillation import Distiller
+from stages.common.models.trained_models import (
+    DISTILLATION_ALPHA_AT_END,
+    STUDENT_ARCHITECTURE,
+    load_trained,
+    save_trained,
+)
+from stages.common.training.distillation import Distiller, LabelsOnlyOnceCaughtUp
 from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
 from stages.common.training.teacher_check import (
     after_finetune,
+    falls_back_before_finetune,
     finetune_verdict,
     teacher_check,
+    teacher_val_f1_macro,
     verdict,
 )
 
@@ -45,25 +53,35 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
         load_student_weights(model, config.weights, partial=config.partial_weights)
     distiller = Distiller(model, teacher, distill.alpha, distill.temperature,
                           config.label_smoothing)
+    fallback = ()
+    if distill.if_teacher_not_better == "labels" and distill.alpha < 1.0:
+        fallback = (LabelsOnlyOnceCaughtUp(
+            distiller, teacher_val_f1_macro(data.teacher_val_logits, data.val_targets)),)
     schedule = TwoPhases.of(model, config, (data.plain_train, data.plain_val),
                             distiller, (data.distill_train, data.distill_val),
-                            data.distill_steps_per_epoch)
+                            data.distill_steps_per_epoch, finetune_callbacks=fallback)
     checks: dict = {}
 
     def check_teacher(phase_name: str, summary: dict) -> None:
         if phase_name == "head":  # before the distillation phase: warn while it can be stopped
             checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
-                                              summary["val_f1_macro"], distill.alpha)
+                                              summary["val_f1_macro"], distill.alpha,
+                                              distill.if_teacher_not_better)
+            if falls_back_before_finetune(checks["teacher"]):
+                distiller.use_labels_only(from_epoch=1)
             warn, sentence = verdict(checks["teacher"])
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
         elif phase_name == "finetune":
-            checks["teacher"] = after_finetune(checks["teacher"], summary["val_f1_macro"])
+            checks["teacher"] = after_finetune(checks["teacher"], summary["val_f1_macro"],
+                                               int(distiller.labels_only_from_epoch.numpy()))
             warn, sentence = finetune_verdict(checks["teacher"])
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
 
     def save(out: Path) -> None:
+        # QAT goes on with the weight the fine-tune phase ended with (1 if it fell back)
         save_trained(model, out, STUDENT_ARCHITECTURE, classes, size, config.dropout,
-                     config.pooling)
+                     config.pooling,
+                     facts={DISTILLATION_ALPHA_AT_END: float(distiller.alpha.numpy())})
         data.teacher_outputs.save(out / TEACHER_OUTPUTS_FILE)  # for QAT: same teacher, same passes
 
     return Plan(
