@@ -462,6 +462,7 @@ def test_stage_params_and_their_values(tmp_path):
     ("student", "label_smoothing", [0, 0.49], [0.5, -0.1]),
     ("student", "early_stopping_patience", [1], [0]),
     ("student", "warmup_epochs", [0], [-1]),
+    ("student", "head_feature_passes", [0, 3], [-1, 1.5]),
     ("student", "pooling", ["avg", "max"], ["sum"]),
     ("student", "lr_schedule", ["plateau", "cosine"], ["step"]),
     ("student", "early_stopping_monitor", ["val_loss", "val_f1_macro"], ["loss"]),

@@ -229,14 +229,60 @@ def test_the_schedule_trains_batchnorm_as_the_params_say(weights, train_batchnor
     from dataclasses import replace
 
     from stages.common.core.params import load_params
-    from stages.common.training.driver import TwoPhases
+    from stages.common.training.driver import HeadData, TwoPhases
 
     config = replace(load_params().student, weights=weights, train_batchnorm=train_batchnorm,
                      unfreeze_fraction=1.0)
     model = build_student(3, input_size=64, dropout=0.3)
-    schedule = TwoPhases.of(model, config, (None, None), model, (None, None))
+    schedule = TwoPhases.of(model, config, HeadData(None, None), model, (None, None))
     finetune, _ = schedule.phases[1]
     finetune.configure()
     assert model.get_layer("stem_bn").trainable is bn_trains
     assert model.get_layer("head_bn").trainable is bn_trains
     assert model.get_layer("stem_conv").trainable
+
+
+def test_the_head_on_cached_features_trains_as_the_frozen_model_does():
+    """One epoch of the head phase, two ways from the same weights and batches: the whole model
+    with its backbone frozen, and the head alone on the backbone's features computed once. The
+    head's weights must end the same (the head phase on cached features is exact)."""
+    from stages.common.models.freezing import head_on_features, set_trainable
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1, 1, size=(8, 32, 32, 3)).astype(np.float32)
+    targets = (rng.uniform(size=(8, 3)) < 0.5).astype(np.float32)
+
+    def head_phase_model():
+        tf.keras.utils.set_random_seed(5)
+        model = build_student(3, input_size=32, dropout=0.0)
+        set_trainable(model, "head")
+        return model
+
+    def fit(model, inputs):
+        model.compile(optimizer=tf.keras.optimizers.SGD(0.5),
+                      loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
+        model.fit(tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(4), epochs=1,
+                  verbose=0)
+
+    whole = head_phase_model()
+    fit(whole, images)
+    model = head_phase_model()
+    extractor, head = head_on_features(model, "student.head_feature_passes")
+    before = model.get_layer("logits").get_weights()
+    fit(head, extractor(images, training=False).numpy())
+    after = model.get_layer("logits").get_weights()  # the head model trained the model's layer
+    assert not np.allclose(before[0], after[0])
+    for cached, direct in zip(after, whole.get_layer("logits").get_weights()):
+        np.testing.assert_allclose(cached, direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(head(extractor(images)).numpy(), model(images).numpy(),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_backbone_with_stochastic_depth_cannot_train_its_head_on_cached_features():
+    from stages.common.models.freezing import head_on_features
+
+    teacher = build_teacher(3, 32, 0.3, None, "efficientnet_b0")
+    with pytest.raises(UserError, match=r"teacher.head_feature_passes: the head cannot train on "
+                                        r"cached features of efficientnet_b0_teacher: its "
+                                        r"backbone drops blocks at training time"):
+        head_on_features(teacher, "teacher.head_feature_passes")

@@ -98,7 +98,8 @@ def colour_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(colour_data):
     """Teacher, float student, QAT model and INT8 export, each from the production functions.
-    The teacher is a random Lite2 trained for one head epoch: the teacher check must flag it.
+    The teacher is a random Lite2 trained for one head epoch (on cached backbone features): the
+    teacher check must flag it.
     The student learns from the labels only (alpha 1.0), so what it learns is its own."""
     from stages.common.core.params_schema import Params
     from stages.common.data.tfrecord_shards import Shards
@@ -111,8 +112,9 @@ def trained(colour_data):
 
     root, dataset, prepared, shards, _, params = colour_data
     params = json.loads(json.dumps(params))
+    # the teacher's head trains on cached backbone features, the student's on images
     params["teacher"].update(architecture="efficientnet_lite2", weights=None, epochs_head=1,
-                             epochs_finetune=0, batch_size=16)
+                             epochs_finetune=0, batch_size=16, head_feature_passes=2)
     params["distillation"]["alpha"] = 1.0
     params = Params.from_dict(params)
     common = dict(prepared=prepared, shards=shards, teacher=root / "teacher")
@@ -138,6 +140,9 @@ def test_the_stages_write_what_they_promise(trained):
     assert json.loads((root / "teacher.json").read_text()) == teacher
     assert teacher["phases"]["head"]["epochs_run"] == 1
     assert teacher["phases"]["finetune"]["epochs_run"] == 0
+    # the head phase's validation on cached features gave what the whole model gives on images
+    assert teacher["phases"]["head"]["val_f1_macro"] == teacher["val_f1_macro"]
+    assert teacher["head_phase_inputs"] == "backbone features of 2 fixed augmented passes"
     assert teacher["trainable_backbone_layers"]["head"] == 0
     assert (
         json.loads((root / "teacher" / "model.json").read_text())["architecture"]
@@ -148,6 +153,7 @@ def test_the_stages_write_what_they_promise(trained):
         assert not (root / f"ckpt_{stage}").exists()  # resume checkpoints cleared after success
     student = json.loads((root / "student.json").read_text())
     assert student["distillation"] == {"alpha": 1.0, "temperature": 2.0}
+    assert student["head_phase_inputs"] == "images"
     assert set(student["teacher_check"]) >= {"teacher_val_f1_macro_at_0.5",
                                              "teacher_val_f1_macro_tuned",
                                              "student_head_val_f1_macro_at_0.5"}

@@ -126,6 +126,9 @@ class ModelParams:
     label_smoothing: float = _key("number", lambda v: 0 <= v < 0.5, "a number in [0, 0.5)")
     train_batchnorm: bool = _key("bool", describe="true or false (whether the unfrozen "
                                                   "BatchNormalization layers train)")
+    head_feature_passes: int = _non_negative_int(
+        "an integer >= 0 (0: the head phase runs the whole model on every epoch's augmentation; "
+        "K: the frozen backbone's features of K fixed augmented passes, computed once)")
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,45 @@ class DistillationData:
         return self.teacher_outputs.val
 
 
+def _pass_batches(shards: Shards, view: str, number: int, batch_size: int, seed: int,
+                  augment: Augmentation, shuffle_buffer: int,
+                  teacher_logits: np.ndarray | None = None) -> tf.data.Dataset:
+    """Fixed augmented pass ``number`` of the training set on one view (see make_dataset)."""
+    return make_dataset(
+        shards.records("train", [view], shuffle_buffer=shuffle_buffer, seed=seed + number),
+        [view], batch_size, training=True, seed=seed, augmentation=augment,
+        augmentation_pass=number, teacher_logits=teacher_logits)
+
+
+def cached_feature_passes(shards: Shards, view: str, extractor, passes: int, batch_size: int,
+                          seed: int, augmentation: AugmentationParams, shuffle_buffer: int,
+                          validation: tf.data.Dataset):
+    """A head phase on cached features: ``extractor`` (a frozen backbone) run once on
+    ``passes`` fixed augmented passes of the training set and on ``validation``. Returns the
+    endless (features, targets) training dataset that cycles through the passes in the order
+    they were drawn, its steps per epoch, and the validation (features, targets) batches.
+    Memory: passes x training images x the feature width, in float32."""
+    augment = Augmentation.from_params(augmentation)
+    started = time.monotonic()
+
+    def features_of(batches: tf.data.Dataset) -> tf.data.Dataset:
+        features, targets = [], []
+        for images, batch_targets in batches:
+            features.append(tf.cast(extractor(images, training=False), tf.float32).numpy())
+            targets.append(batch_targets.numpy())
+        return tf.data.Dataset.from_tensor_slices(
+            (np.concatenate(features), np.concatenate(targets))).batch(batch_size)
+
+    cycle = features_of(_pass_batches(shards, view, 0, batch_size, seed, augment, shuffle_buffer))
+    for number in range(1, passes):
+        cycle = cycle.concatenate(features_of(
+            _pass_batches(shards, view, number, batch_size, seed, augment, shuffle_buffer)))
+    validation_features = features_of(validation)
+    print(f"{view}: backbone features of {passes} augmented pass(es) and of val computed once for "
+          f"the head phase ({time.monotonic() - started:.0f} s)", flush=True)
+    return cycle.repeat(), -(-shards.count("train") // batch_size), validation_features
+
+
 def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int, seed: int,
                            augment: Augmentation, shuffle_buffer: int, known: list):
     """``passes`` fixed augmentations of the training set: the teacher's logits on each are
@@ -164,10 +203,8 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
             print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
                   f"{time.monotonic() - started:.0f} s so far)", flush=True)
         pass_logits.append(logits)
-        datasets.append(make_dataset(
-            shards.records("train", ["student"], shuffle_buffer=shuffle_buffer, seed=seed + number),
-            ["student"], batch_size, training=True, seed=seed, augmentation=augment,
-            augmentation_pass=number, teacher_logits=logits))
+        datasets.append(_pass_batches(shards, "student", number, batch_size, seed, augment,
+                                      shuffle_buffer, teacher_logits=logits))
     cycle = datasets[0]
     for dataset in datasets[1:]:
         cycle = cycle.concatenate(dataset)

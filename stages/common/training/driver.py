@@ -31,8 +31,9 @@ from stages.common.core.json_files import write_json
 from stages.common.core.params import param_values, stage_params
 from stages.common.core.params_schema import ModelParams, Params
 from stages.common.data.dataset import PreparedDataset, load_prepared
-from stages.common.data.input_pipeline import predict_logits
-from stages.common.models.freezing import set_trainable
+from stages.common.data.input_pipeline import cached_feature_passes, predict_logits
+from stages.common.data.tfrecord_shards import Shards
+from stages.common.models.freezing import head_on_features, set_trainable
 from stages.common.scoring.metrics import f1_macro, trivial_baselines
 from stages.common.training.devices import (
     LOST_WORKER_ERRORS,
@@ -193,9 +194,11 @@ def _run_schedule(plan: Plan, state: ResumeState, live_dir: Path | None, stage: 
     live = _open_live(live_dir, resume=state.has_progress())
     try:
         for phase, (train_data, validation) in plan.phases:
-            summaries[phase.name] = run_phase(phase, plan.model, train_data, validation,
-                                              plan.val_inputs, plan.val_targets, state, live,
-                                              stage)
+            own = phase.model is not None
+            summaries[phase.name] = run_phase(phase, phase.model if own else plan.model,
+                                              train_data, validation,
+                                              phase.val_inputs if own else plan.val_inputs,
+                                              plan.val_targets, state, live, stage)
             if plan.after_phase is not None:
                 plan.after_phase(phase.name, summaries[phase.name])
     finally:
@@ -223,6 +226,36 @@ def check_batch(dataset: PreparedDataset, batch_size: int, key: str) -> None:
 
 
 @dataclass
+class HeadData:
+    """What the head phase trains on: the model's own (images, targets) batches, or, with
+    ``head_feature_passes``, the head alone (``model``) on cached backbone features."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    model: keras.Model | None = None
+    val_inputs: tf.data.Dataset | None = None
+    steps_per_epoch: int | None = None  # the cached passes' dataset is endless
+    inputs: str = "images"  # what the head saw, as the stage's metrics record it
+
+
+def head_data(model: keras.Model, config: ModelParams, section: str, shards: Shards, view: str,
+              images: tuple, params: Params) -> HeadData:
+    """The head phase's data: ``images`` (train, validation) as they are, unless
+    ``config.head_feature_passes`` (K) and a head phase to run: then the frozen backbone's
+    features of K fixed augmented passes and of val, computed once (models.freezing
+    .head_on_features says why that is exact)."""
+    passes = config.head_feature_passes
+    if not passes or not config.epochs_head:
+        return HeadData(*images)
+    extractor, head = head_on_features(model, f"{section}.head_feature_passes")
+    train, steps, validation = cached_feature_passes(
+        shards, view, extractor, passes, config.batch_size, params.seed, params.augmentation,
+        params.shards.shuffle_buffer, images[1])
+    return HeadData(train, validation, head, validation.map(lambda features, _: features), steps,
+                    f"backbone features of {passes} fixed augmented passes")
+
+
+@dataclass
 class TwoPhases:
     """The seed's schedule: head warm-up, then the top of the backbone (early stopping, LR
     reduction); ``finetune_model`` is the model itself or a Distiller around it. ``trainable``
@@ -232,7 +265,7 @@ class TwoPhases:
     trainable: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, model: keras.Model, config: ModelParams, head_data: tuple,
+    def of(cls, model: keras.Model, config: ModelParams, head: HeadData,
            finetune_model: keras.Model, finetune_data: tuple,
            finetune_steps: int | None = None, finetune_callbacks: tuple = ()) -> "TwoPhases":
         schedule = cls()
@@ -250,7 +283,9 @@ class TwoPhases:
                                                     label_smoothing=config.label_smoothing)
         schedule.phases = [
             (Phase("head", config.epochs_head, config.lr_head, config.weight_decay,
-                   configure("head"), model, head_loss), head_data),
+                   configure("head"), head.model or model, head_loss,
+                   steps_per_epoch=head.steps_per_epoch, model=head.model,
+                   val_inputs=head.val_inputs), (head.train, head.validation)),
             (Phase("finetune", config.epochs_finetune, config.lr_finetune,
                    config.weight_decay, configure("finetune", config.unfreeze_fraction),
                    finetune_model, head_loss if finetune_model is model else None,

@@ -208,6 +208,9 @@ class Phase:
     cosine_warmup_epochs: int | None = None  # set: cosine decay after a linear warm-up, and no
     # plateau reduction; None: the learning rate stays, or halves on plateaus
     callbacks: tuple = ()  # the recipe's own, run after each epoch's validation
+    model: keras.Model | None = None  # set: the part of the plan's model this phase trains on
+    # inputs of its own (the head on cached features): what it validates and checkpoints
+    val_inputs: tf.data.Dataset | None = None  # that part's validation inputs
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:

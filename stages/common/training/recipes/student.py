@@ -23,7 +23,14 @@ from stages.common.models.trained_models import (
     save_trained,
 )
 from stages.common.training.distillation import Distiller, LabelsOnlyOnceCaughtUp
-from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
+from stages.common.training.driver import (
+    Plan,
+    Recipe,
+    StagePaths,
+    TwoPhases,
+    check_batch,
+    head_data,
+)
 from stages.common.training.teacher_check import (
     after_finetune,
     falls_back_before_finetune,
@@ -57,8 +64,9 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     if distill.if_teacher_not_better == "labels" and distill.alpha < 1.0:
         fallback = (LabelsOnlyOnceCaughtUp(
             distiller, teacher_val_f1_macro(data.teacher_val_logits, data.val_targets)),)
-    schedule = TwoPhases.of(model, config, (data.plain_train, data.plain_val),
-                            distiller, (data.distill_train, data.distill_val),
+    head = head_data(model, config, "student", shards, "student",
+                     (data.plain_train, data.plain_val), params)
+    schedule = TwoPhases.of(model, config, head, distiller, (data.distill_train, data.distill_val),
                             data.distill_steps_per_epoch, finetune_callbacks=fallback)
     checks: dict = {}
 
@@ -88,7 +96,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
         model, schedule.phases, data.val_inputs, data.val_targets,
         fingerprint=(file_sha256(paths.teacher / "weights.h5"),),
         save=save,
-        metrics=lambda: {"weights": config.weights or "random",
+        metrics=lambda: {"weights": config.weights or "random", "head_phase_inputs": head.inputs,
                          "trainable_backbone_layers": schedule.trainable,
                          "teacher_check": checks["teacher"],
                          "distillation": {"alpha": distill.alpha,

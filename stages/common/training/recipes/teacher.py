@@ -10,7 +10,14 @@ from stages.common.data.input_pipeline import view_data
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import build_teacher
 from stages.common.models.trained_models import save_trained
-from stages.common.training.driver import Plan, Recipe, StagePaths, TwoPhases, check_batch
+from stages.common.training.driver import (
+    Plan,
+    Recipe,
+    StagePaths,
+    TwoPhases,
+    check_batch,
+    head_data,
+)
 
 
 def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Plan:
@@ -23,14 +30,15 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     model = build_teacher(len(classes), size, config.dropout, config.weights,
                           config.architecture, partial_weights=config.partial_weights,
                           pooling=config.pooling)
-    schedule = TwoPhases.of(model, config, (data.train, data.validation),
-                            model, (data.train, data.validation))
+    head = head_data(model, config, "teacher", shards, "teacher", (data.train, data.validation),
+                     params)
+    schedule = TwoPhases.of(model, config, head, model, (data.train, data.validation))
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
         fingerprint=(),
         save=lambda out: save_trained(model, out, config.architecture, classes, size,
                                       config.dropout, config.pooling),
-        metrics=lambda: {"weights": config.weights or "random",
+        metrics=lambda: {"weights": config.weights or "random", "head_phase_inputs": head.inputs,
                          "trainable_backbone_layers": schedule.trainable})
 
 
