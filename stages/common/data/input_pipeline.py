@@ -178,8 +178,9 @@ def cached_feature_passes(shards: Shards, view: str, extractor, passes: int, bat
         cycle = cycle.concatenate(features_of(
             _pass_batches(shards, view, number, batch_size, seed, augment, shuffle_buffer)))
     validation_features = features_of(validation)
-    print(f"{view}: backbone features of {passes} augmented pass(es) and of val computed once for "
-          f"the head phase ({time.monotonic() - started:.0f} s)", flush=True)
+    plural = "es" if passes > 1 else ""
+    print(f"{view}: backbone features of {passes} augmented pass{plural} and of val computed once "
+          f"for the head phase ({time.monotonic() - started:.0f} s)", flush=True)
     return cycle.repeat(), -(-shards.count("train") // batch_size), validation_features
 
 

@@ -251,8 +251,9 @@ def head_data(model: keras.Model, config: ModelParams, section: str, shards: Sha
     train, steps, validation = cached_feature_passes(
         shards, view, extractor, passes, config.batch_size, params.seed, params.augmentation,
         params.shards.shuffle_buffer, images[1])
+    plural = "es" if passes > 1 else ""
     return HeadData(train, validation, head, validation.map(lambda features, _: features), steps,
-                    f"backbone features of {passes} fixed augmented passes")
+                    f"backbone features of {passes} fixed augmented pass{plural}")
 
 
 @dataclass
