@@ -555,3 +555,11 @@ def test_a_wrong_preset_is_refused_with_its_line(tmp_path, text, expected):
     preset.write_text(text)
     with pytest.raises(UserError, match=expected):
         preset_flags(REPO / "params.yaml", preset)
+
+
+@pytest.mark.parametrize("preset", sorted((REPO / "presets").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_preset_is_valid_laid_over_params_yaml(preset):
+    from stages.common.core.params import preset_flags
+
+    flags = preset_flags(REPO / "params.yaml", preset)  # a wrong key or value: UserError
+    assert flags and flags[0::2] == ["-S"] * (len(flags) // 2)
