@@ -184,7 +184,7 @@ def test_the_student_trains_on_the_labels_alone_once_it_reaches_its_teacher(tmp_
     """A teacher at val macro-F1 0 is reached after the first epoch: from the second on the loss
     the Distiller minimises is the hard term alone, in the same compiled training step."""
     seen, distiller = _fallback_run(tmp_path, teacher_f1_macro=0.0)
-    assert [epoch["distillation_alpha"] for epoch in seen] == pytest.approx([0.7, 1.0, 1.0])
+    assert [epoch["distillation_alpha"] for epoch in seen] == [0.7, 1.0, 1.0]
     first, *rest = seen
     expected = 0.7 * first["hard_loss"] + 0.3 * 4.0 * first["soft_loss"]
     assert first["loss"] == pytest.approx(expected, rel=1e-5)
@@ -192,13 +192,15 @@ def test_the_student_trains_on_the_labels_alone_once_it_reaches_its_teacher(tmp_
         assert epoch["loss"] == pytest.approx(epoch["hard_loss"], rel=1e-6)
         assert epoch["soft_loss"] > 0  # still measured, no longer minimised
     assert int(distiller.labels_only_from_epoch.numpy()) == 2
+    assert distiller.alpha_in_use() == 1.0  # what the student's model.json hands QAT
 
 
 def test_a_teacher_the_student_never_reaches_teaches_every_epoch(tmp_path):
     seen, distiller = _fallback_run(tmp_path, teacher_f1_macro=1.01)
-    assert [epoch["distillation_alpha"] for epoch in seen] == pytest.approx([0.7, 0.7, 0.7])
+    assert [epoch["distillation_alpha"] for epoch in seen] == [0.7, 0.7, 0.7]
     assert all(epoch["loss"] > epoch["hard_loss"] for epoch in seen)
     assert int(distiller.labels_only_from_epoch.numpy()) == 0
+    assert distiller.alpha_in_use() == 0.7  # exactly the params' value, not float32's
 
 
 def test_a_resumed_run_keeps_the_fallback(tmp_path):
@@ -211,3 +213,4 @@ def test_a_resumed_run_keeps_the_fallback(tmp_path):
     tf.train.Checkpoint(model=fresh).restore(saved).expect_partial()
     assert float(fresh.alpha.numpy()) == 1.0
     assert int(fresh.labels_only_from_epoch.numpy()) == 3
+    assert fresh.alpha_in_use() == 1.0

@@ -61,7 +61,8 @@ class Distiller(keras.Model):
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
-        self.alpha = tf.Variable(float(alpha), trainable=False, dtype=tf.float32,
+        self.configured_alpha = float(alpha)
+        self.alpha = tf.Variable(self.configured_alpha, trainable=False, dtype=tf.float32,
                                  name="distillation_alpha")
         # the 1-based epoch of its fit from which the loss was the labels' alone; 0: never
         self.labels_only_from_epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
@@ -81,6 +82,11 @@ class Distiller(keras.Model):
         (alpha 1)."""
         self.alpha.assign(1.0)
         self.labels_only_from_epoch.assign(from_epoch)
+
+    def alpha_in_use(self) -> float:
+        """The weight of the hard term now, exactly as configured (the variable holds it in
+        float32: 0.7 reads back as 0.699999988)."""
+        return 1.0 if int(self.labels_only_from_epoch.numpy()) else self.configured_alpha
 
     def call(self, inputs, training=False):
         return self.student(inputs[0], training=training)
@@ -139,7 +145,7 @@ class LabelsOnlyOnceCaughtUp(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        alpha = float(self.distiller.alpha.numpy())
+        alpha = self.distiller.alpha_in_use()
         logs["distillation_alpha"] = alpha  # the weight this epoch trained with
         if alpha < 1.0 and logs["val_f1_macro"] >= self.teacher_f1_macro:
             self.distiller.use_labels_only(from_epoch=epoch + 2)

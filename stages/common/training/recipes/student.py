@@ -89,7 +89,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
         # QAT goes on with the weight the fine-tune phase ended with (1 if it fell back)
         save_trained(model, out, STUDENT_ARCHITECTURE, classes, size, config.dropout,
                      config.pooling,
-                     facts={DISTILLATION_ALPHA_AT_END: float(distiller.alpha.numpy())})
+                     facts={DISTILLATION_ALPHA_AT_END: distiller.alpha_in_use()})
         data.teacher_outputs.save(out / TEACHER_OUTPUTS_FILE)  # for QAT: same teacher, same passes
 
     return Plan(
