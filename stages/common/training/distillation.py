@@ -61,8 +61,9 @@ class Distiller(keras.Model):
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
-        self.configured_alpha = float(alpha)
-        self.alpha = tf.Variable(self.configured_alpha, trainable=False, dtype=tf.float32,
+        # float64: the value reads back exactly as configured (float32 turns 0.7 into
+        # 0.699999988), which is what the metrics record and QAT compares with the params
+        self.alpha = tf.Variable(float(alpha), trainable=False, dtype=tf.float64,
                                  name="distillation_alpha")
         # the 1-based epoch of its fit from which the loss was the labels' alone; 0: never
         self.labels_only_from_epoch = tf.Variable(0, trainable=False, dtype=tf.int64,
@@ -84,9 +85,8 @@ class Distiller(keras.Model):
         self.labels_only_from_epoch.assign(from_epoch)
 
     def alpha_in_use(self) -> float:
-        """The weight of the hard term now, exactly as configured (the variable holds it in
-        float32: 0.7 reads back as 0.699999988)."""
-        return 1.0 if int(self.labels_only_from_epoch.numpy()) else self.configured_alpha
+        """The weight of the hard term now."""
+        return float(self.alpha.numpy())
 
     def call(self, inputs, training=False):
         return self.student(inputs[0], training=training)
