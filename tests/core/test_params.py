@@ -463,6 +463,7 @@ def test_stage_params_and_their_values(tmp_path):
     ("student", "early_stopping_patience", [1], [0]),
     ("student", "warmup_epochs", [0], [-1]),
     ("student", "head_feature_passes", [0, 3], [-1, 1.5]),
+    ("student", "ema_decay", [0, 0.999], [1, -0.1]),
     ("student", "pooling", ["avg", "max"], ["sum"]),
     ("student", "lr_schedule", ["plateau", "cosine"], ["step"]),
     ("student", "early_stopping_monitor", ["val_loss", "val_f1_macro"], ["loss"]),

@@ -242,6 +242,19 @@ def test_the_schedule_trains_batchnorm_as_the_params_say(weights, train_batchnor
     assert model.get_layer("stem_conv").trainable
 
 
+def test_both_phases_average_their_weights_as_the_params_say():
+    from dataclasses import replace
+
+    from stages.common.core.params import load_params
+    from stages.common.training.driver import HeadData, TwoPhases
+
+    model = build_student(3, input_size=64, dropout=0.3)
+    for decay in (0.0, 0.95):
+        config = replace(load_params().student, ema_decay=decay)
+        schedule = TwoPhases.of(model, config, HeadData(None, None), model, (None, None))
+        assert [phase.ema_decay for phase, _ in schedule.phases] == [decay, decay]
+
+
 def test_the_head_on_cached_features_trains_as_the_frozen_model_does():
     """One epoch of the head phase, two ways from the same weights and batches: the whole model
     with its backbone frozen, and the head alone on the backbone's features computed once. The

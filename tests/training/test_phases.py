@@ -273,3 +273,86 @@ def test_a_phase_of_zero_epochs_reports_what_a_phase_that_ran_reports(tmp_path):
                                       ResumeState(tmp_path / "ckpt", "key"), None, "t")
     assert set(summaries[0]) == set(summaries[1])
     assert summaries[0]["stopped_early"] is False and summaries[0]["epochs_run"] == 0
+
+
+class _RawLog(EpochProgress):
+    """run_phase's progress callback, recording the model's weights after every training step
+    (the raw weights: an average is only swapped in at an epoch's end) and each epoch's logged
+    val macro-F1; raises KeyboardInterrupt (a kill) at the end of epoch ``interrupt_at``."""
+
+    def __init__(self, model, interrupt_at=None):
+        super().__init__("t", 3)
+        self.model_watched, self.interrupt_at = model, interrupt_at
+        self.steps, self.f1 = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append([w.copy() for w in self.model_watched.get_weights()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.f1.append(logs["val_f1_macro"])
+        if epoch == self.interrupt_at:
+            raise KeyboardInterrupt
+
+
+def _averaged_run(tmp_path, monkeypatch, ema_decay, start, interrupt_at=None, ckpt="ckpt"):
+    x, y, validation, train = _toy_phase_data()
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)  # 4 steps an epoch
+    model = _tiny_model()
+    model.set_weights(start)
+    log = _RawLog(model, interrupt_at)
+    monkeypatch.setattr(phases, "EpochProgress", lambda label, epochs: log)
+    phase = Phase("finetune", 3, 0.05, 0.0, lambda: None, model,
+                  tf.keras.losses.BinaryCrossentropy(from_logits=True), ema_decay=ema_decay)
+    summary = run_phase(phase, model, train, validation, validation.map(lambda a, b: a), y,
+                        ResumeState(tmp_path / ckpt, "key"), None, "t")
+    return model, log, summary, x, y
+
+
+def test_an_averaged_phase_validates_and_keeps_the_average_while_training_goes_on_raw(
+        tmp_path, monkeypatch):
+    """ema_decay: each epoch's validation and the weights the phase ends with are the moving
+    average (warmed up: min(d, (1 + n) / (10 + n)) at update n), while the steps themselves
+    follow the raw weights, exactly as without an average."""
+    from stages.common.training.weight_average import warmed_up_decay
+
+    start = _tiny_model().get_weights()
+    _, raw, _, _, _ = _averaged_run(tmp_path, monkeypatch, 0.0, start, ckpt="plain")
+    model, log, summary, x, y = _averaged_run(tmp_path, monkeypatch, 0.8, start)
+    assert len(log.steps) == 12
+    for step, (plain, averaged) in enumerate(zip(raw.steps, log.steps)):
+        for a, b in zip(plain, averaged):
+            np.testing.assert_array_equal(a, b, err_msg=f"step {step}")
+    expected, per_epoch = [w.astype(np.float64) for w in start], []
+    for update, weights in enumerate(log.steps, start=1):
+        decay = warmed_up_decay(0.8, update)
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights)]
+        if update % 4 == 0:
+            per_epoch.append([e.copy() for e in expected])
+    assert warmed_up_decay(0.8, 1) == pytest.approx(2 / 11) and warmed_up_decay(0.8, 100) == 0.8
+    for kept, wanted in zip(model.get_weights(), expected):
+        np.testing.assert_allclose(kept, wanted, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.get_weights()[0], log.steps[-1][0])  # not the raw weights
+    inputs = tf.keras.Input((3,))
+    check = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(inputs))
+    for epoch, weights in enumerate(per_epoch):
+        check.set_weights([w.astype(np.float32) for w in weights])
+        assert log.f1[epoch] == f1_macro(y, check(x).numpy() > 0), epoch
+    assert summary["val_f1_macro"] == log.f1[-1] == f1_macro(y, model(x).numpy() > 0)
+    assert not list((tmp_path / "ckpt").glob("*weight_average*"))  # gone with the phase
+
+
+def test_a_killed_averaged_phase_resumes_its_average(tmp_path, monkeypatch):
+    """Killed at the end of its second epoch, before that epoch's checkpoint, a phase started
+    again continues from the first epoch's weights and average, and ends where an uninterrupted
+    one ends."""
+    start = _tiny_model().get_weights()
+    whole, _, _, _, _ = _averaged_run(tmp_path, monkeypatch, 0.8, start, ckpt="whole")
+    with pytest.raises(KeyboardInterrupt):
+        _averaged_run(tmp_path, monkeypatch, 0.8, start, interrupt_at=1)
+    assert (tmp_path / "ckpt" / "finetune_weight_average.npz").is_file()
+    zeros = [np.zeros_like(w) for w in start]  # a fresh process: nothing of the killed one's
+    resumed, log, _, _, _ = _averaged_run(tmp_path, monkeypatch, 0.8, zeros)
+    assert len(log.steps) == 8  # epochs 2 and 3 ran again
+    for a, b in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -129,6 +129,9 @@ class ModelParams:
     head_feature_passes: int = _non_negative_int(
         "an integer >= 0 (0: the head phase runs the whole model on every epoch's augmentation; "
         "K: the frozen backbone's features of K fixed augmented passes, computed once)")
+    ema_decay: float = _key("number", lambda v: 0 <= v < 1,
+                            "a number in [0, 1) (0: off; else the decay of an exponential moving "
+                            "average of the weights, which validation and the model kept use)")
 
 
 @dataclass(frozen=True)

@@ -286,7 +286,8 @@ class TwoPhases:
             (Phase("head", config.epochs_head, config.lr_head, config.weight_decay,
                    configure("head"), head.model or model, head_loss,
                    steps_per_epoch=head.steps_per_epoch, model=head.model,
-                   val_inputs=head.val_inputs), (head.train, head.validation)),
+                   val_inputs=head.val_inputs, ema_decay=config.ema_decay),
+             (head.train, head.validation)),
             (Phase("finetune", config.epochs_finetune, config.lr_finetune,
                    config.weight_decay, configure("finetune", config.unfreeze_fraction),
                    finetune_model, head_loss if finetune_model is model else None,
@@ -296,6 +297,6 @@ class TwoPhases:
                    steps_per_epoch=finetune_steps,
                    cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"
                                          else None),
-                   callbacks=finetune_callbacks), finetune_data),
+                   callbacks=finetune_callbacks, ema_decay=config.ema_decay), finetune_data),
         ]
         return schedule

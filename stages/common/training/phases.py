@@ -5,6 +5,8 @@
   finished epoch (Keras ``BackupAndRestore``) and skips finished phases (``ResumeState``).
   Checkpoints are keyed by a fingerprint of the stage's params and data; a different
   fingerprint starts over.
+- With ``ema_decay``, validation, early stopping and the weights a phase keeps are an
+  exponential moving average of the weights (``weight_average.py``).
 - ``Validation``, ``EpochProgress``: per-epoch validation loss and macro-F1 (threshold 0.5)
   in the logs, and one readable progress line per epoch with its time and the time left in the
   phase.
@@ -29,6 +31,7 @@ from stages.common.core.errors import UserError
 from stages.common.core.output_folders import check_replaceable
 from stages.common.data.input_pipeline import predict_logits
 from stages.common.scoring.metrics import f1_macro
+from stages.common.training.weight_average import WeightAverage
 
 keras = tf.keras
 
@@ -154,6 +157,10 @@ class ResumeState:
         # TensorFlow checkpoint format: HDF5 cannot hold a QAT model (duplicate variable names)
         return (folder or self.directory) / f"{phase}_done" / "weights"
 
+    def weight_average_file(self, phase: str) -> Path:
+        """Where a phase keeps its running average of the weights (``ema_decay``)."""
+        return (self.scratch or self.directory) / f"{phase}_weight_average.npz"
+
     def _summary(self, phase: str, folder: Path | None = None) -> Path:
         return (folder or self.directory) / f"{phase}_done.json"
 
@@ -211,6 +218,8 @@ class Phase:
     model: keras.Model | None = None  # set: the part of the plan's model this phase trains on
     # inputs of its own (the head on cached features): what it validates and checkpoints
     val_inputs: tf.data.Dataset | None = None  # that part's validation inputs
+    ema_decay: float = 0.0  # > 0: validation, early stopping and the weights kept see an
+    # exponential moving average of the weights (weight_average.py); 0: the raw weights
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:
@@ -252,7 +261,10 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
         phase.fit_model(next(iter(validation))[0], training=False)
-    callbacks: list = [Validation(phase, saved_model, validation, val_targets),
+    average = (WeightAverage(saved_model, phase.ema_decay, state.weight_average_file(phase.name))
+               if phase.ema_decay > 0 else None)
+    callbacks: list = [*([average.swap_in] if average else []),
+                       Validation(phase, saved_model, validation, val_targets),
                        *phase.callbacks]
     early = None
     if phase.early_stopping_patience is not None:
@@ -273,6 +285,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
 
         callbacks.append(DVCLiveCallback(live=live))
     callbacks.append(EpochProgress(f"{stage} {phase.name}", phase.epochs))
+    if average is not None:  # the raw weights back before they are checkpointed
+        callbacks.append(average.swap_out)
     callbacks.append(keras.callbacks.BackupAndRestore(str(state.backup_dir(phase.name))))
     # Under multi_worker, each worker takes its share of every global batch from the same
     # seeded stream (rather than its own shard files): the same training as on one machine.
@@ -300,4 +314,6 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         "wall_time_s": round(time.monotonic() - started, 1),
     }
     state.finish(phase.name, saved_model, summary)
+    if average is not None:
+        average.forget()
     return summary
