@@ -464,6 +464,7 @@ def test_stage_params_and_their_values(tmp_path):
     ("student", "warmup_epochs", [0], [-1]),
     ("student", "head_feature_passes", [0, 3], [-1, 1.5]),
     ("student", "ema_decay", [0, 0.999], [1, -0.1]),
+    ("student", "lr_layer_decay", [0.01, 1], [0, 1.5]),
     ("student", "pooling", ["avg", "max"], ["sum"]),
     ("student", "lr_schedule", ["plateau", "cosine"], ["step"]),
     ("student", "early_stopping_monitor", ["val_loss", "val_f1_macro"], ["loss"]),

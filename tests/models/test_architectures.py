@@ -242,7 +242,7 @@ def test_the_schedule_trains_batchnorm_as_the_params_say(weights, train_batchnor
     assert model.get_layer("stem_conv").trainable
 
 
-def test_both_phases_average_their_weights_as_the_params_say():
+def test_the_phases_average_weights_and_scale_rates_as_the_params_say():
     from dataclasses import replace
 
     from stages.common.core.params import load_params
@@ -253,6 +253,10 @@ def test_both_phases_average_their_weights_as_the_params_say():
         config = replace(load_params().student, ema_decay=decay)
         schedule = TwoPhases.of(model, config, HeadData(None, None), model, (None, None))
         assert [phase.ema_decay for phase, _ in schedule.phases] == [decay, decay]
+    # layer-wise rates in the fine-tune phase only: the head phase trains the classifier alone
+    config = replace(load_params().student, lr_layer_decay=0.8)
+    schedule = TwoPhases.of(model, config, HeadData(None, None), model, (None, None))
+    assert [phase.lr_layer_decay for phase, _ in schedule.phases] == [1.0, 0.8]
 
 
 def test_the_head_on_cached_features_trains_as_the_frozen_model_does():

@@ -132,6 +132,10 @@ class ModelParams:
     ema_decay: float = _key("number", lambda v: 0 <= v < 1,
                             "a number in [0, 1) (0: off; else the decay of an exponential moving "
                             "average of the weights, which validation and the model kept use)")
+    lr_layer_decay: float = _key("number", lambda v: 0 < v <= 1,
+                                 "a number in (0, 1] (1: one learning rate; d: in the fine-tune "
+                                 "phase each backbone block trains at d times the rate of the "
+                                 "block above it)")
 
 
 @dataclass(frozen=True)

@@ -297,6 +297,7 @@ class TwoPhases:
                    steps_per_epoch=finetune_steps,
                    cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"
                                          else None),
-                   callbacks=finetune_callbacks, ema_decay=config.ema_decay), finetune_data),
+                   callbacks=finetune_callbacks, ema_decay=config.ema_decay,
+                   lr_layer_decay=config.lr_layer_decay), finetune_data),
         ]
         return schedule

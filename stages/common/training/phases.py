@@ -5,6 +5,8 @@
   finished epoch (Keras ``BackupAndRestore``) and skips finished phases (``ResumeState``).
   Checkpoints are keyed by a fingerprint of the stage's params and data; a different
   fingerprint starts over.
+- With ``lr_layer_decay``, each backbone block trains at its own learning rate
+  (``layerwise.py``).
 - With ``ema_decay``, validation, early stopping and the weights a phase keeps are an
   exponential moving average of the weights (``weight_average.py``).
 - ``Validation``, ``EpochProgress``: per-epoch validation loss and macro-F1 (threshold 0.5)
@@ -31,6 +33,7 @@ from stages.common.core.errors import UserError
 from stages.common.core.output_folders import check_replaceable
 from stages.common.data.input_pipeline import predict_logits
 from stages.common.scoring.metrics import f1_macro
+from stages.common.training.layerwise import LayerwiseAdamW, layerwise_multipliers
 from stages.common.training.weight_average import WeightAverage
 
 keras = tf.keras
@@ -220,6 +223,8 @@ class Phase:
     val_inputs: tf.data.Dataset | None = None  # that part's validation inputs
     ema_decay: float = 0.0  # > 0: validation, early stopping and the weights kept see an
     # exponential moving average of the weights (weight_average.py); 0: the raw weights
+    lr_layer_decay: float = 1.0  # < 1: each backbone block below the top one trains at this
+    # times the rate of the block above it (layerwise.py)
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:
@@ -256,8 +261,13 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         return summary
     started = time.monotonic()
     phase.configure()
-    optimizer = keras.optimizers.AdamW(learning_rate=phase.learning_rate,
-                                       weight_decay=phase.weight_decay)
+    if phase.lr_layer_decay < 1.0:
+        optimizer = LayerwiseAdamW(layerwise_multipliers(saved_model, phase.lr_layer_decay),
+                                   learning_rate=phase.learning_rate,
+                                   weight_decay=phase.weight_decay)
+    else:
+        optimizer = keras.optimizers.AdamW(learning_rate=phase.learning_rate,
+                                           weight_decay=phase.weight_decay)
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
         phase.fit_model(next(iter(validation))[0], training=False)
