@@ -155,9 +155,10 @@ def test_the_teacher_answers_in_inference_mode_while_the_student_trains():
         expected, rel=1e-3)
 
 
-def _fallback_run(tmp_path, teacher_f1_macro):
+def _fallback_run(tmp_path, teacher_f1_macro, with_summary=False):
     """Three epochs of run_phase on a Distiller whose callback drops the teacher once the val
-    macro-F1 reaches ``teacher_f1_macro``: (history's logs per epoch, the distiller)."""
+    macro-F1 reaches ``teacher_f1_macro``: (history's logs per epoch, the distiller[, the
+    phase's summary and a function that runs the same phase again])."""
     from stages.common.training.distillation import LabelsOnlyOnceCaughtUp
     from stages.common.training.phases import Phase, ResumeState, run_phase
 
@@ -173,11 +174,16 @@ def _fallback_run(tmp_path, teacher_f1_macro):
         def on_epoch_end(self, epoch, logs=None):
             seen.append(dict(logs))
 
-    phase = Phase("finetune", 3, 0.01, 0.0, lambda: None, distiller, None,
-                  callbacks=(LabelsOnlyOnceCaughtUp(distiller, teacher_f1_macro), Record()))
-    run_phase(phase, student, data, data, tf.data.Dataset.from_tensor_slices(x).batch(8), y,
-              ResumeState(tmp_path / "ckpt", "key"), None, "t")
-    return seen, distiller
+    def run(distiller):
+        phase = Phase("finetune", 3, 0.01, 0.0, lambda: None, distiller, None,
+                      callbacks=(LabelsOnlyOnceCaughtUp(distiller, teacher_f1_macro), Record()),
+                      summary_facts=distiller.facts)
+        return run_phase(phase, distiller.student, data, data,
+                         tf.data.Dataset.from_tensor_slices(x).batch(8), y,
+                         ResumeState(tmp_path / "ckpt", "key"), None, "t")
+
+    summary = run(distiller)
+    return (seen, distiller, summary, run) if with_summary else (seen, distiller)
 
 
 def test_the_student_trains_on_the_labels_alone_once_it_reaches_its_teacher(tmp_path):
@@ -214,3 +220,19 @@ def test_a_resumed_run_keeps_the_fallback(tmp_path):
     assert float(fresh.alpha.numpy()) == 1.0
     assert int(fresh.labels_only_from_epoch.numpy()) == 3
     assert fresh.alpha_in_use() == 1.0
+
+
+def test_a_phase_finished_by_an_earlier_run_hands_back_its_fallback(tmp_path):
+    """A stage killed after its fine-tune phase finished but before it saved reuses the phase
+    when started again: the epoch it fell back at comes back from the phase's summary, so that
+    QAT distils with the alpha the student really ended with."""
+    _, distiller, summary, run_again = _fallback_run(tmp_path, 0.0, with_summary=True)
+    assert summary["labels_only_from_epoch"] == 2
+    fresh = Distiller(_tiny("student", 1), _tiny("teacher", 2), alpha=0.7, temperature=2.0)
+    reused = run_again(fresh)
+    assert reused == summary and fresh.alpha_in_use() == 0.7  # the phase alone does not say
+    fresh.take_facts(reused)
+    assert fresh.alpha_in_use() == 1.0 and int(fresh.labels_only_from_epoch.numpy()) == 2
+    never = Distiller(_tiny("student", 1), _tiny("teacher", 2), alpha=0.7, temperature=2.0)
+    never.take_facts({**summary, "labels_only_from_epoch": 0})
+    assert never.alpha_in_use() == 0.7

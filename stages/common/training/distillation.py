@@ -84,6 +84,15 @@ class Distiller(keras.Model):
         self.alpha.assign(1.0)
         self.labels_only_from_epoch.assign(from_epoch)
 
+    def facts(self) -> dict:
+        """What a finished phase keeps beside the student's weights (``Phase.summary_facts``)."""
+        return {"labels_only_from_epoch": int(self.labels_only_from_epoch.numpy())}
+
+    def take_facts(self, summary: dict) -> None:
+        """The fallback of a phase finished by an earlier run, whose summary is reused."""
+        if summary.get("labels_only_from_epoch", 0) > 0:
+            self.use_labels_only(from_epoch=summary["labels_only_from_epoch"])
+
     def alpha_in_use(self) -> float:
         """The weight of the hard term now."""
         return float(self.alpha.numpy())

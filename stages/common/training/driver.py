@@ -268,7 +268,8 @@ class TwoPhases:
     @classmethod
     def of(cls, model: keras.Model, config: ModelParams, head: HeadData,
            finetune_model: keras.Model, finetune_data: tuple,
-           finetune_steps: int | None = None, finetune_callbacks: tuple = ()) -> "TwoPhases":
+           finetune_steps: int | None = None, finetune_callbacks: tuple = (),
+           finetune_facts=None) -> "TwoPhases":
         schedule = cls()
         # a random backbone has no statistics worth keeping; pretrained ones are kept unless
         # train_batchnorm says the new domain needs its own
@@ -298,6 +299,7 @@ class TwoPhases:
                    cosine_warmup_epochs=(config.warmup_epochs if config.lr_schedule == "cosine"
                                          else None),
                    callbacks=finetune_callbacks, ema_decay=config.ema_decay,
-                   lr_layer_decay=config.lr_layer_decay), finetune_data),
+                   lr_layer_decay=config.lr_layer_decay, summary_facts=finetune_facts),
+             finetune_data),
         ]
         return schedule

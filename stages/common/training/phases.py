@@ -225,6 +225,9 @@ class Phase:
     # exponential moving average of the weights (weight_average.py); 0: the raw weights
     lr_layer_decay: float = 1.0  # < 1: each backbone block below the top one trains at this
     # times the rate of the block above it (layerwise.py)
+    summary_facts: Callable[[], dict] | None = None  # what the fit model learnt besides its
+    # weights (a Distiller's fallback), kept in the summary: a finished phase reused by a later
+    # run hands it back
 
 
 def cosine_learning_rate(epoch: int, epochs: int, base: float, warmup_epochs: int) -> float:
@@ -256,7 +259,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         summary = {"epochs_run": 0, "learning_rate": phase.learning_rate, "stopped_early": False,
                    "best_val_loss": None,
                    "val_f1_macro": _val_f1_macro(saved_model, val_inputs, val_targets),
-                   "wall_time_s": 0.0}
+                   "wall_time_s": 0.0, **(phase.summary_facts() if phase.summary_facts else {})}
         state.finish(phase.name, saved_model, summary)
         return summary
     started = time.monotonic()
@@ -322,6 +325,7 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
         "val_f1_macro": (float(kept_f1) if kept_f1 is not None
                          else _val_f1_macro(saved_model, val_inputs, val_targets)),
         "wall_time_s": round(time.monotonic() - started, 1),
+        **(phase.summary_facts() if phase.summary_facts else {}),
     }
     state.finish(phase.name, saved_model, summary)
     if average is not None:

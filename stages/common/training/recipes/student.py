@@ -67,7 +67,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     head = head_data(model, config, "student", shards, "student",
                      (data.plain_train, data.plain_val), params)
     schedule = TwoPhases.of(model, config, head, distiller, (data.distill_train, data.distill_val),
-                            data.distill_steps_per_epoch, finetune_callbacks=fallback)
+                            data.distill_steps_per_epoch, finetune_callbacks=fallback,
+                            finetune_facts=distiller.facts)
     checks: dict = {}
 
     def check_teacher(phase_name: str, summary: dict) -> None:
@@ -80,6 +81,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
             warn, sentence = verdict(checks["teacher"])
             print(sentence, file=sys.stderr if warn else sys.stdout, flush=True)
         elif phase_name == "finetune":
+            distiller.take_facts(summary)  # a phase an earlier run finished: its fallback too
             checks["teacher"] = after_finetune(checks["teacher"], summary["val_f1_macro"],
                                                int(distiller.labels_only_from_epoch.numpy()))
             warn, sentence = finetune_verdict(checks["teacher"])
