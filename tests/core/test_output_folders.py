@@ -140,7 +140,7 @@ def test_demo_data_stage_refuses_a_users_dataset(tmp_path):
 
 
 def test_resume_state_refuses_a_folder_that_is_not_its_own(tmp_path):
-    from stages.common.training.phases import ResumeState
+    from stages.common.training.resume import ResumeState
 
     foreign = tmp_path / "checkpoints"
     foreign.mkdir()

@@ -160,7 +160,8 @@ def _fallback_run(tmp_path, teacher_f1_macro, with_summary=False):
     macro-F1 reaches ``teacher_f1_macro``: (history's logs per epoch, the distiller[, the
     phase's summary and a function that runs the same phase again])."""
     from stages.common.training.distillation import LabelsOnlyOnceCaughtUp
-    from stages.common.training.phases import Phase, ResumeState, run_phase
+    from stages.common.training.phases import Phase, run_phase
+    from stages.common.training.resume import ResumeState
 
     student, teacher = _tiny("student", 1), _tiny("teacher", 2)
     rng = np.random.default_rng(0)

@@ -69,7 +69,8 @@ def test_a_scaled_step_is_adamw_at_the_scaled_rate():
 
 
 def test_a_phase_with_a_layer_decay_trains_with_layerwise_rates(tmp_path):
-    from stages.common.training.phases import Phase, ResumeState, run_phase
+    from stages.common.training.phases import Phase, run_phase
+    from stages.common.training.resume import ResumeState
 
     model = build_student(3, input_size=32, dropout=0.0)
     rng = np.random.default_rng(1)

@@ -8,7 +8,8 @@ import tensorflow as tf  # noqa: E402
 
 from stages.common.scoring.metrics import f1_macro
 from stages.common.training import phases
-from stages.common.training.phases import EpochProgress, Phase, ResumeState, run_phase
+from stages.common.training.phases import EpochProgress, Phase, run_phase
+from stages.common.training.resume import ResumeState
 
 
 def _tiny_model():

@@ -44,7 +44,8 @@ from stages.common.training.devices import (
     set_precision,
 )
 from stages.common.training.distillation import hard_loss
-from stages.common.training.phases import Phase, ResumeState, check_same_progress, run_phase
+from stages.common.training.phases import Phase, run_phase
+from stages.common.training.resume import ResumeState, check_same_progress
 
 keras = tf.keras
 
