@@ -357,3 +357,32 @@ def test_a_killed_averaged_phase_resumes_its_average(tmp_path, monkeypatch):
     assert len(log.steps) == 8  # epochs 2 and 3 ran again
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_worker_continues_the_chiefs_average_and_keeps_its_own_copy_apart(tmp_path):
+    """In a cluster every worker validates (and early-stops) on the average: a resumed worker
+    must start from the chief's, the only one on the shared filesystem, and write its own only
+    to its scratch folder."""
+    from stages.common.training.weight_average import WeightAverage
+
+    ckpt, scratch = tmp_path / "ckpt", tmp_path / "scratch"
+    chief = ResumeState(ckpt, "key")
+    worker = ResumeState(ckpt, "key", scratch=scratch)
+    name = "finetune_weight_average.npz"
+    assert chief.weight_average_files("finetune") == (ckpt / name, ckpt / name)
+    assert worker.weight_average_files("finetune") == (ckpt / name, scratch / name)
+    model = _tiny_model()
+    kept = WeightAverage(model, 0.9, *chief.weight_average_files("finetune"))
+    kept.start()
+    kept.updates = 7
+    kept.save()
+    other = _tiny_model()
+    resumed = WeightAverage(other, 0.9, *worker.weight_average_files("finetune"))
+    resumed.start()
+    assert resumed.updates == 7
+    for a, b in zip(resumed.average, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    resumed.update()
+    resumed.save()
+    with np.load(scratch / name) as own, np.load(ckpt / name) as chiefs:
+        assert int(own["updates"]) == 8 and int(chiefs["updates"]) == 7  # the chief's untouched

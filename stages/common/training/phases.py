@@ -181,7 +181,8 @@ def run_phase(phase: Phase, saved_model: keras.Model, train: tf.data.Dataset,
     phase.fit_model.compile(optimizer=optimizer, loss=phase.loss)
     if not phase.fit_model.built:  # BackupAndRestore warns on an unbuilt model, restores lazily
         phase.fit_model(next(iter(validation))[0], training=False)
-    average = (WeightAverage(saved_model, phase.ema_decay, state.weight_average_file(phase.name))
+    average = (WeightAverage(saved_model, phase.ema_decay,
+                             *state.weight_average_files(phase.name))
                if phase.ema_decay > 0 else None)
     callbacks: list = [*([average.swap_in] if average else []),
                        Validation(phase, saved_model, validation, val_targets),

@@ -64,9 +64,11 @@ class ResumeState:
         # TensorFlow checkpoint format: HDF5 cannot hold a QAT model (duplicate variable names)
         return (folder or self.directory) / f"{phase}_done" / "weights"
 
-    def weight_average_file(self, phase: str) -> Path:
-        """Where a phase keeps its running average of the weights (``ema_decay``)."""
-        return (self.scratch or self.directory) / f"{phase}_weight_average.npz"
+    def weight_average_files(self, phase: str) -> tuple[Path, Path]:
+        """(where a killed run's average of the weights is read from, where this run keeps its
+        own) for a phase with ``ema_decay``: a worker reads the chief's, like its checkpoints."""
+        name = f"{phase}_weight_average.npz"
+        return self.directory / name, (self.scratch or self.directory) / name
 
     def _summary(self, phase: str, folder: Path | None = None) -> Path:
         return (folder or self.directory) / f"{phase}_done.json"

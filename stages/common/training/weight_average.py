@@ -28,10 +28,13 @@ def warmed_up_decay(decay: float, updates: int) -> float:
 
 
 class WeightAverage:
-    def __init__(self, model: keras.Model, decay: float, store: Path):
+    def __init__(self, model: keras.Model, decay: float, store: Path, written: Path | None = None):
+        """``store``: where a killed run's average is read from; ``written``: where this run's
+        is kept (``store`` unless given: a cluster's worker reads the chief's, writes its own)."""
         if not 0.0 < decay < 1.0:
             raise ValueError(f"an average's decay is in (0, 1), not {decay}")
         self.model, self.decay, self.store = model, decay, Path(store)
+        self.written = Path(written) if written is not None else self.store
         self.average: list[np.ndarray] | None = None
         self.updates = 0
         self._raw: list[np.ndarray] | None = None
@@ -73,15 +76,15 @@ class WeightAverage:
             self._raw = None
 
     def save(self) -> None:
-        self.store.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.store.with_suffix(".partial.npz")
+        self.written.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.written.with_suffix(".partial.npz")
         np.savez(partial, updates=self.updates,
                  **{f"w{i}": mean for i, mean in enumerate(self.average)})
-        partial.replace(self.store)
+        partial.replace(self.written)
 
     def forget(self) -> None:
         """The phase is over: its average is in the weights it saved."""
-        self.store.unlink(missing_ok=True)
+        self.written.unlink(missing_ok=True)
 
 
 class _SwapIn(keras.callbacks.Callback):
