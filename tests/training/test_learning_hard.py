@@ -8,26 +8,26 @@ the student stage (train_student's recipe). A recipe change that stops the stude
 this data (frozen statistics, the seed's learning rate, flips...) fails here, where on the
 demo's shapes it would not.
 
-Opt-in (``HARD_LEARNING=1``), not in CI yet: it takes 2 min 34 s on the 2-core "AMD EPYC" and
-the margin it clears is measured on one run only. Measured: val macro-F1 0.422 against an
-all-positive baseline of 0.328 (600 training images, 160 px, 1 + 10 epochs). With the preset's
-BatchNormalization frozen instead (``train_batchnorm: false``) it fails: 0.048. With 300
-training images and the preset's 6 epochs the student stayed at 0.136: too few steps.
+Measured on the 2-core "AMD EPYC" (AVX2 only), one run per generator seed, 600 training images
+at 160 px, 1 + 10 epochs, 100 val images: val macro-F1 at 0.5 0.422, 0.469, 0.417, 0.404 against
+all-positive baselines of 0.328, 0.321, 0.317, 0.316 (seeds 11-14; margins 0.094, 0.148, 0.100,
+0.088), each run 2.5 minutes alone and 10-12 beside other training. The margin asserted, 0.03,
+is 0.058 below the smallest measured, about twice the four margins' standard deviation (0.027):
+a flaky failure in CI would cost more than the hundredths a tighter margin could catch. What the
+test is for fails by far more: with the
+preset's BatchNormalization frozen instead (``train_batchnorm: false``) the student reached
+0.048; with 300 training images and the preset's 6 epochs, 0.136.
 """
-import os
 from pathlib import Path
 
 import pytest
 from helpers.in_memory import prepared_for_training
 
-pytestmark = pytest.mark.skipif(os.environ.get("HARD_LEARNING") != "1",
-                                reason="opt-in: HARD_LEARNING=1 (about 2.5 minutes)")
-
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 160  # the student's input here (240 in the preset): the epochs CI can afford
 COUNTS = {"train": 600, "val": 100, "test": 8}
 EPOCHS_FINETUNE = 10  # the preset's 6 at 240 px: at 160 px the student needs more steps
-MARGIN = 0.05  # over the all-positive baseline, in val macro-F1 at 0.5 (measured: 0.094)
+MARGIN = 0.03  # over the all-positive baseline, in val macro-F1 at 0.5 (measured: 0.088-0.148)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,5 @@ def hard_student(tmp_path_factory):
 
 def test_the_fast_recipe_learns_hard_data(hard_student):
     baseline = hard_student["baselines"]["f1_macro_all_positive"]
-    # margin 0.05 of val macro-F1 over the all-positive baseline (measured: 0.422 against 0.328)
     assert hard_student["val_f1_macro"] >= baseline + MARGIN, (hard_student["val_f1_macro"],
                                                                hard_student["baselines"])
