@@ -99,3 +99,12 @@ def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     write_demo_dataset(root / "data", {"train": 12, "val": 6, "test": 6}, seed=3)
     return root
+
+
+SLOWEST_FIRST = ("tests/training/test_learning_hard.py",)  # minutes of training in one file
+
+
+def pytest_collection_modifyitems(items):
+    # pytest-xdist (--dist loadfile) hands files out in this order: the longest one first runs
+    # beside the rest instead of ending the run alone on one worker while the other sits idle
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in SLOWEST_FIRST)
