@@ -25,15 +25,11 @@ def layerwise_multipliers(model: keras.Model, decay: float) -> dict[str, float]:
     classifier's are left out: they train at the full rate)."""
     if not 0.0 < decay <= 1.0:
         raise ValueError(f"a layer-wise decay is in (0, 1], not {decay}")
-    backbone = weighted_backbone_layers(model)
-    groups: list[str] = []
-    for layer in backbone:
-        group = layer.name.split("_")[0]
-        if group not in groups:
-            groups.append(group)
+    group_of = {layer: layer.name.split("_")[0] for layer in weighted_backbone_layers(model)}
+    groups = list(dict.fromkeys(group_of.values()))  # in graph order, each once
     depth = {group: len(groups) - index for index, group in enumerate(groups)}
-    return {variable.name: decay ** depth[layer.name.split("_")[0]]
-            for layer in backbone for variable in layer.weights}
+    return {variable.name: decay ** depth[group]
+            for layer, group in group_of.items() for variable in layer.weights}
 
 
 class LayerwiseAdamW(keras.optimizers.AdamW):
