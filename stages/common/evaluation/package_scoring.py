@@ -1,0 +1,103 @@
+"""A packaged model scored on a labelled split, and two packages compared on the same images.
+
+The decisions are the phone's: the five outputs alone (``Predictor``: the shipped thresholds in
+int8 units), on images read from the dataset folder. So a split the pipeline never saw (a larger
+test set, new photographs labelled later) measures what the phone would do on it.
+
+Two packages on the same images differ by less than the noise of a small test set more often
+than not: 200 images give a paired 90 % interval about 0.08 wide on macro-F1 (docs/benchmark.md).
+``paired_bootstrap`` resamples the images, the same resample for both packages, and reports the
+interval of the difference in macro-F1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stages.common.core.errors import UserError
+from stages.common.data.dataset import IMAGES_FOLDER
+from stages.common.data.split_files import Entry, read_split_file
+from stages.common.scoring.metrics import f1_macro, multilabel_metrics
+
+
+@dataclass(frozen=True)
+class LabelledSplit:
+    source: Path  # the split file, for messages
+    images_dir: Path
+    entries: list[Entry]
+
+
+def read_labelled_split(dataset_dir: str | Path, split: str) -> LabelledSplit:
+    """The split's lines; UserError listing every bad line (file:line) or an empty split."""
+    dataset_dir = Path(dataset_dir)
+    entries, defects = read_split_file(dataset_dir, split)
+    source = dataset_dir / f"{split}.txt"
+    if defects:
+        shown = "\n".join(f"  {defect}" for defect in defects[:20])
+        more = f"\n  ... and {len(defects) - 20} more" if len(defects) > 20 else ""
+        raise UserError(f"{source}: {len(defects)} bad line(s); nothing was scored:\n"
+                        f"{shown}{more}")
+    if not entries:
+        raise UserError(f"{source}: no images listed; nothing to score")
+    return LabelledSplit(source, dataset_dir / IMAGES_FOLDER, entries)
+
+
+def truth_matrix(split: LabelledSplit, classes: list[str]) -> np.ndarray:
+    """N x C booleans in ``classes``' order; UserError naming the line of a label the package
+    does not know (its metrics would silently leave that label out)."""
+    index = {name: i for i, name in enumerate(classes)}
+    truth = np.zeros((len(split.entries), len(classes)), dtype=bool)
+    for row, entry in enumerate(split.entries):
+        for label in entry.labels:
+            if label not in index:
+                raise UserError(f"{split.source}:{entry.line}: label {label!r} is not one of "
+                                f"the package's {len(classes)} classes ({', '.join(classes)})")
+            truth[row, index[label]] = True
+    return truth
+
+
+def package_decisions(predictor, split: LabelledSplit, classes: list[str]) -> np.ndarray:
+    """N x C decisions of the package, columns in ``classes``' order. An image that cannot be
+    classified stops the scoring with its line: a score without it would not be the split's."""
+    column = {name: i for i, name in enumerate(classes)}
+    decisions = np.zeros((len(split.entries), len(classes)), dtype=bool)
+    for row, entry in enumerate(split.entries):
+        try:
+            result = predictor.predict_file(split.images_dir / entry.name)
+        except UserError as error:
+            raise UserError(f"{split.source}:{entry.line}: {entry.name}: {error}") from None
+        for label in result["labels"]:
+            decisions[row, column[label["class"]]] = True
+    return decisions
+
+
+def paired_bootstrap(truth: np.ndarray, decisions_a: np.ndarray, decisions_b: np.ndarray,
+                     resamples: int = 2000, seed: int = 0, level: float = 0.90) -> dict:
+    """Macro-F1 of A minus B on the whole split, and the central ``level`` interval of that
+    difference over ``resamples`` resamples of the images (the same images for A and B)."""
+    rng = np.random.default_rng(seed)
+    count = len(truth)
+    differences = np.empty(resamples)
+    for r in range(resamples):
+        chosen = rng.integers(0, count, count)
+        differences[r] = (f1_macro(truth[chosen], decisions_a[chosen])
+                          - f1_macro(truth[chosen], decisions_b[chosen]))
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(differences, [tail, 1.0 - tail])
+    return {
+        "difference_f1_macro": f1_macro(truth, decisions_a) - f1_macro(truth, decisions_b),
+        "interval": [float(low), float(high)],
+        "level": level,
+        "resamples": resamples,
+        "share_a_better": float(np.mean(differences > 0)),
+    }
+
+
+def split_scores(truth: np.ndarray, decisions: np.ndarray, classes: list[str]) -> dict:
+    """multilabel_metrics with the per-class rows named, and the number of images."""
+    scores = multilabel_metrics(truth, decisions)
+    scores["per_class"] = {name: row for name, row in zip(classes, scores["per_class"])}
+    scores["images"] = int(len(truth))
+    return scores
