@@ -42,7 +42,8 @@ def main() -> None:
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     report = comparison(outputs, read_json_file(layout.THRESHOLDS, "thresholds"), grid,
                         dataset.classes,
-                        read_json_file(layout.EXPORT_REPORT, "export")["fidelity_test"])
+                        read_json_file(layout.EXPORT_REPORT, "export")["fidelity_test"],
+                        {"check": search.adoption_check, "folds": search.folds})
     report["ptq_export"] = read_json_file(layout.PTQ_MODEL.with_name("export.json"),
                                           "ptq_baseline")
     write_json(args.out, report)

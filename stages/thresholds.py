@@ -2,7 +2,8 @@
 
 Runs models/export/model_qat_int8.tflite through the LiteRT interpreter on the val split (what
 the phone will compute), grid-searches a global threshold (threshold_search.*) for macro-F1, then
-per-class thresholds, adopted only if they beat the global one by more than 0.5 points.
+per-class thresholds, adopted only if they beat the global one by more than 0.5 points (on the
+images they were tuned on, or held out: threshold_search.adoption_check).
 Reads params: threshold_search.*. Writes metrics/thresholds.json (the recommendation) and
 metrics/plots/f1_vs_threshold.csv.
 """
@@ -35,7 +36,7 @@ def main() -> None:
                                                           args.shards)
     grid = threshold_grid(search.grid_min, search.grid_max, search.grid_step)
     recommendation = search_thresholds(targets, model.probabilities(outputs[model.kernels]), grid,
-                                       classes)
+                                       classes, check=search.adoption_check, folds=search.folds)
     recommendation["grid"] = {"min": search.grid_min, "max": search.grid_max,
                               "step": search.grid_step, "values": len(grid),
                               "objective": search.objective, "split": "val",

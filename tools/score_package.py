@@ -37,11 +37,11 @@ def main() -> None:
     from stages.common.deployment.predictor import Predictor
     from stages.common.evaluation.package_scoring import (
         package_decisions,
-        paired_bootstrap,
         read_labelled_split,
         split_scores,
         truth_matrix,
     )
+    from stages.common.scoring.metrics import paired_bootstrap
 
     split = read_labelled_split(args.dataset, args.split)
     predictor = Predictor.load(args.output_dir, args.max_image_pixels)
@@ -67,11 +67,11 @@ def main() -> None:
           f"{report['f1_macro']:.4f}, micro-F1 {report['f1_micro']:.4f}")
     if args.against:
         against, paired = report["against"], report["against"]["paired"]
-        low, high = paired["interval"]
+        low, high = paired["interval_90"]
         print(f"{args.against}: macro-F1 {against['f1_macro']:.4f}, micro-F1 "
               f"{against['f1_micro']:.4f}")
-        print(f"difference {paired['difference_f1_macro']:+.4f}, paired "
-              f"{100 * paired['level']:.0f} % interval {low:+.4f} .. {high:+.4f} "
+        print(f"difference {paired['difference']:+.4f}, paired 90 % interval "
+              f"{low:+.4f} .. {high:+.4f} "
               f"({paired['resamples']} resamples of the images)")
 
 

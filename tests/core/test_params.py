@@ -35,7 +35,8 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
     assert dataclasses.asdict(params) == read_params(REPO / "params.yaml")
     assert read_params(REPO / "params.yaml")["qat"] == {"epochs": 10, "lr": 1e-5}
     assert read_params(REPO / "params.yaml")["threshold_search"] == {
-        "grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01, "objective": "f1_macro"}
+        "grid_min": 0.05, "grid_max": 0.95, "grid_step": 0.01, "objective": "f1_macro",
+        "adoption_check": "in_sample", "folds": 5}
 
 
 def test_the_schema_is_the_dataclasses():

@@ -56,7 +56,7 @@ def test_the_representative_range_is_exactly_0_to_255():
 
 
 def test_bootstrap_interval_shrinks_with_more_images():
-    from stages.common.evaluation.quantization_comparison import paired_bootstrap
+    from stages.common.scoring.metrics import paired_bootstrap
 
     rng = np.random.default_rng(1)
 

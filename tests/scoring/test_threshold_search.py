@@ -74,6 +74,46 @@ def test_adoption_needs_more_than_half_a_point():
     assert adopted_thresholds(refused, ["a", "b"]) == [refused["global_threshold"]] * 2
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_per_class_thresholds_fitted_to_noise_are_adopted_in_sample_not_cross_validated(seed):
+    """Scores that know nothing of the labels: per-class thresholds fit that noise on the images
+    they were tuned on, and lose on held-out ones."""
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(size=(60, 4)) < 0.3
+    probabilities = rng.uniform(size=(60, 4))
+    grid = threshold_grid(0.05, 0.95, 0.01)
+    in_sample = search_thresholds(truth, probabilities, grid, list("abcd"))
+    held_out = search_thresholds(truth, probabilities, grid, list("abcd"),
+                                 check="cross_validated", folds=5)
+    assert in_sample["adoption_check"] == "in_sample" and "folds" not in in_sample
+    assert held_out["adopted"] == "global" and held_out["per_class_thresholds"] is None
+    assert held_out["cross_validated_improvement_points"] < 0 and held_out["folds"] == 5
+    # the same in-sample figures are reported, whichever check decided
+    assert held_out["improvement_points"] == in_sample["improvement_points"]
+    assert held_out["global_threshold"] == in_sample["global_threshold"]
+    assert in_sample["adopted"] == "per_class"  # gains of 1.3 to 4.5 points, all noise
+
+
+def test_per_class_thresholds_that_hold_out_of_sample_are_adopted_cross_validated():
+    # class a separates at 0.3 and class b at 0.7 on every image: no one threshold does both
+    truth = np.tile(np.array([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=bool), (10, 1))
+    probabilities = np.tile(np.array([[0.4, 0.6], [0.4, 0.8], [0.2, 0.8], [0.2, 0.6]]), (10, 1))
+    result = search_thresholds(truth, probabilities, np.array([0.3, 0.5, 0.7]), ["a", "b"],
+                               check="cross_validated", folds=4)
+    assert result["adopted"] == "per_class"
+    assert result["per_class_thresholds"] == {"a": 0.3, "b": 0.7}
+    assert result["cross_validated_improvement_points"] == pytest.approx(
+        result["improvement_points"])  # every fold holds the same images: no overfit to lose
+
+
+def test_cross_validation_needs_two_images():
+    truth, probabilities = np.array([[True, False]]), np.array([[0.9, 0.8]])
+    result = search_thresholds(truth, probabilities, np.array([0.5, 0.85]), ["a", "b"],
+                               check="cross_validated", folds=5)
+    assert result["adopted"] == "global" and result["folds"] == 1
+    assert result["cross_validated_improvement_points"] is None
+
+
 def test_ties_prefer_the_threshold_closest_to_half_and_classes_without_positives():
     truth = np.array([[1, 0], [0, 0]], dtype=bool)
     probabilities = np.array([[0.9, 0.2], [0.1, 0.3]])
@@ -187,6 +227,7 @@ def test_the_search_reports_what_decided_it():
         "val_f1_macro_per_class": 1.0,
         "improvement_points": round(100 * (1 - (1 + 2 / 3) / 2), 4),
         "adoption_margin_points": 2.0,
+        "adoption_check": "in_sample",
         "candidate_per_class_thresholds": {"a": 0.3, "b": 0.7},
         "classes_without_val_positives": [],
         "f1_vs_threshold": [{"threshold": 0.3, "f1_macro": pytest.approx((1 + 2 / 3) / 2)},

@@ -187,6 +187,9 @@ class ThresholdSearchParams:
     grid_max: float = _grid_value()
     grid_step: float = _grid_value()
     objective: str = _key("choice", choices=("f1_macro",))
+    # how per-class thresholds prove their gain over the global one (scoring/threshold_search)
+    adoption_check: str = _key("choice", choices=("in_sample", "cross_validated"))
+    folds: int = _key("int", lambda v: v >= 2, "an integer >= 2")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ int8 units), on images read from the dataset folder. So a split the pipeline nev
 test set, new photographs labelled later) measures what the phone would do on it.
 
 Two packages on the same images differ by less than the noise of a small test set more often
-than not: 200 images give a paired 90 % interval about 0.08 wide on macro-F1 (docs/benchmark.md).
-``paired_bootstrap`` resamples the images, the same resample for both packages, and reports the
-interval of the difference in macro-F1.
+than not: 200 images give a paired 90 % interval about 0.08 wide on macro-F1 (docs/benchmark.md);
+``metrics.paired_bootstrap`` gives that interval for the two packages' decisions.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ import numpy as np
 from stages.common.core.errors import UserError
 from stages.common.data.dataset import IMAGES_FOLDER
 from stages.common.data.split_files import Entry, read_split_file
-from stages.common.scoring.metrics import f1_macro, multilabel_metrics
+from stages.common.scoring.metrics import multilabel_metrics
 
 
 @dataclass(frozen=True)
@@ -71,28 +70,6 @@ def package_decisions(predictor, split: LabelledSplit, classes: list[str]) -> np
         for label in result["labels"]:
             decisions[row, column[label["class"]]] = True
     return decisions
-
-
-def paired_bootstrap(truth: np.ndarray, decisions_a: np.ndarray, decisions_b: np.ndarray,
-                     resamples: int = 2000, seed: int = 0, level: float = 0.90) -> dict:
-    """Macro-F1 of A minus B on the whole split, and the central ``level`` interval of that
-    difference over ``resamples`` resamples of the images (the same images for A and B)."""
-    rng = np.random.default_rng(seed)
-    count = len(truth)
-    differences = np.empty(resamples)
-    for r in range(resamples):
-        chosen = rng.integers(0, count, count)
-        differences[r] = (f1_macro(truth[chosen], decisions_a[chosen])
-                          - f1_macro(truth[chosen], decisions_b[chosen]))
-    tail = (1.0 - level) / 2
-    low, high = np.quantile(differences, [tail, 1.0 - tail])
-    return {
-        "difference_f1_macro": f1_macro(truth, decisions_a) - f1_macro(truth, decisions_b),
-        "interval": [float(low), float(high)],
-        "level": level,
-        "resamples": resamples,
-        "share_a_better": float(np.mean(differences > 0)),
-    }
 
 
 def split_scores(truth: np.ndarray, decisions: np.ndarray, classes: list[str]) -> dict:

@@ -17,7 +17,7 @@ from stages.common.core import layout
 from stages.common.data.preprocessing import normalize_student
 from stages.common.evaluation.int8_evaluation import evaluation_report
 from stages.common.quantization.int8_runtime import Int8Model
-from stages.common.scoring.metrics import f1_macro, sigmoid
+from stages.common.scoring.metrics import paired_bootstrap, sigmoid
 from stages.common.scoring.threshold_search import adopted_thresholds, predict, search_thresholds
 
 MODELS = ("float_student", "ptq_int8", "qat_int8")
@@ -36,10 +36,13 @@ def decision_agreement(probabilities: np.ndarray, reference: np.ndarray) -> floa
 
 
 def tuned_and_tested(val_targets, val_probabilities, test_targets, test_probabilities, grid,
-                     classes, recommendation: dict | None = None) -> dict:
-    """Thresholds searched on val (or the given recommendation), scores on test at them."""
+                     classes, recommendation: dict | None = None,
+                     search_options: dict | None = None) -> dict:
+    """Thresholds searched on val (or the given recommendation), scores on test at them.
+    ``search_options``: search_thresholds' check and folds, as the thresholds stage's."""
     if recommendation is None:
-        recommendation = search_thresholds(val_targets, val_probabilities, grid, classes)
+        recommendation = search_thresholds(val_targets, val_probabilities, grid, classes,
+                                           **(search_options or {}))
     thresholds = adopted_thresholds(recommendation, classes)
     report = evaluation_report(test_targets, test_probabilities, thresholds, classes)
     return {
@@ -84,29 +87,8 @@ def split_outputs(dataset, shards, float_student, ptq_model: Int8Model,
     return SplitOutputs(targets, float_logits, (ptq_model, ptq_raw), (qat_model, qat_raw))
 
 
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0
-
-
-def paired_bootstrap(targets: np.ndarray, first: np.ndarray, second: np.ndarray,
-                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
-    """Test macro-F1 of ``first`` minus ``second`` (N x C decisions on the same images), with the
-    5th and 95th percentiles of that difference over test sets resampled with replacement: on a
-    small test set, a difference inside that interval is noise."""
-    rng = np.random.default_rng(seed)
-    differences = np.empty(resamples)
-    for index in range(resamples):
-        chosen = rng.integers(0, len(targets), len(targets))
-        differences[index] = (f1_macro(targets[chosen], first[chosen])
-                              - f1_macro(targets[chosen], second[chosen]))
-    low, high = np.percentile(differences, [5, 95])
-    return {"difference": f1_macro(targets, first) - f1_macro(targets, second),
-            "interval_90": [float(low), float(high)], "resamples": resamples,
-            "images": int(len(targets))}
-
-
 def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
-               qat_fidelity_test: dict) -> dict:
+               qat_fidelity_test: dict, search_options: dict | None = None) -> dict:
     """The metrics file's content: each model at its own val-tuned thresholds (the QAT model at
     the shipped ones), scored on test. ``qat_fidelity_test``: export's INT8-vs-float-QAT figures."""
     float_probabilities = {split: sigmoid(logits) for split, logits in outputs.float_logits.items()}
@@ -120,7 +102,8 @@ def comparison(outputs: SplitOutputs, qat_recommendation: dict, grid, classes,
             "model": SOURCES[name],
             **tuned_and_tested(targets["val"], probabilities[name]["val"], targets["test"],
                                probabilities[name]["test"], grid, classes,
-                               qat_recommendation if name == "qat_int8" else None),
+                               qat_recommendation if name == "qat_int8" else None,
+                               search_options),
             "test_decisions_agree_with_float_student_at_0.5": decision_agreement(
                 probabilities[name]["test"], float_probabilities["test"]),
         }
