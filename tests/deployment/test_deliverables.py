@@ -75,6 +75,32 @@ def test_adopted_thresholds_follow_from_the_val_scores(workspace):
     assert [row["probability"] for row in config["thresholds"]["classes"]] == pytest.approx(adopted)
 
 
+def test_the_thresholds_stage_checks_adoption_as_the_params_say(workspace, tmp_path):
+    """threshold_search.adoption_check and folds reach the stage: its recommendation is the
+    held-out check's on the val outputs recomputed here."""
+    import yaml
+
+    from stages.common.scoring.threshold_search import search_thresholds, threshold_grid
+
+    root, _ = workspace
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["threshold_search"].update(adoption_check="cross_validated", folds=3)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "stages.thresholds", "--params",
+                             tmp_path / "params.yaml", "--out", tmp_path / "thresholds.json",
+                             "--curve", tmp_path / "curve.csv"],
+                            cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "thresholds.json").read_text())
+    out, dataset, config, model, raw, truth = _packaged_run(workspace, "val")
+    expected = search_thresholds(truth, model.probabilities(raw), threshold_grid(0.05, 0.95, 0.01),
+                                 dataset.classes, check="cross_validated", folds=3)
+    assert written["adoption_check"] == "cross_validated" and written["folds"] == 3
+    for key in ("adopted", "per_class_thresholds", "global_threshold",
+                "cross_validated_improvement_points"):
+        assert written[key] == expected[key]
+
+
 def test_metrics_are_exactly_what_the_int8_outputs_give(workspace):
     out, dataset, config, model, raw, truth = _packaged_run(workspace, "test")
     metrics = json.loads((out / "metrics.json").read_text())
