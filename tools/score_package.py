@@ -47,18 +47,20 @@ def main() -> None:
     predictor = Predictor.load(args.output_dir, args.max_image_pixels)
     classes = predictor.classes
     truth = truth_matrix(split, classes)
-    decisions = package_decisions(predictor, split, classes)
-    report = {"package": args.output_dir, "split": str(split.source),
-              **split_scores(truth, decisions, classes)}
+    packages = [predictor]
     if args.against:
         other = Predictor.load(args.against, args.max_image_pixels)
         if sorted(other.classes) != sorted(classes):
             raise UserError(f"{args.against}: its classes ({', '.join(other.classes)}) are not "
                             f"{args.output_dir}'s ({', '.join(classes)}); no comparison")
-        other_decisions = package_decisions(other, split, classes)
+        packages.append(other)
+    decisions, *other_decisions = package_decisions(packages, split, classes)
+    report = {"package": args.output_dir, "split": str(split.source),
+              **split_scores(truth, decisions, classes)}
+    if args.against:
         report["against"] = {"package": args.against,
-                             **split_scores(truth, other_decisions, classes),
-                             "paired": paired_bootstrap(truth, decisions, other_decisions,
+                             **split_scores(truth, other_decisions[0], classes),
+                             "paired": paired_bootstrap(truth, decisions, other_decisions[0],
                                                         args.resamples)}
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))

@@ -103,5 +103,8 @@ class Predictor:
 
     def predict_file(self, path: str | Path) -> dict:
         image = read_image_file(path, self.max_image_pixels)
-        boxed = letterbox(image, self.model.input_size)[None]
-        return {"image": str(path), **self.predict_pixels(boxed)[0]}
+        return {"image": str(path), **self.predict_image(image)}
+
+    def predict_image(self, image: np.ndarray) -> dict:
+        """One decoded RGB image (any size), letterboxed to the model's input as the phone does."""
+        return self.predict_pixels(letterbox(image, self.model.input_size)[None])[0]

@@ -17,6 +17,7 @@ import numpy as np
 
 from stages.common.core.errors import UserError
 from stages.common.data.dataset import IMAGES_FOLDER
+from stages.common.data.image_files import read_image_file
 from stages.common.data.split_files import Entry, read_split_file
 from stages.common.scoring.metrics import multilabel_metrics
 
@@ -29,7 +30,8 @@ class LabelledSplit:
 
 
 def read_labelled_split(dataset_dir: str | Path, split: str) -> LabelledSplit:
-    """The split's lines; UserError listing every bad line (file:line) or an empty split."""
+    """The split's lines; UserError listing the bad lines (file:line, the first 20) or for an
+    empty split."""
     dataset_dir = Path(dataset_dir)
     entries, defects = read_split_file(dataset_dir, split)
     source = dataset_dir / f"{split}.txt"
@@ -57,18 +59,22 @@ def truth_matrix(split: LabelledSplit, classes: list[str]) -> np.ndarray:
     return truth
 
 
-def package_decisions(predictor, split: LabelledSplit, classes: list[str]) -> np.ndarray:
-    """N x C decisions of the package, columns in ``classes``' order. An image that cannot be
+def package_decisions(predictors: list, split: LabelledSplit,
+                      classes: list[str]) -> list[np.ndarray]:
+    """N x C decisions of each package, columns in ``classes``' order. Each image is read and
+    decoded once for all of them. An image that cannot be
     classified stops the scoring with its line: a score without it would not be the split's."""
     column = {name: i for i, name in enumerate(classes)}
-    decisions = np.zeros((len(split.entries), len(classes)), dtype=bool)
+    decisions = [np.zeros((len(split.entries), len(classes)), dtype=bool) for _ in predictors]
     for row, entry in enumerate(split.entries):
         try:
-            result = predictor.predict_file(split.images_dir / entry.name)
+            image = read_image_file(split.images_dir / entry.name,
+                                    predictors[0].max_image_pixels)
         except UserError as error:
             raise UserError(f"{split.source}:{entry.line}: {entry.name}: {error}") from None
-        for label in result["labels"]:
-            decisions[row, column[label["class"]]] = True
+        for predictor, chosen in zip(predictors, decisions):
+            for label in predictor.predict_image(image)["labels"]:
+                chosen[row, column[label["class"]]] = True
     return decisions
 
 
