@@ -1,5 +1,5 @@
-"""Augmentation: one parameter set shared by an example's views, seeded; mixup blends views,
-labels and teacher probabilities alike, and replays in a fixed pass."""
+"""Augmentation: one parameter set shared by an example's views, seeded; mixup blends views and
+labels alike, and replays in a fixed pass."""
 
 import numpy as np
 import tensorflow as tf  # noqa: E402
@@ -31,18 +31,15 @@ def test_augmentation_is_shared_between_views_and_seeded(tiny_dataset):
     assert first_a.min() >= 0 and first_a.max() <= 255
 
 
-def test_mixup_blends_views_labels_and_teacher_probabilities_hand_computed():
+def test_mixup_blends_views_and_labels_hand_computed():
     from stages.common.data.augmentation import mix_batch
 
     view = tf.constant([[[[0.0]]], [[[100.0]]]])  # two 1x1 images
     targets = tf.constant([[1.0, 0.0], [0.0, 1.0]])
-    teacher = tf.constant([[0.0, 0.0], [float(np.log(3.0)), 0.0]])  # probabilities 0.5, 0.75
-    (blended,), mixed, logits = mix_batch([view], targets, teacher, tf.constant([0.75, 0.25]))
+    (blended,), mixed = mix_batch([view], targets, tf.constant([0.75, 0.25]))
     # partner of i: B-1-i; 0.75 * 0 + 0.25 * 100 and 0.25 * 100 + 0.75 * 0
     np.testing.assert_allclose(blended.numpy().ravel(), [25.0, 25.0])
     np.testing.assert_allclose(mixed.numpy(), [[0.75, 0.25], [0.75, 0.25]])
-    # first example: 0.75 * 0.5 + 0.25 * 0.75 = 0.5625 -> logit log(0.5625 / 0.4375)
-    np.testing.assert_allclose(logits.numpy()[0], [np.log(0.5625 / 0.4375), 0.0], atol=1e-5)
 
 
 def test_mixup_in_a_fixed_pass_is_replayed_identically_and_shared_by_views(tiny_dataset):

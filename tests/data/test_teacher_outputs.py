@@ -14,8 +14,8 @@ from stages.common.data.teacher_outputs import TeacherOutputs
 
 def test_the_teacher_outputs_key_changes_with_everything_that_made_them(tmp_path):
     """QAT reuses the student stage's teacher logits only under the same key: the teacher's
-    weights, its input size, the seed, the augmentation, the batch size and the data. Each one
-    changed alone must change the key."""
+    weights, its input size, the seed, the augmentation, the batch size, the data and the shuffle
+    buffer (which, with mixup, pairs the blends). Each one changed alone must change the key."""
     import dataclasses
 
     from stages.common.core.params import load_params
@@ -32,14 +32,15 @@ def test_the_teacher_outputs_key_changes_with_everything_that_made_them(tmp_path
     weights.write_bytes(b"teacher one")
     other_weights.write_bytes(b"teacher two")
     base = dict(teacher_weights=weights, teacher_size=260, seed=1, augmentation=augmentation,
-                batch_size=32, dataset=Data("d1"))
+                batch_size=32, dataset=Data("d1"), shuffle_buffer=512)
     key = TeacherOutputs.key_of(**base)
     jitter = dataclasses.replace(augmentation.color_jitter, brightness=0.5)
     for name, value in (("teacher_weights", other_weights), ("teacher_size", 300), ("seed", 2),
                         ("augmentation", dataclasses.replace(augmentation,
                                                              random_flip_horizontal=False)),
                         ("augmentation", dataclasses.replace(augmentation, color_jitter=jitter)),
-                        ("batch_size", 16), ("dataset", Data("d2"))):
+                        ("augmentation", dataclasses.replace(augmentation, mixup_alpha=0.4)),
+                        ("batch_size", 16), ("dataset", Data("d2")), ("shuffle_buffer", 64)):
         assert TeacherOutputs.key_of(**{**base, name: value}) != key, name
     assert TeacherOutputs.key_of(**base) == key
 
@@ -191,3 +192,44 @@ def test_teacher_outputs_read_back_are_those_the_teacher_gives(tiny_dataset, tmp
         np.testing.assert_array_equal(mine, theirs)
     with pytest.raises(ValueError, match="another key"):
         distillation_data(dataset, shards, teacher, 4, 3, augmentation, 64, 2, "other", known)
+
+
+def _brightest_teacher(images, training=False):
+    """A stand-in teacher for the tiny dataset's five classes whose logits are each channel's
+    brightest and darkest pixels: not linear, so its output on a blend is not the blend of its
+    outputs."""
+    extremes = [tf.reduce_max(images, axis=[1, 2]), tf.reduce_min(images, axis=[1, 2])]
+    return tf.concat(extremes, axis=1)[:, :5]
+
+
+def test_with_mixup_the_teacher_labels_the_very_blend_the_student_trains_on(tiny_dataset,
+                                                                           tmp_path):
+    """Fixed passes with mixup: each logit the student is fed must be the teacher's on the
+    blended image the student sees with it, in the first run of each pass and in its replays
+    (a pass's pairs and weights depend on its batches, so its order must replay too)."""
+    import dataclasses
+
+    from stages.common.core.params import load_params
+    from stages.common.data.input_pipeline import distillation_data, distilling_augmentation
+    from stages.common.data.preprocessing import STUDENT_SCALE, STUDENT_ZERO_POINT
+    from stages.common.data.tfrecord_shards import Shards, write_shards
+
+    dataset = validated_records(tiny_dataset)
+    # the same size for both views: the teacher's image is the student's, normalised otherwise
+    write_shards(dataset, tmp_path / "shards", {"student": 40, "teacher": 40})
+    shards = Shards.open(tmp_path / "shards", dataset)
+    shared = dataclasses.replace(
+        load_params(Path(__file__).parents[2] / "params.yaml").augmentation, mixup_alpha=0.0)
+    assert distilling_augmentation(shared, None) is shared
+    augmentation = distilling_augmentation(shared, 0.4)
+    assert augmentation.mixup_alpha == 0.4 and augmentation.color_jitter == shared.color_jitter
+    data = distillation_data(dataset, shards, _brightest_teacher, 4, 3, augmentation, 64, 2,
+                             "key")
+    blends = 0
+    for (student_images, extra), targets in data.distill_train.take(
+            data.distill_steps_per_epoch * 4):  # both passes, each replayed once
+        as_teacher_sees = student_images * STUDENT_SCALE + STUDENT_ZERO_POINT
+        np.testing.assert_allclose(extra["teacher_logits"].numpy(),
+                                   _brightest_teacher(as_teacher_sees).numpy(), atol=1e-3)
+        blends += int(((targets.numpy() > 0) & (targets.numpy() < 1)).any(axis=1).sum())
+    assert blends > 0

@@ -151,6 +151,10 @@ class DistillationParams:
         "an integer >= 0 (0: teacher online on every epoch's augmentation; K: K fixed augmented "
         "passes whose teacher outputs are computed once)")
     if_teacher_not_better: str = _key("choice", choices=("warn", "labels"))
+    mixup_alpha: float | None = _key(
+        "number", lambda v: 0 <= v <= 10,
+        "null (augmentation.mixup_alpha's) or a number in [0, 10] (the blends of the student's "
+        "fine-tune phase and QAT only; 0: none)", nullable=True)
 
 
 @dataclass(frozen=True)

@@ -91,21 +91,16 @@ def mixup_weights(uniforms, alpha: float):
     return first / tf.maximum(first + second, 1e-12)
 
 
-def mix_batch(views: list, targets, teacher_logits, weights):
+def mix_batch(views: list, targets, weights):
     """Mixup adapted to multi-label targets: example i blended with example B-1-i of its batch,
-    every view alike and the label vectors alike (a class half present is a target of 0.5).
-    Teacher logits computed beforehand, on the unblended images, are blended as probabilities
-    (an approximation: with teacher_passes 0 the teacher sees the blended image itself)."""
+    every view alike and the label vectors alike (a class half present is a target of 0.5). A
+    teacher is never told the blend through its unblended outputs: it labels the blended image
+    itself, online or once per fixed pass (``input_pipeline``)."""
     def blend(x):
         w = tf.reshape(weights, [-1] + [1] * (len(x.shape) - 1))
         return w * x + (1.0 - w) * tf.reverse(x, axis=[0])
 
-    mixed_targets = blend(tf.cast(targets, tf.float32))
-    mixed_logits = None
-    if teacher_logits is not None:
-        probabilities = tf.clip_by_value(blend(tf.sigmoid(teacher_logits)), 1e-6, 1.0 - 1e-6)
-        mixed_logits = tf.math.log(probabilities) - tf.math.log1p(-probabilities)
-    return [blend(view) for view in views], mixed_targets, mixed_logits
+    return [blend(view) for view in views], blend(tf.cast(targets, tf.float32))
 
 
 def augment_views(images, boxes, parameters: dict):

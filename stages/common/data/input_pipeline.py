@@ -11,6 +11,7 @@ online, or once on fixed augmented passes, kept as ``teacher_outputs.TeacherOutp
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -37,7 +38,8 @@ TEACHER_LOGITS = "teacher_logits"
 def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: int, *,
                  training: bool, seed: int, augmentation: Augmentation | None = None,
                  augmentation_pass: int | None = None,
-                 teacher_logits: np.ndarray | None = None) -> tf.data.Dataset:
+                 teacher_logits: np.ndarray | None = None,
+                 keep_index: bool = False) -> tf.data.Dataset:
     """Batches of (inputs, targets) from elements ``((pixels per view), (boxes per view),
     targets, index)``; inputs is one tensor per view (a tuple if several), normalised for its
     model ("student" or "teacher"). Shuffling is the source's (Shards.records shuffles the
@@ -47,18 +49,20 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
     fresh every epoch, or, with ``augmentation_pass`` = k, a fixed function of (seed, k, index):
     every run of pass k augments each image identically, so a teacher's outputs on pass k can be
     computed once and reused. ``teacher_logits`` (N x C, by index) makes the inputs
-    ``(student images, {"teacher_logits": ...})`` for the Distiller.
+    ``(student images, {"teacher_logits": ...})`` for the Distiller: the teacher's outputs on
+    the very images of this pass, blends included (see _cached_teacher_passes). ``keep_index``
+    makes the training inputs ``(inputs, index)``, index of each example (of a blend: the
+    example blended into).
     """
     normalizer_functions = [NORMALIZERS[name] for name in normalizers]
     table = None if teacher_logits is None else tf.constant(teacher_logits, tf.float32)
 
-    def finish(images, index, logits=None):
+    def finish(images, index):
         normalised = tuple(norm(image) for norm, image in zip(normalizer_functions, images))
         inputs = normalised if len(normalised) > 1 else normalised[0]
         if table is not None:
-            return (inputs, {TEACHER_LOGITS: tf.gather(table, index) if logits is None
-                             else logits})
-        return inputs
+            return (inputs, {TEACHER_LOGITS: tf.gather(table, index)})
+        return (inputs, index) if keep_index else inputs
 
     data = source
     if not training:
@@ -83,14 +87,21 @@ def make_dataset(source: tf.data.Dataset, normalizers: list[str], batch_size: in
         augmented = [augment_views(tf.cast(view, tf.float32), boxes, parameters)
                      for view, boxes in zip(images, view_boxes)]
         if config.mixup > 0:
-            logits = None if table is None else tf.gather(table, index)
-            augmented, targets, logits = mix_batch(augmented, targets, logits,
-                                                   mixup_weights(uniforms, config.mixup))
-            return finish(augmented, index, logits), targets
+            augmented, targets = mix_batch(augmented, targets,
+                                           mixup_weights(uniforms, config.mixup))
         return finish(augmented, index), targets
 
     return data.batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
+
+
+def distilling_augmentation(augmentation: AugmentationParams,
+                            mixup_alpha: float | None) -> AugmentationParams:
+    """What the distilling phases (student fine-tune, QAT) augment with: the shared
+    augmentation, with ``distillation.mixup_alpha``'s blends where it is set."""
+    if mixup_alpha is None:
+        return augmentation
+    return dataclasses.replace(augmentation, mixup_alpha=mixup_alpha)
 
 
 def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
@@ -144,14 +155,43 @@ class DistillationData:
         return self.teacher_outputs.val
 
 
-def _pass_batches(shards: Shards, view: str, number: int, batch_size: int, seed: int,
+def _pass_batches(shards: Shards, views: list[str], number: int, batch_size: int, seed: int,
                   augment: Augmentation, shuffle_buffer: int,
-                  teacher_logits: np.ndarray | None = None) -> tf.data.Dataset:
-    """Fixed augmented pass ``number`` of the training set on one view (see make_dataset)."""
+                  teacher_logits: np.ndarray | None = None,
+                  keep_index: bool = False) -> tf.data.Dataset:
+    """Fixed augmented pass ``number`` of the training set (see make_dataset). With mixup the
+    pass is also one fixed sequence of batches, so that every replay, whichever views it reads,
+    blends the same pairs with the same weights (the partner and the weight depend on the
+    batch); without, its order is drawn anew at each replay."""
     return make_dataset(
-        shards.records("train", [view], shuffle_buffer=shuffle_buffer, seed=seed + number),
-        [view], batch_size, training=True, seed=seed, augmentation=augment,
-        augmentation_pass=number, teacher_logits=teacher_logits)
+        shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed + number,
+                       reshuffle=augment.mixup == 0),
+        views, batch_size, training=True, seed=seed, augmentation=augment,
+        augmentation_pass=number, teacher_logits=teacher_logits, keep_index=keep_index)
+
+
+def _teacher_logits_of_pass(shards: Shards, teacher, number: int, batch_size: int, seed: int,
+                            augment: Augmentation, shuffle_buffer: int) -> np.ndarray:
+    """The teacher's logits (N x C, by index) on the images of fixed pass ``number``. Without
+    mixup an image's augmentation depends on its index alone, so the teacher reads its own view
+    in file order. With mixup it reads the pass exactly as the student will, batch by batch,
+    and labels each blend itself: soft targets on images off the training set, where a teacher
+    that has fitted its training images still has something to teach."""
+    if augment.mixup == 0:
+        images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
+                              training=True, seed=seed, augmentation=augment,
+                              augmentation_pass=number)
+        return predict_logits(teacher, images.map(lambda inputs, targets: inputs))
+    logits = np.zeros((shards.count("train"), len(shards.manifest["classes"])), np.float32)
+    seen = np.zeros(shards.count("train"), bool)
+    for ((_, teacher_images), index), _ in _pass_batches(
+            shards, ["student", "teacher"], number, batch_size, seed, augment, shuffle_buffer,
+            keep_index=True):
+        logits[index.numpy()] = teacher(teacher_images, training=False).numpy()
+        seen[index.numpy()] = True
+    if not seen.all():
+        raise RuntimeError(f"teacher pass {number}: {int((~seen).sum())} training images unseen")
+    return logits
 
 
 def cached_feature_passes(shards: Shards, view: str, extractor, passes: int, batch_size: int,
@@ -173,10 +213,10 @@ def cached_feature_passes(shards: Shards, view: str, extractor, passes: int, bat
         return tf.data.Dataset.from_tensor_slices(
             (np.concatenate(features), np.concatenate(targets))).batch(batch_size)
 
-    cycle = features_of(_pass_batches(shards, view, 0, batch_size, seed, augment, shuffle_buffer))
+    cycle = features_of(_pass_batches(shards, [view], 0, batch_size, seed, augment, shuffle_buffer))
     for number in range(1, passes):
         cycle = cycle.concatenate(features_of(
-            _pass_batches(shards, view, number, batch_size, seed, augment, shuffle_buffer)))
+            _pass_batches(shards, [view], number, batch_size, seed, augment, shuffle_buffer)))
     validation_features = features_of(validation)
     plural = "es" if passes > 1 else ""
     print(f"{view}: backbone features of {passes} augmented pass{plural} and of val computed once "
@@ -197,14 +237,12 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
         if number < len(known):
             logits = known[number]
         else:
-            teacher_images = make_dataset(shards.records("train", ["teacher"]), ["teacher"],
-                                          batch_size, training=True, seed=seed,
-                                          augmentation=augment, augmentation_pass=number)
-            logits = predict_logits(teacher, teacher_images.map(lambda images, targets: images))
+            logits = _teacher_logits_of_pass(shards, teacher, number, batch_size, seed, augment,
+                                             shuffle_buffer)
             print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
                   f"{time.monotonic() - started:.0f} s so far)", flush=True)
         pass_logits.append(logits)
-        datasets.append(_pass_batches(shards, "student", number, batch_size, seed, augment,
+        datasets.append(_pass_batches(shards, ["student"], number, batch_size, seed, augment,
                                       shuffle_buffer, teacher_logits=logits))
     cycle = datasets[0]
     for dataset in datasets[1:]:

@@ -30,9 +30,11 @@ class TeacherOutputs:
 
     @staticmethod
     def key_of(teacher_weights: Path, teacher_size: int, seed: int,
-               augmentation: AugmentationParams, batch_size: int, dataset: PreparedDataset) -> str:
+               augmentation: AugmentationParams, batch_size: int, dataset: PreparedDataset,
+               shuffle_buffer: int) -> str:
+        """``shuffle_buffer`` draws a pass's batches, and so, with mixup, which images blend."""
         return json_sha256((file_sha256(teacher_weights), teacher_size, seed, asdict(augmentation),
-                            batch_size, dataset.fingerprint()))
+                            batch_size, dataset.fingerprint(), shuffle_buffer))
 
     def save(self, path: Path) -> None:
         np.savez(path, key=np.array(self.key), val=self.val,

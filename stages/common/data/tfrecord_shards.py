@@ -177,12 +177,13 @@ class Shards:
         return sorted(tf.io.gfile.glob(f"{self.directory}/{split}-*.tfrecord"))
 
     def records(self, split: str, views: list[str], *, shuffle_buffer: int = 0, seed: int = 0,
-                indices: np.ndarray | None = None) -> tf.data.Dataset:
+                indices: np.ndarray | None = None, reshuffle: bool = True) -> tf.data.Dataset:
         """Elements ``((pixels per view), (boxes per view), targets, index)``: uint8 S x S x 3,
         int32 4, float32 C, and the image's position in the split (int64). With ``shuffle_buffer``,
-        shard order and records are shuffled every epoch (seeded); the buffer holds serialised,
-        compressed records. ``indices``: only those positions of the split (filtered before any
-        image is decoded)."""
+        shard order and records are shuffled (seeded): anew every epoch, or, with ``reshuffle``
+        false, in one order every iteration replays, whichever views are read. The buffer holds
+        serialised, compressed records. ``indices``: only those positions of the split (filtered
+        before any image is decoded)."""
         sizes = [self.size(view) for view in views]
         num_classes = len(self.manifest["classes"])
         spec = {"index": tf.io.FixedLenFeature([1], tf.int64),
@@ -194,11 +195,11 @@ class Shards:
         files = self.files(split)
         if shuffle_buffer and files:
             data = tf.data.Dataset.from_tensor_slices(files).shuffle(
-                len(files), seed=seed, reshuffle_each_iteration=True)
+                len(files), seed=seed, reshuffle_each_iteration=reshuffle)
             # a few shards read at once so the buffer mixes images from several of them
             data = data.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle)
         else:
             data = tf.data.TFRecordDataset(files)
         data = data.map(lambda serialised: tf.io.parse_single_example(serialised, spec),

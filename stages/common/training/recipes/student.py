@@ -12,7 +12,7 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import distillation_data
+from stages.common.data.input_pipeline import distillation_data, distilling_augmentation
 from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import build_student, load_student_weights
@@ -48,13 +48,14 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     size, classes = config.input_size, dataset.classes
     shards = Shards.open(paths.shards, dataset,
                          {"student": size, "teacher": teacher_meta["input_size"]})
+    augmentation = distilling_augmentation(params.augmentation, distill.mixup_alpha)
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
-                             params.augmentation, params.shards.shuffle_buffer,
+                             augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs_finetune),
                              TeacherOutputs.key_of(paths.teacher / "weights.h5",
                                                    teacher_meta["input_size"], params.seed,
-                                                   params.augmentation, config.batch_size,
-                                                   dataset))
+                                                   augmentation, config.batch_size, dataset,
+                                                   params.shards.shuffle_buffer))
     model = build_student(len(classes), size, config.dropout, pooling=config.pooling)
     if config.weights is not None:
         load_student_weights(model, config.weights, partial=config.partial_weights)
