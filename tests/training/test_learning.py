@@ -134,7 +134,7 @@ def trained(colour_data):
             "int8": root / "model.tflite", "shards": opened, "root": root}
 
 
-def test_the_stages_write_what_they_promise(trained):
+def test_the_stages_write_what_they_promise(trained, colour_data):
     root = trained["root"]
     teacher = trained["teacher"]
     assert json.loads((root / "teacher.json").read_text()) == teacher
@@ -163,6 +163,11 @@ def test_the_stages_write_what_they_promise(trained):
     from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE
     saved = np.load(root / "student" / TEACHER_OUTPUTS_FILE)  # QAT reads the teacher's logits
     assert {"key", "val", "pass_0", "pass_1"} <= set(saved.files)
+    # the teacher's fit on the passes it labelled, against the training labels, by index
+    from stages.common.training.teacher_check import teacher_fit_on_passes
+    train_targets = colour_data[1].target_matrix("train")
+    assert student["teacher_check"]["teacher_train_passes_f1_macro_at_0.5"] == pytest.approx(
+        teacher_fit_on_passes([saved["pass_0"], saved["pass_1"]], train_targets))
     assert trained["qat"]["phases"]["qat"]["epochs_run"] == 1
 
 

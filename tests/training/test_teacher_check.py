@@ -67,3 +67,22 @@ def test_the_finetune_verdict_says_from_which_epoch_the_labels_were_alone():
     warn, sentence = finetune_verdict(fell_back)
     assert not warn and "trained on the labels alone from fine-tune epoch 4" in sentence
     assert after_finetune(check, 0.8)["labels_only_from_finetune_epoch"] is None
+
+
+def test_the_teachers_fit_on_its_passes_is_hand_computed_and_named_when_the_student_caught_up():
+    """How well the teacher fits the augmented training images it labels: far above its val
+    figure, its soft targets there are nearly the labels."""
+    from stages.common.training.teacher_check import teacher_fit_on_passes
+
+    # the second pass, every logit negated: class 0 F1 0, class 1 F1 2 / (2 + 2 + 1) = 0.4
+    assert teacher_fit_on_passes([TEACHER_LOGITS, -TEACHER_LOGITS], TARGETS) == pytest.approx(
+        (5 / 6 + 0.4 / 2) / 2)
+    assert teacher_fit_on_passes([], TARGETS) is None  # the teacher online: no passes
+    fitted = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.3, alpha=0.7,
+                           fit_on_passes=0.97)
+    assert fitted["teacher_train_passes_f1_macro_at_0.5"] == 0.97
+    warn, sentence = finetune_verdict(after_finetune(fitted, 0.9))
+    assert warn and "On its augmented training passes the teacher's macro-F1 is 0.9700" in sentence
+    plain = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.3, alpha=0.7)
+    assert plain["teacher_train_passes_f1_macro_at_0.5"] is None
+    assert "training passes" not in finetune_verdict(after_finetune(plain, 0.9))[1]

@@ -36,6 +36,7 @@ from stages.common.training.teacher_check import (
     falls_back_before_finetune,
     finetune_verdict,
     teacher_check,
+    teacher_fit_on_passes,
     teacher_val_f1_macro,
     verdict,
 )
@@ -74,9 +75,11 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
 
     def check_teacher(phase_name: str, summary: dict) -> None:
         if phase_name == "head":  # before the distillation phase: warn while it can be stopped
+            fit = None if augmentation.mixup_alpha > 0 else teacher_fit_on_passes(
+                data.teacher_outputs.passes, dataset.target_matrix("train"))
             checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
                                               summary["val_f1_macro"], distill.alpha,
-                                              distill.if_teacher_not_better)
+                                              distill.if_teacher_not_better, fit)
             if falls_back_before_finetune(checks["teacher"]):
                 distiller.use_labels_only(from_epoch=1)
             warn, sentence = verdict(checks["teacher"])
