@@ -204,9 +204,10 @@ def _brightest_teacher(images, training=False):
 
 def test_with_mixup_the_teacher_labels_the_very_blend_the_student_trains_on(tiny_dataset,
                                                                            tmp_path):
-    """Fixed passes with mixup: each logit the student is fed must be the teacher's on the
-    blended image the student sees with it, in the first run of each pass and in its replays
-    (a pass's pairs and weights depend on its batches, so its order must replay too)."""
+    """Fixed passes with mixup (distillation.mixup_alpha): each logit the student is fed must
+    be the teacher's on the blended image the student sees with it, in the first run of each
+    pass and in its replays (a pass's pairs and weights depend on its batches, so its order must
+    replay too); the head phase's batches are not blended."""
     import dataclasses
 
     from stages.common.core.params import load_params
@@ -223,8 +224,8 @@ def test_with_mixup_the_teacher_labels_the_very_blend_the_student_trains_on(tiny
     assert distilling_augmentation(shared, None) is shared
     augmentation = distilling_augmentation(shared, 0.4)
     assert augmentation.mixup_alpha == 0.4 and augmentation.color_jitter == shared.color_jitter
-    data = distillation_data(dataset, shards, _brightest_teacher, 4, 3, augmentation, 64, 2,
-                             "key")
+    data = distillation_data(dataset, shards, _brightest_teacher, 4, 3, shared, 64, 2, "key",
+                             mixup_alpha=0.4)
     blends = 0
     for (student_images, extra), targets in data.distill_train.take(
             data.distill_steps_per_epoch * 4):  # both passes, each replayed once
@@ -233,3 +234,6 @@ def test_with_mixup_the_teacher_labels_the_very_blend_the_student_trains_on(tiny
                                    _brightest_teacher(as_teacher_sees).numpy(), atol=1e-3)
         blends += int(((targets.numpy() > 0) & (targets.numpy() < 1)).any(axis=1).sum())
     assert blends > 0
+    # the head phase's plain batches keep the shared augmentation: no blends there
+    for _, targets in data.plain_train.take(3):
+        assert set(np.unique(targets.numpy())) <= {0.0, 1.0}

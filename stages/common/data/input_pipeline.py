@@ -253,17 +253,20 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
 def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_size: int,
                       seed: int, augmentation: AugmentationParams, shuffle_buffer: int,
                       teacher_passes: int, teacher_key: str,
-                      known: TeacherOutputs | None = None) -> DistillationData:
+                      known: TeacherOutputs | None = None,
+                      mixup_alpha: float | None = None) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
     augmented, so the teacher's validation logits are computed once, not every epoch. The
     training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
     on ``teacher_passes`` fixed augmented passes computed once (see _cached_teacher_passes).
     ``known``: outputs this teacher already gave under ``teacher_key``, used instead of
-    running it again (``teacher_key`` names the outputs returned)."""
+    running it again (``teacher_key`` names the outputs returned). ``mixup_alpha``:
+    ``distillation.mixup_alpha``, for the distilling batches only (distilling_augmentation); the
+    plain batches of the head phase keep ``augmentation``."""
     if known is not None and known.key != teacher_key:
         raise ValueError("the known teacher outputs were made under another key")
     val_targets = dataset.target_matrix("val")
-    augment = Augmentation.from_params(augmentation)
+    augment = Augmentation.from_params(distilling_augmentation(augmentation, mixup_alpha))
     plain_val = _validation_batches(shards, "student", batch_size, seed)
     if known is not None:
         teacher_logits = known.val
@@ -284,7 +287,8 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
     else:
         distill_train, steps = _training_batches(shards, ["student", "teacher"], batch_size,
                                                  seed, augment, shuffle_buffer), None
-    plain_train = _training_batches(shards, ["student"], batch_size, seed, augment, shuffle_buffer)
+    plain_train = _training_batches(shards, ["student"], batch_size, seed,
+                                    Augmentation.from_params(augmentation), shuffle_buffer)
     return DistillationData(plain_train, plain_val, distill_train, distill_val,
                             plain_val.map(lambda x, y: x), val_targets,
                             TeacherOutputs(teacher_key, teacher_logits, pass_logits), steps)

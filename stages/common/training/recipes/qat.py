@@ -42,11 +42,12 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
                                 params.seed, augmentation, batch_size, dataset,
                                 params.shards.shuffle_buffer)
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
-                             augmentation, params.shards.shuffle_buffer,
+                             params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs), key,
                              TeacherOutputs.load(paths.student / TEACHER_OUTPUTS_FILE, key,
                                                  (shards.count("val"), shards.count("train"),
-                                                  len(dataset.classes))))
+                                                  len(dataset.classes))),
+                             mixup_alpha=distill.mixup_alpha)
     before = final_scores(student, data.val_inputs, data.val_targets)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, (

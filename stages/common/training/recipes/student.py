@@ -51,12 +51,13 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                          {"student": size, "teacher": teacher_meta["input_size"]})
     augmentation = distilling_augmentation(params.augmentation, distill.mixup_alpha)
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
-                             augmentation, params.shards.shuffle_buffer,
+                             params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs_finetune),
                              TeacherOutputs.key_of(paths.teacher / "weights.h5",
                                                    teacher_meta["input_size"], params.seed,
                                                    augmentation, config.batch_size, dataset,
-                                                   params.shards.shuffle_buffer))
+                                                   params.shards.shuffle_buffer),
+                             mixup_alpha=distill.mixup_alpha)
     model = build_student(len(classes), size, config.dropout, pooling=config.pooling)
     if config.weights is not None:
         load_student_weights(model, config.weights, partial=config.partial_weights)
