@@ -176,7 +176,8 @@ def _teacher_logits_of_pass(shards: Shards, teacher, number: int, batch_size: in
     mixup an image's augmentation depends on its index alone, so the teacher reads its own view
     in file order. With mixup it reads the pass exactly as the student will, batch by batch,
     and labels each blend itself: soft targets on images off the training set, where a teacher
-    that has fitted its training images still has something to teach."""
+    that has fitted its training images may still have something to teach (on the hard
+    benchmark it did not: docs/benchmark.md, seventh round)."""
     if augment.mixup == 0:
         images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
                               training=True, seed=seed, augmentation=augment,
