@@ -14,11 +14,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from stages.common.core.params_schema import AugmentationParams
+from stages.common.core.params_schema import AugmentationParams, Params
 from stages.common.data.augmentation import (
     Augmentation,
     augment_views,
@@ -104,6 +105,16 @@ def distilling_augmentation(augmentation: AugmentationParams,
     return dataclasses.replace(augmentation, mixup_alpha=mixup_alpha)
 
 
+def teacher_outputs_key(params: Params, teacher_weights: Path, teacher_size: int,
+                        batch_size: int, dataset: PreparedDataset) -> str:
+    """The key of the teacher outputs that the student stage saves and QAT reads: both stages
+    make their passes from the same params, so both compute it here."""
+    return TeacherOutputs.key_of(
+        teacher_weights, teacher_size, params.seed,
+        distilling_augmentation(params.augmentation, params.distillation.mixup_alpha),
+        batch_size, dataset, params.shards.shuffle_buffer)
+
+
 def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
     """A model's logits on every batch of ``inputs`` (images only), in order."""
     return np.concatenate([model(batch, training=False).numpy() for batch in inputs], axis=0)
@@ -149,6 +160,7 @@ class DistillationData:
     val_targets: np.ndarray
     teacher_outputs: TeacherOutputs  # its passes: those distill_train cycles through, if any
     distill_steps_per_epoch: int | None  # set when distill_train is endless (cycled passes)
+    blended: bool  # mixup in the distilling batches: their targets are not the labels
 
     @property
     def teacher_val_logits(self) -> np.ndarray:
@@ -172,21 +184,16 @@ def _pass_batches(shards: Shards, views: list[str], number: int, batch_size: int
 
 def _teacher_logits_of_pass(shards: Shards, teacher, number: int, batch_size: int, seed: int,
                             augment: Augmentation, shuffle_buffer: int) -> np.ndarray:
-    """The teacher's logits (N x C, by index) on the images of fixed pass ``number``. Without
-    mixup an image's augmentation depends on its index alone, so the teacher reads its own view
-    in file order. With mixup it reads the pass exactly as the student will, batch by batch,
-    and labels each blend itself: soft targets on images off the training set, where a teacher
-    that has fitted its training images may still have something to teach (on the hard
-    benchmark it did not: docs/benchmark.md, seventh round)."""
-    if augment.mixup == 0:
-        images = make_dataset(shards.records("train", ["teacher"]), ["teacher"], batch_size,
-                              training=True, seed=seed, augmentation=augment,
-                              augmentation_pass=number)
-        return predict_logits(teacher, images.map(lambda inputs, targets: inputs))
+    """The teacher's logits (N x C, by index) on the images of fixed pass ``number``, its own
+    view read in the batches the student's view will come in: the order, augmentation and
+    blends of a pass do not depend on the views read. With mixup the teacher so labels each
+    blend itself: soft targets on images off the training set, where a teacher that has fitted
+    its training images may still have something to teach (on the hard benchmark it did not:
+    docs/benchmark.md, seventh round)."""
     logits = np.zeros((shards.count("train"), len(shards.manifest["classes"])), np.float32)
     seen = np.zeros(shards.count("train"), bool)
-    for ((_, teacher_images), index), _ in _pass_batches(
-            shards, ["student", "teacher"], number, batch_size, seed, augment, shuffle_buffer,
+    for (teacher_images, index), _ in _pass_batches(
+            shards, ["teacher"], number, batch_size, seed, augment, shuffle_buffer,
             keep_index=True):
         logits[index.numpy()] = teacher(teacher_images, training=False).numpy()
         seen[index.numpy()] = True
@@ -292,4 +299,5 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
                                     Augmentation.from_params(augmentation), shuffle_buffer)
     return DistillationData(plain_train, plain_val, distill_train, distill_val,
                             plain_val.map(lambda x, y: x), val_targets,
-                            TeacherOutputs(teacher_key, teacher_logits, pass_logits), steps)
+                            TeacherOutputs(teacher_key, teacher_logits, pass_logits), steps,
+                            augment.mixup > 0)

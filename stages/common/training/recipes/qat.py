@@ -11,7 +11,7 @@ from stages.common.core.hashing import file_sha256
 from stages.common.core.json_files import write_json
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import distillation_data, distilling_augmentation
+from stages.common.data.input_pipeline import distillation_data, teacher_outputs_key
 from stages.common.data.preprocessing import normalize_student
 from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
@@ -37,10 +37,8 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
     shards = Shards.open(paths.shards, dataset, {"student": meta["input_size"],
                                                  "teacher": teacher_meta["input_size"]})
-    augmentation = distilling_augmentation(params.augmentation, distill.mixup_alpha)
-    key = TeacherOutputs.key_of(paths.teacher / "weights.h5", teacher_meta["input_size"],
-                                params.seed, augmentation, batch_size, dataset,
-                                params.shards.shuffle_buffer)
+    key = teacher_outputs_key(params, paths.teacher / "weights.h5", teacher_meta["input_size"],
+                              batch_size, dataset)
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs), key,

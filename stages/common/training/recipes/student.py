@@ -12,8 +12,8 @@ from stages.common.core import layout
 from stages.common.core.hashing import file_sha256
 from stages.common.core.params_schema import Params
 from stages.common.data.dataset import PreparedDataset
-from stages.common.data.input_pipeline import distillation_data, distilling_augmentation
-from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE, TeacherOutputs
+from stages.common.data.input_pipeline import distillation_data, teacher_outputs_key
+from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE
 from stages.common.data.tfrecord_shards import Shards
 from stages.common.models.architectures import build_student, load_student_weights
 from stages.common.models.trained_models import (
@@ -49,14 +49,12 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     size, classes = config.input_size, dataset.classes
     shards = Shards.open(paths.shards, dataset,
                          {"student": size, "teacher": teacher_meta["input_size"]})
-    augmentation = distilling_augmentation(params.augmentation, distill.mixup_alpha)
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs_finetune),
-                             TeacherOutputs.key_of(paths.teacher / "weights.h5",
-                                                   teacher_meta["input_size"], params.seed,
-                                                   augmentation, config.batch_size, dataset,
-                                                   params.shards.shuffle_buffer),
+                             teacher_outputs_key(params, paths.teacher / "weights.h5",
+                                                 teacher_meta["input_size"], config.batch_size,
+                                                 dataset),
                              mixup_alpha=distill.mixup_alpha)
     model = build_student(len(classes), size, config.dropout, pooling=config.pooling)
     if config.weights is not None:
@@ -76,7 +74,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
 
     def check_teacher(phase_name: str, summary: dict) -> None:
         if phase_name == "head":  # before the distillation phase: warn while it can be stopped
-            fit = None if augmentation.mixup_alpha > 0 else teacher_fit_on_passes(
+            fit = None if data.blended else teacher_fit_on_passes(
                 data.teacher_outputs.passes, dataset.target_matrix("train"))
             checks["teacher"] = teacher_check(data.teacher_val_logits, data.val_targets,
                                               summary["val_f1_macro"], distill.alpha,
