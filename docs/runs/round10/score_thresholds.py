@@ -34,7 +34,8 @@ for output_dir in sys.argv[2:]:
     per_class = np.array([candidates[name] for name in classes])
     grid = np.round(np.arange(0.05, 0.955, 0.01), 2)
     best = max(grid, key=f1_macro)
+    own_global = thresholds["global_threshold"]
     print(f"{output_dir}: adopted {thresholds['adopted']}; "
-          f"global {thresholds['global_threshold']}: {f1_macro(thresholds['global_threshold']):.4f}, "
+          f"global {own_global}: {f1_macro(own_global):.4f}, "
           f"0.5: {f1_macro(0.5):.4f}, per-class candidates: {f1_macro(per_class):.4f}, "
           f"best global on this split {best}: {f1_macro(best):.4f}")
