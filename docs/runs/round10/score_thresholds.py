@@ -14,6 +14,7 @@ from stages.common.data.image_files import read_image_file
 from stages.common.deployment.predictor import Predictor
 from stages.common.evaluation.package_scoring import read_labelled_split, truth_matrix
 from stages.common.scoring.metrics import multilabel_metrics
+from stages.common.scoring.threshold_search import search_thresholds, threshold_grid
 
 split = read_labelled_split(sys.argv[1], "test")
 for output_dir in sys.argv[2:]:
@@ -32,8 +33,9 @@ for output_dir in sys.argv[2:]:
 
     candidates = thresholds["candidate_per_class_thresholds"]
     per_class = np.array([candidates[name] for name in classes])
-    grid = np.round(np.arange(0.05, 0.955, 0.01), 2)
-    best = max(grid, key=f1_macro)
+    recorded = thresholds["grid"]  # the grid the thresholds stage searched
+    grid = threshold_grid(recorded["min"], recorded["max"], recorded["step"])
+    best = search_thresholds(truth, probabilities, grid, classes)["global_threshold"]
     own_global = thresholds["global_threshold"]
     print(f"{output_dir}: adopted {thresholds['adopted']}; "
           f"global {own_global}: {f1_macro(own_global):.4f}, "
