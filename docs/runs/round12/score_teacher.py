@@ -12,7 +12,7 @@ from stages.common.data.image_files import DEFAULT_MAX_IMAGE_PIXELS, read_image_
 from stages.common.data.preprocessing import letterbox, normalize_teacher
 from stages.common.evaluation.package_scoring import read_labelled_split, truth_matrix
 from stages.common.models.trained_models import load_trained
-from stages.common.scoring.metrics import multilabel_metrics
+from stages.common.training.teacher_check import teacher_val_f1_macro
 
 split = read_labelled_split(sys.argv[1], sys.argv[2])
 for teacher_dir in sys.argv[3:]:
@@ -22,6 +22,6 @@ for teacher_dir in sys.argv[3:]:
                                                  DEFAULT_MAX_IMAGE_PIXELS), meta["input_size"])
                        for entry in split.entries])
     logits = model.predict(normalize_teacher(images), batch_size=32, verbose=0)
-    scores = multilabel_metrics(truth, logits > 0.0)  # sigmoid(logit) > 0.5
+    # the teacher check's own figure (macro-F1 at 0.5), so that val gives back the stage's
     print(f"{teacher_dir}: {len(split.entries)} images, macro-F1 at 0.5 "
-          f"{scores['f1_macro']:.4f}, micro-F1 {scores['f1_micro']:.4f}")
+          f"{teacher_val_f1_macro(logits, truth):.4f}")
