@@ -1,6 +1,8 @@
 # As run in the thirteenth round (docs/benchmark.md), with this machine's paths: /work/r13p and
 # /work/r13s1 are workspaces at commit a09d50b's code, /work/stamp.py prefixes each line with its
 # seconds since the start, probe_unlabelled.py is docs/runs/round9/probe_unlabelled.py copied in.
+# Before it, by hand: the pool made as the ninth round's commands say (make_pool.py 1 600, into
+# data/hard_s1_pool). It waits for seed 1's teacher run (dvc exp run -n pt32_s1) to end.
 set -e
 cd /work/r13s1
 source /work/main/.venv/bin/activate
