@@ -1,7 +1,8 @@
 """Stage qat: quantization-aware training of the whole student.
 
 tfmot quantize_model on the trained student, fine-tuned at qat.lr for qat.epochs with the
-distillation loss still active (same T and teacher; the alpha the student ended with). Reads
+distillation loss still active (same T and teacher; the alpha the student ended with; the
+images of data/unlabelled too with distillation.use_unlabelled, while the teacher is used). Reads
 params: seed, train.*, shards.shuffle_buffer, qat.*, distillation.*, student.batch_size,
 augmentation.*. Writes models/qat, metrics/qat.json and live curves in dvclive/qat. Resumable
 like the training stages.

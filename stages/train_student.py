@@ -6,7 +6,8 @@ distillation.if_teacher_not_better: labels, fine-tuning on the labels alone; and
 from the epoch the student's val macro-F1 reaches the teacher's).
 Phase finetune: top student.unfreeze_fraction of the backbone, loss
 alpha * BCE(y, s) + (1 - alpha) * T^2 * BCE(sigmoid(t / T), sigmoid(s / T)) against the frozen
-teacher from models/teacher.
+teacher from models/teacher. With distillation.use_unlabelled, the images of data/unlabelled
+(stage unlabelled_images) join it, the teacher's sigmoid on each their hard target.
 Reads params: seed, train.*, shards.shuffle_buffer, student.*, distillation.*,
 augmentation.*. Writes models/student,
 metrics/student.json and live curves in dvclive/train_student. Resumable like train_teacher.

@@ -1,7 +1,8 @@
 """Write the hard benchmark (handwritten digits on photographs) to a dataset folder.
 
-Not a pipeline stage: the demo never uses it. Reads params: benchmark_data.* (sizes and seed);
---seed overrides the seed, so that two seeds of the benchmark sit side by side:
+Not a pipeline stage: the demo never uses it. Reads params: benchmark_data.* (sizes, images
+without labels and seed); --seed overrides the seed, so that two seeds of the benchmark sit side
+by side:
 
     python -m tools.make_benchmark_data --seed 1 --out data/hard_s1
     dvc exp run -S data.dir=data/hard_s1 ...
@@ -33,7 +34,7 @@ def main() -> None:
     counts = {"train": settings.train_images, "val": settings.val_images,
               "test": settings.test_images}
     with replaced_folder(out, what="a benchmark dataset written by this script") as staging:
-        written = write_benchmark_dataset(staging, counts, seed)
+        written = write_benchmark_dataset(staging, counts, seed, settings.unlabelled_images)
     print(f"hard benchmark (seed {seed}) written to {out}: "
           + ", ".join(f"{n} {s}" for s, n in written.items()))
 

@@ -29,7 +29,9 @@ def test_shipped_params_are_valid_and_hold_the_seed_values():
     assert params.seed == 1337
     assert params.teacher.input_size == 300 and params.student.input_size == 240
     assert params.distillation == DistillationParams(alpha=0.7, temperature=2.0, teacher_passes=0,
-                                                     if_teacher_not_better="warn", mixup_alpha=None)
+                                                     if_teacher_not_better="warn", mixup_alpha=None,
+                                                     use_unlabelled=False)
+    assert params.benchmark_data.unlabelled_images == 0
     assert params.teacher.architecture == "efficientnet_b3"
     assert params.augmentation.color_jitter.brightness == 0.15
     assert dataclasses.asdict(params) == read_params(REPO / "params.yaml")

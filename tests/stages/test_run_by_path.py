@@ -23,6 +23,6 @@ def test_the_script_runs_by_its_path_from_another_folder(script, tmp_path):
 
 
 def test_every_stage_and_tool_is_found():
-    assert len([s for s in SCRIPTS if s.parts[0] == "stages"]) == 14
+    assert len([s for s in SCRIPTS if s.parts[0] == "stages"]) == 15
     tools = {script.name for script in SCRIPTS if script.parts[0] == "tools"}
     assert {"cli.py", "predict.py", "preset.py"} <= tools

@@ -61,7 +61,7 @@ def test_cli_trains_and_leaves_the_five_outputs_and_the_metadata_model(tmp_path)
     quantization = json.loads((tmp_path / "work" / "metrics" / "quantization.json").read_text())
     assert set(quantization) >= {"float_student", "ptq_int8", "qat_int8"}
     assert quantization["ptq_export"]["input"]["scale"] == 1 / 128  # PTQ kept the phone's contract
-    assert "[13/13] report" in result.stdout
+    assert "[14/14] report" in result.stdout
     # neither model starts from ImageNet Lite weights: their import is skipped
     assert "import_imagenet_weights" not in result.stdout
     page = (tmp_path / "work" / "reports" / "report.html").read_text()

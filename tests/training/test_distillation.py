@@ -44,6 +44,42 @@ def test_alpha_extremes_and_temperature_factor():
         assert only_soft == pytest.approx(temperature ** 2 * soft)
 
 
+def test_an_image_without_labels_takes_the_teachers_sigmoid_as_its_hard_target():
+    """NaN targets mark an image without labels (Shards.records with unlabelled): its hard target
+    is sigmoid(teacher logits), label smoothing as for a label; with alpha 1 (the labels alone) it
+    adds nothing, and the mean is still over the whole batch."""
+    labels = tf.constant([[1.0, 0.0], [np.nan, np.nan]])
+    student = tf.constant([[2.0, -1.0], [0.5, 1.5]])
+    teacher = tf.constant([[1.0, 3.0], [-2.0, 4.0]])
+    as_labelled = tf.concat([LABELS, tf.sigmoid(teacher[1:])], axis=0)
+    for smoothing in (0.0, 0.1):
+        total, hard, soft = distillation_terms(labels, student, teacher, 0.7, 2.0, smoothing)
+        assert float(hard) == pytest.approx(float(hard_loss(as_labelled, student, smoothing)),
+                                            abs=1e-6)
+        assert float(soft) == pytest.approx(float(soft_loss(student, teacher, 2.0)), abs=1e-6)
+        assert float(total) == pytest.approx(0.7 * float(hard) + 0.3 * 4 * float(soft), abs=1e-6)
+    total, hard, _ = distillation_terms(labels, student, teacher, 1.0, 2.0)
+    assert float(total) == float(hard) == pytest.approx(float(hard_loss(LABELS, STUDENT)) / 2,
+                                                        abs=1e-6)
+    # an alpha held in the Distiller's float64 variable decides the same way
+    alpha = tf.Variable(1.0, dtype=tf.float64)
+    assert float(distillation_terms(labels, student, teacher, alpha, 2.0)[1]) == float(hard)
+
+
+def test_the_distiller_trains_on_images_without_labels_with_finite_gradients():
+    student, teacher = _tiny("student", 1), _tiny("teacher", 2)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype(np.float32)
+    y = (rng.uniform(size=(16, 2)) < 0.5).astype(np.float32)
+    y[::2] = np.nan
+    distiller = Distiller(student, teacher, alpha=0.7, temperature=2.0, label_smoothing=0.1)
+    distiller.compile(optimizer=tf.keras.optimizers.SGD(0.1))
+    history = distiller.fit(tf.data.Dataset.from_tensor_slices(((x, x), y)).batch(8), epochs=2,
+                            verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(np.isfinite(w.numpy()).all() for w in student.weights)
+
+
 def _tiny(name, seed):
     tf.keras.utils.set_random_seed(seed)
     inputs = tf.keras.Input((4,))

@@ -152,7 +152,7 @@ def test_the_stages_write_what_they_promise(trained, colour_data):
     for stage in ("teacher", "student", "qat"):
         assert not (root / f"ckpt_{stage}").exists()  # resume checkpoints cleared after success
     student = json.loads((root / "student.json").read_text())
-    assert student["distillation"] == {"alpha": 1.0, "temperature": 2.0}
+    assert student["distillation"] == {"alpha": 1.0, "temperature": 2.0, "unlabelled_images": 0}
     assert student["head_phase_inputs"] == "images"
     assert set(student["teacher_check"]) >= {"teacher_val_f1_macro_at_0.5",
                                              "teacher_val_f1_macro_tuned",
@@ -254,3 +254,47 @@ def test_a_teacher_that_knows_teaches_faster_than_one_that_does_not(colour_data)
             curves[name].append(f1_macro(targets, predict_logits(student, val) > 0))
     # margin 0.2 of mean val macro-F1 (measured: 0.78 against 0.46)
     assert np.mean(curves["knows"]) >= np.mean(curves["does not"]) + 0.2, curves
+
+
+def test_images_without_labels_join_the_student_and_qat_stages(trained, colour_data, capsys):
+    """With distillation.use_unlabelled, the student's teacher passes and QAT cover the training
+    images and then the images of unlabelled.txt; QAT reads the student stage's passes instead
+    of running the teacher again; the teacher's fit is measured on the labelled rows."""
+    from stages.common.core.params_schema import Params
+    from stages.common.data.tfrecord_shards import write_shards
+    from stages.common.data.unlabelled_images import read_unlabelled
+    from stages.common.training.driver import StagePaths, train
+    from stages.common.training.recipes.qat import QAT
+    from stages.common.training.recipes.student import STUDENT
+    from stages.common.training.teacher_check import teacher_fit_on_passes
+
+    root, dataset, prepared, shards, _, params = colour_data
+    rng = np.random.default_rng(8)
+    names = []
+    for index in range(24):
+        names.append(f"unlabelled_{index:03d}.png")
+        cv2.imwrite(str(root / "data" / "images" / names[-1]), _colour_image(rng)[0][:, :, ::-1])
+    (root / "data" / "unlabelled.txt").write_text("\n".join(names) + "\n")
+    pool = read_unlabelled(root / "data", dataset, 10**7)
+    write_shards(pool, root / "pool", {"student": SIZE, "teacher": SIZE},
+                 labelled_fingerprint=dataset.fingerprint())
+    params = json.loads(json.dumps(params))
+    params["student"].update(epochs_head=1, epochs_finetune=1)
+    params["distillation"].update(alpha=0.7, teacher_passes=1, use_unlabelled=True)
+    params = Params.from_dict(params)
+    common = dict(prepared=prepared, shards=shards, teacher=root / "teacher",
+                  unlabelled=root / "pool")
+    student = train(STUDENT, params, StagePaths(root / "student_pool", root / "sp.json", None,
+                                                root / "ckpt_sp", **common))
+    assert student["distillation"]["unlabelled_images"] == 24
+    assert "24 images without labels join the 96 training images" in capsys.readouterr().out
+    from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE
+    saved = np.load(root / "student_pool" / TEACHER_OUTPUTS_FILE)
+    assert saved["pass_0"].shape == (96 + 24, len(dataset.classes))
+    assert student["teacher_check"]["teacher_train_passes_f1_macro_at_0.5"] == pytest.approx(
+        teacher_fit_on_passes([saved["pass_0"][:96]], dataset.target_matrix("train")))
+    qat = train(QAT, params, StagePaths(root / "qat_pool", root / "qp.json", None,
+                                        root / "ckpt_qp", student=root / "student_pool",
+                                        **common))
+    assert qat["unlabelled_images"] == 24
+    assert "1 augmented pass(es) of 1 read from the student stage" in capsys.readouterr().out

@@ -78,6 +78,11 @@ def test_the_teachers_fit_on_its_passes_is_hand_computed_and_named_when_the_stud
     assert teacher_fit_on_passes([TEACHER_LOGITS, -TEACHER_LOGITS], TARGETS) == pytest.approx(
         (5 / 6 + 0.4 / 2) / 2)
     assert teacher_fit_on_passes([], TARGETS) is None  # the teacher online: no passes
+    # images without labels follow the training images in a pass: they have nothing to agree
+    # with, and a wrong answer there changes nothing
+    unlabelled_rows = np.full((3, TEACHER_LOGITS.shape[1]), 5.0, np.float32)
+    assert teacher_fit_on_passes([np.concatenate([TEACHER_LOGITS, unlabelled_rows])],
+                                 TARGETS) == pytest.approx(5 / 6)
     fitted = teacher_check(TEACHER_LOGITS, TARGETS, student_head_f1_macro=0.3, alpha=0.7,
                            fit_on_passes=0.97)
     assert fitted["teacher_train_passes_f1_macro_at_0.5"] == 0.97

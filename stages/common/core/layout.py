@@ -10,6 +10,7 @@ from pathlib import Path
 DEMO_DATA = Path("data/demo")
 PREPARED = Path("data/prepared")
 SHARDS = Path("data/shards")
+UNLABELLED = Path("data/unlabelled")  # the images without labels, checked and sharded
 
 PRETRAINED = Path("models/pretrained")
 TEACHER = Path("models/teacher")

@@ -75,6 +75,14 @@ class SyntheticDataParams:
 
 
 @dataclass(frozen=True)
+class BenchmarkDataParams(SyntheticDataParams):
+    """The hard benchmark, which may also list images without labels."""
+
+    unlabelled_images: int = _non_negative_int(
+        "an integer >= 0 (images listed in unlabelled.txt, drawn as the training images)")
+
+
+@dataclass(frozen=True)
 class PrepareParams:
     on_defect: str = _key("choice", choices=("fail", "skip"))
     max_image_pixels: int = _positive_int("a positive integer (width x height)")
@@ -155,6 +163,7 @@ class DistillationParams:
         "number", lambda v: 0 <= v <= 10,
         "null (augmentation.mixup_alpha's) or a number in [0, 10] (the blends of the student's "
         "fine-tune phase and QAT only; 0: none)", nullable=True)
+    use_unlabelled: bool = _key("bool")
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,7 @@ class Params:
     data: DataParams = dataclasses.field()
     output: OutputParams = dataclasses.field()
     demo_data: SyntheticDataParams = dataclasses.field()
-    benchmark_data: SyntheticDataParams = dataclasses.field()
+    benchmark_data: BenchmarkDataParams = dataclasses.field()
     prepare: PrepareParams = dataclasses.field()
     shards: ShardsParams = dataclasses.field()
     train: TrainParams = dataclasses.field()

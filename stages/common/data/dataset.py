@@ -14,6 +14,8 @@ from stages.common.core.hashing import json_sha256
 from stages.common.core.output_folders import replaced_folder
 
 SPLITS = ("train", "val", "test")
+UNLABELLED = "unlabelled"  # images without labels (stage unlabelled_images): their split name
+UNLABELLED_FILE = "unlabelled.txt"  # their optional list, beside the split files
 IMAGES_FOLDER = "images"  # inside the dataset folder; image names are relative to it
 
 

@@ -183,14 +183,14 @@ def validate_dataset(dataset_dir: str | Path, max_pixels: int, on_defect: str = 
 
     defects.sort(key=lambda d: (SPLITS.index(Path(d.source).stem), d.line))
     if defects and on_defect == "fail":
-        raise UserError(f"dataset {root} has {_defect_listing(defects)}\n"
+        raise UserError(f"dataset {root} has {defect_listing(defects)}\n"
                         "Fix them, or set prepare.on_defect: skip to drop these lines.")
     for split in ("val", "test"):
         _require_evaluable(sources[split], split, splits[split], len(entries[split]))
     return PreparedDataset(str(dataset_dir), classes, splits, defects)
 
 
-def _defect_listing(defects: list[Defect]) -> str:
+def defect_listing(defects: list[Defect]) -> str:
     counts = Counter(d.kind for d in defects)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
     return f"{len(defects)} defect(s) ({summary}):\n" + "\n".join(f"  {d}" for d in defects)
@@ -206,7 +206,7 @@ def _require_training_data(source: str, entries: list[Entry], valid: list,
                         "(one line per image: name.jpg,label1|label2)")
     if not valid:
         raise UserError(f"{source}: no usable training image; every line has a defect, "
-                        f"{_defect_listing(own)}")
+                        f"{defect_listing(own)}")
     if not any(entry.labels for entry, _ in valid):
         raise UserError(f"{source}: no usable training image has a label; a classifier needs "
                         "classes (name.jpg,label1|label2)")

@@ -194,10 +194,16 @@ def make_benchmark_image(photos: list[np.ndarray], pool: dict[int, np.ndarray],
     return np.clip(image, 0, 255).astype(np.uint8), sorted(labels), quality
 
 
-def write_benchmark_dataset(out_dir: str | Path, counts: dict[str, int],
-                            seed: int) -> dict[str, int]:
+UNLABELLED_STREAM = 1000  # the images without labels: random stream [seed, 2, 1000]
+
+
+def write_benchmark_dataset(out_dir: str | Path, counts: dict[str, int], seed: int,
+                            unlabelled: int = 0) -> dict[str, int]:
     """Write images/ and the three split files in the dataset format the pipeline reads;
-    returns the number of images per split."""
+    returns the number of images per split. ``unlabelled``: that many more images, drawn as
+    the training images are (from the training split's handwritten samples, so none of val's or
+    test's) but from a random stream of their own, listed in unlabelled.txt without their labels,
+    which are written nowhere."""
     out = Path(out_dir)
     unknown = set(counts) - set(SPLIT_SHARES)
     if unknown:
@@ -211,14 +217,25 @@ def write_benchmark_dataset(out_dir: str | Path, counts: dict[str, int],
         for index in range(count):
             image, labels, quality = make_benchmark_image(photos, pools[split], rng)
             name = f"{split}_{index:04d}.jpg"
-            path = out / "images" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1],
-                                       [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise RuntimeError(f"cannot encode {name}")
-            path.write_bytes(encoded.tobytes())
+            _write_jpeg(out / "images" / name, image, quality)
             lines.append(f"{name},{'|'.join(labels)}")
         (out / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         written[split] = count
+    if unlabelled:
+        rng = np.random.default_rng([seed, 2, UNLABELLED_STREAM])
+        names = []
+        for index in range(unlabelled):
+            image, _, quality = make_benchmark_image(photos, pools["train"], rng)
+            names.append(f"unlabelled_{index:04d}.jpg")
+            _write_jpeg(out / "images" / names[-1], image, quality)
+        (out / "unlabelled.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+        written["unlabelled"] = unlabelled
     return written
+
+
+def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"cannot encode {path.name}")
+    path.write_bytes(encoded.tobytes())

@@ -27,7 +27,7 @@ from stages.common.data.augmentation import (
     mix_batch,
     mixup_weights,
 )
-from stages.common.data.dataset import PreparedDataset
+from stages.common.data.dataset import UNLABELLED, PreparedDataset
 from stages.common.data.preprocessing import NORMALIZERS
 from stages.common.data.teacher_outputs import TeacherOutputs
 from stages.common.data.tfrecord_shards import Shards
@@ -106,13 +106,16 @@ def distilling_augmentation(augmentation: AugmentationParams,
 
 
 def teacher_outputs_key(params: Params, teacher_weights: Path, teacher_size: int,
-                        batch_size: int, dataset: PreparedDataset) -> str:
+                        batch_size: int, dataset: PreparedDataset,
+                        unlabelled: Shards | None = None) -> str:
     """The key of the teacher outputs that the student stage saves and QAT reads: both stages
-    make their passes from the same params, so both compute it here."""
+    make their passes from the same params, so both compute it here. ``unlabelled``: the images
+    without labels that join the passes."""
     return TeacherOutputs.key_of(
         teacher_weights, teacher_size, params.seed,
         distilling_augmentation(params.augmentation, params.distillation.mixup_alpha),
-        batch_size, dataset, params.shards.shuffle_buffer)
+        batch_size, dataset, params.shards.shuffle_buffer,
+        None if unlabelled is None else unlabelled.manifest["dataset_fingerprint"])
 
 
 def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
@@ -121,8 +124,10 @@ def predict_logits(model, inputs: tf.data.Dataset) -> np.ndarray:
 
 
 def _training_batches(shards: Shards, views: list[str], batch_size: int, seed: int,
-                      augment: Augmentation, shuffle_buffer: int) -> tf.data.Dataset:
-    source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed)
+                      augment: Augmentation, shuffle_buffer: int,
+                      unlabelled: Shards | None = None) -> tf.data.Dataset:
+    source = shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed,
+                            unlabelled=unlabelled)
     return make_dataset(source, views, batch_size, training=True, seed=seed, augmentation=augment)
 
 
@@ -161,6 +166,7 @@ class DistillationData:
     teacher_outputs: TeacherOutputs  # its passes: those distill_train cycles through, if any
     distill_steps_per_epoch: int | None  # set when distill_train is endless (cycled passes)
     blended: bool  # mixup in the distilling batches: their targets are not the labels
+    unlabelled_images: int  # in the distilling batches, after the training images (by index)
 
     @property
     def teacher_val_logits(self) -> np.ndarray:
@@ -170,31 +176,33 @@ class DistillationData:
 def _pass_batches(shards: Shards, views: list[str], number: int, batch_size: int, seed: int,
                   augment: Augmentation, shuffle_buffer: int,
                   teacher_logits: np.ndarray | None = None,
-                  keep_index: bool = False) -> tf.data.Dataset:
+                  keep_index: bool = False, unlabelled: Shards | None = None) -> tf.data.Dataset:
     """Fixed augmented pass ``number`` of the training set (see make_dataset). With mixup the
     pass is also one fixed sequence of batches, so that every replay, whichever views it reads,
     blends the same pairs with the same weights (the partner and the weight depend on the
     batch); without, its order is drawn anew at each replay."""
     return make_dataset(
         shards.records("train", views, shuffle_buffer=shuffle_buffer, seed=seed + number,
-                       reshuffle=augment.mixup == 0),
+                       reshuffle=augment.mixup == 0, unlabelled=unlabelled),
         views, batch_size, training=True, seed=seed, augmentation=augment,
         augmentation_pass=number, teacher_logits=teacher_logits, keep_index=keep_index)
 
 
 def _teacher_logits_of_pass(shards: Shards, teacher, number: int, batch_size: int, seed: int,
-                            augment: Augmentation, shuffle_buffer: int) -> np.ndarray:
+                            augment: Augmentation, shuffle_buffer: int,
+                            unlabelled: Shards | None = None) -> np.ndarray:
     """The teacher's logits (N x C, by index) on the images of fixed pass ``number``, its own
     view read in the batches the student's view will come in: the order, augmentation and
     blends of a pass do not depend on the views read. With mixup the teacher so labels each
     blend itself: soft targets on images off the training set, where a teacher that has fitted
     its training images may still have something to teach (on the hard benchmark it did not:
     docs/benchmark.md, seventh round)."""
-    logits = np.zeros((shards.count("train"), len(shards.manifest["classes"])), np.float32)
-    seen = np.zeros(shards.count("train"), bool)
+    count = shards.count("train", unlabelled)
+    logits = np.zeros((count, len(shards.manifest["classes"])), np.float32)
+    seen = np.zeros(count, bool)
     for (teacher_images, index), _ in _pass_batches(
             shards, ["teacher"], number, batch_size, seed, augment, shuffle_buffer,
-            keep_index=True):
+            keep_index=True, unlabelled=unlabelled):
         logits[index.numpy()] = teacher(teacher_images, training=False).numpy()
         seen[index.numpy()] = True
     if not seen.all():
@@ -233,12 +241,14 @@ def cached_feature_passes(shards: Shards, view: str, extractor, passes: int, bat
 
 
 def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int, seed: int,
-                           augment: Augmentation, shuffle_buffer: int, known: list):
-    """``passes`` fixed augmentations of the training set: the teacher's logits on each are
-    computed once (or taken from ``known``, the logits of the first passes), then the student
-    cycles through the same passes (same augmented images) with those logits, one pass per
-    epoch. Returns the endless dataset, its steps per epoch and each pass's logits."""
-    count = shards.count("train")
+                           augment: Augmentation, shuffle_buffer: int, known: list,
+                           unlabelled: Shards | None = None):
+    """``passes`` fixed augmentations of the training set (and of ``unlabelled``): the
+    teacher's logits on each are computed once (or taken from ``known``, the logits of the first
+    passes), then the student cycles through the same passes (same augmented images) with those
+    logits, one pass per epoch. Returns the endless dataset, its steps per epoch and each pass's
+    logits."""
+    count = shards.count("train", unlabelled)
     datasets, pass_logits = [], []
     started = time.monotonic()
     for number in range(passes):
@@ -246,12 +256,13 @@ def _cached_teacher_passes(shards: Shards, teacher, passes: int, batch_size: int
             logits = known[number]
         else:
             logits = _teacher_logits_of_pass(shards, teacher, number, batch_size, seed, augment,
-                                             shuffle_buffer)
+                                             shuffle_buffer, unlabelled)
             print(f"teacher: logits of augmented pass {number + 1}/{passes} ({count} images, "
                   f"{time.monotonic() - started:.0f} s so far)", flush=True)
         pass_logits.append(logits)
         datasets.append(_pass_batches(shards, ["student"], number, batch_size, seed, augment,
-                                      shuffle_buffer, teacher_logits=logits))
+                                      shuffle_buffer, teacher_logits=logits,
+                                      unlabelled=unlabelled))
     cycle = datasets[0]
     for dataset in datasets[1:]:
         cycle = cycle.concatenate(dataset)
@@ -262,7 +273,8 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
                       seed: int, augmentation: AugmentationParams, shuffle_buffer: int,
                       teacher_passes: int, teacher_key: str,
                       known: TeacherOutputs | None = None,
-                      mixup_alpha: float | None = None) -> DistillationData:
+                      mixup_alpha: float | None = None,
+                      unlabelled: Shards | None = None) -> DistillationData:
     """Datasets for the student with and without its teacher. Validation images are not
     augmented, so the teacher's validation logits are computed once, not every epoch. The
     training images are augmented: the teacher runs on them online (``teacher_passes`` 0) or
@@ -270,7 +282,10 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
     ``known``: outputs this teacher already gave under ``teacher_key``, used instead of
     running it again (``teacher_key`` names the outputs returned). ``mixup_alpha``:
     ``distillation.mixup_alpha``, for the distilling batches only (distilling_augmentation); the
-    plain batches of the head phase keep ``augmentation``."""
+    plain batches of the head phase keep ``augmentation``. ``unlabelled``: images without
+    labels (``tfrecord_shards.open_unlabelled``) that join the distilling batches only, their
+    targets NaN: the Distiller gives each the teacher's sigmoid on its view as its hard target.
+    The head phase trains on the labelled images alone."""
     if known is not None and known.key != teacher_key:
         raise ValueError("the known teacher outputs were made under another key")
     val_targets = dataset.target_matrix("val")
@@ -291,13 +306,14 @@ def distillation_data(dataset: PreparedDataset, shards: Shards, teacher, batch_s
     if teacher_passes:
         distill_train, steps, pass_logits = _cached_teacher_passes(
             shards, teacher, teacher_passes, batch_size, seed, augment, shuffle_buffer,
-            known.passes if known is not None else [])
+            known.passes if known is not None else [], unlabelled)
     else:
         distill_train, steps = _training_batches(shards, ["student", "teacher"], batch_size,
-                                                 seed, augment, shuffle_buffer), None
+                                                 seed, augment, shuffle_buffer, unlabelled), None
     plain_train = _training_batches(shards, ["student"], batch_size, seed,
                                     Augmentation.from_params(augmentation), shuffle_buffer)
     return DistillationData(plain_train, plain_val, distill_train, distill_val,
                             plain_val.map(lambda x, y: x), val_targets,
                             TeacherOutputs(teacher_key, teacher_logits, pass_logits), steps,
-                            augment.mixup > 0)
+                            augment.mixup > 0,
+                            0 if unlabelled is None else unlabelled.count(UNLABELLED))

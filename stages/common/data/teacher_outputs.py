@@ -19,7 +19,8 @@ TEACHER_OUTPUTS_FILE = "teacher_outputs.npz"  # in the student's model folder
 @dataclass
 class TeacherOutputs:
     """The teacher's logits on the un-augmented val images (N x C) and on each fixed augmented
-    pass of the training images (pass k made with ``augmentation_pass`` k), under the key of
+    pass of the training images (pass k made with ``augmentation_pass`` k; images without labels,
+    when they join, after the training images), under the key of
     everything that made them. The student stage saves them beside its model; QAT, which
     distils from the same teacher on the same passes, reads them instead of running the teacher
     again."""
@@ -31,10 +32,14 @@ class TeacherOutputs:
     @staticmethod
     def key_of(teacher_weights: Path, teacher_size: int, seed: int,
                augmentation: AugmentationParams, batch_size: int, dataset: PreparedDataset,
-               shuffle_buffer: int) -> str:
-        """``shuffle_buffer`` draws a pass's batches, and so, with mixup, which images blend."""
-        return json_sha256((file_sha256(teacher_weights), teacher_size, seed, asdict(augmentation),
-                            batch_size, dataset.fingerprint(), shuffle_buffer))
+               shuffle_buffer: int, unlabelled_fingerprint: str | None = None) -> str:
+        """``shuffle_buffer`` draws a pass's batches, and so, with mixup, which images blend.
+        ``unlabelled_fingerprint``: of the images without labels the passes also cover."""
+        made_of = (file_sha256(teacher_weights), teacher_size, seed, asdict(augmentation),
+                   batch_size, dataset.fingerprint(), shuffle_buffer)
+        if unlabelled_fingerprint is not None:
+            made_of += (unlabelled_fingerprint,)
+        return json_sha256(made_of)
 
     def save(self, path: Path) -> None:
         np.savez(path, key=np.array(self.key), val=self.val,

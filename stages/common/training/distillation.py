@@ -16,14 +16,17 @@ from stages.common.data.input_pipeline import TEACHER_LOGITS
 keras = tf.keras
 
 
-def hard_loss(labels, student_logits, label_smoothing: float = 0.0):
-    """With label smoothing s, targets are y (1 - s) + s / 2, as Keras' BinaryCrossentropy."""
+def hard_loss(labels, student_logits, label_smoothing: float = 0.0, image_weights=None):
+    """With label smoothing s, targets are y (1 - s) + s / 2, as Keras' BinaryCrossentropy.
+    ``image_weights`` (N x 1, 0 or 1): an image of weight 0 adds nothing, the mean is still
+    over the whole batch."""
     labels = tf.cast(labels, student_logits.dtype)
     if label_smoothing:
         labels = labels * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=student_logits)
-    )
+    losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=student_logits)
+    if image_weights is not None:
+        losses = losses * tf.cast(image_weights, losses.dtype)
+    return tf.reduce_mean(losses)
 
 
 def soft_loss(student_logits, teacher_logits, temperature: float):
@@ -34,10 +37,19 @@ def soft_loss(student_logits, teacher_logits, temperature: float):
 
 def distillation_terms(labels, student_logits, teacher_logits, alpha: float, temperature: float,
                        label_smoothing: float = 0.0):
-    """(L, L_hard, L_soft): the Distiller minimises L and reports all three."""
-    hard = hard_loss(labels, student_logits, label_smoothing)
+    """(L, L_hard, L_soft): the Distiller minimises L and reports all three.
+
+    An image whose targets are NaN has no labels (``tfrecord_shards.Shards.records`` with
+    ``unlabelled``): its hard target is the teacher's sigmoid on it, as long as the teacher is
+    in use; once the loss is the labels' alone (alpha 1) it has no target and adds nothing."""
+    labels = tf.cast(labels, student_logits.dtype)
+    unlabelled = tf.reduce_any(tf.math.is_nan(labels), axis=-1, keepdims=True)
+    labels = tf.where(unlabelled, tf.sigmoid(tf.cast(teacher_logits, labels.dtype)), labels)
+    labels_alone = tf.cast(alpha, tf.float32) >= 1.0  # a float or the Distiller's variable
+    image_weights = tf.where(unlabelled & labels_alone, 0.0, 1.0)
+    hard = hard_loss(labels, student_logits, label_smoothing, image_weights)
     soft = soft_loss(student_logits, teacher_logits, temperature)
-    alpha = tf.cast(alpha, hard.dtype)  # a float or the Distiller's variable
+    alpha = tf.cast(alpha, hard.dtype)
     return alpha * hard + (1.0 - alpha) * temperature ** 2 * soft, hard, soft
 
 

@@ -30,9 +30,14 @@ from stages.common.core.hashing import json_sha256
 from stages.common.core.json_files import write_json
 from stages.common.core.params import param_values, stage_params
 from stages.common.core.params_schema import ModelParams, Params
-from stages.common.data.dataset import PreparedDataset, load_prepared
+from stages.common.data.dataset import (
+    UNLABELLED,
+    UNLABELLED_FILE,
+    PreparedDataset,
+    load_prepared,
+)
 from stages.common.data.input_pipeline import cached_feature_passes, predict_logits
-from stages.common.data.tfrecord_shards import Shards
+from stages.common.data.tfrecord_shards import Shards, open_unlabelled
 from stages.common.models.freezing import head_on_features, set_trainable
 from stages.common.scoring.metrics import f1_macro, trivial_baselines
 from stages.common.training.devices import (
@@ -60,6 +65,7 @@ class StagePaths:
     checkpoints: Path
     shards: str | Path = layout.SHARDS  # or a URL every worker of a cluster reads (file://, gs://)
     prepared: Path = layout.PREPARED
+    unlabelled: str | Path = layout.UNLABELLED  # images without labels, read by student and QAT
     teacher: Path = layout.TEACHER  # read by the student and QAT stages
     student: Path = layout.STUDENT  # read by the QAT stage
     worker_scratch: Path | None = None  # set on a multi-worker cluster's non-chief workers
@@ -304,3 +310,26 @@ class TwoPhases:
              finetune_data),
         ]
         return schedule
+
+
+def unlabelled_images(params: Params, alpha: float, paths: StagePaths, dataset: PreparedDataset,
+                      sizes: dict[str, int], stage: str) -> Shards | None:
+    """The images without labels a distilling phase trains on, or None:
+    ``distillation.use_unlabelled`` asks for them, and only a teacher in use (``alpha``, the
+    weight of the labels' term, below 1) labels them."""
+    if not params.distillation.use_unlabelled:
+        return None
+    if alpha >= 1.0:
+        print(f"{stage}: distillation alpha {alpha:g}, the teacher is not used, so the images "
+              "without labels are not either (distillation.use_unlabelled)", flush=True)
+        return None
+    unlabelled = open_unlabelled(paths.unlabelled, dataset, sizes)
+    if not unlabelled.count(UNLABELLED):
+        raise UserError(f"distillation.use_unlabelled is true, but {paths.unlabelled} holds no "
+                        f"image: list them in {Path(dataset.dataset_dir) / UNLABELLED_FILE}, "
+                        "one image name of images/ per line, and run the unlabelled_images "
+                        "stage (dvc repro)")
+    print(f"{stage}: {unlabelled.count(UNLABELLED)} images without labels join the "
+          f"{len(dataset.splits['train'])} training images, the teacher's "
+          "sigmoid their hard target (distillation.use_unlabelled)", flush=True)
+    return unlabelled

@@ -47,10 +47,13 @@ def teacher_val_f1_macro(teacher_val_logits: np.ndarray, val_targets: np.ndarray
 def teacher_fit_on_passes(pass_logits: list, train_targets: np.ndarray) -> float | None:
     """The teacher's mean macro-F1 at 0.5 over its fixed augmented passes (logits by index),
     against the training labels; None without passes. Blended passes (mixup) have no labels to
-    agree with: leave them out."""
+    agree with: leave them out. Images without labels, after the training images in the passes,
+    have none either: only the first ``len(train_targets)`` rows count."""
     if not pass_logits:
         return None
-    return float(np.mean([f1_macro(train_targets, logits > 0) for logits in pass_logits]))
+    labelled = len(train_targets)
+    return float(np.mean([f1_macro(train_targets, logits[:labelled] > 0)
+                          for logits in pass_logits]))
 
 
 def teacher_check(teacher_val_logits: np.ndarray, val_targets: np.ndarray,

@@ -22,7 +22,13 @@ from stages.common.models.fake_quant import (
 )
 from stages.common.models.trained_models import DISTILLATION_ALPHA_AT_END, load_trained
 from stages.common.training.distillation import Distiller
-from stages.common.training.driver import Plan, Recipe, StagePaths, final_scores
+from stages.common.training.driver import (
+    Plan,
+    Recipe,
+    StagePaths,
+    final_scores,
+    unlabelled_images,
+)
 from stages.common.training.phases import Phase
 
 CALIBRATION_IMAGES = 256  # un-augmented training images that set the initial activation ranges
@@ -35,23 +41,26 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     batch_size = params.student.batch_size
     student, meta = load_trained(paths.student, dataset.classes)
     teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
-    shards = Shards.open(paths.shards, dataset, {"student": meta["input_size"],
-                                                 "teacher": teacher_meta["input_size"]})
+    sizes = {"student": meta["input_size"], "teacher": teacher_meta["input_size"]}
+    shards = Shards.open(paths.shards, dataset, sizes)
+    # the weight the student's fine-tune phase ended with: 1 where it fell back to the labels
+    alpha = meta.get(DISTILLATION_ALPHA_AT_END, distill.alpha)
+    unlabelled = unlabelled_images(params, alpha, paths, dataset, sizes, "qat")
     key = teacher_outputs_key(params, paths.teacher / "weights.h5", teacher_meta["input_size"],
-                              batch_size, dataset)
+                              batch_size, dataset, unlabelled)
     data = distillation_data(dataset, shards, teacher, batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs), key,
                              TeacherOutputs.load(paths.student / TEACHER_OUTPUTS_FILE, key,
-                                                 (shards.count("val"), shards.count("train"),
+                                                 (shards.count("val"),
+                                                  shards.count("train", unlabelled),
                                                   len(dataset.classes))),
-                             mixup_alpha=distill.mixup_alpha)
+                             mixup_alpha=distill.mixup_alpha, unlabelled=unlabelled)
     before = final_scores(student, data.val_inputs, data.val_targets)
     qat_model = quantize_student(student)
     calibrate_activation_ranges(student, qat_model, (
         normalize_student(chunk) for chunk in
         shards.pixel_chunks("train", "student", chunk=batch_size, limit=CALIBRATION_IMAGES)))
-    alpha = meta.get(DISTILLATION_ALPHA_AT_END, distill.alpha)
     if alpha != distill.alpha:
         print(f"qat: distillation alpha {alpha:g}, as the student's fine-tune phase ended "
               f"(distillation.alpha {distill.alpha:g}; the teacher check fell back to the labels)")
@@ -73,7 +82,8 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
         save=save,
         metrics=lambda: {"float_student_before_qat": {k: before[k]
                                                       for k in ("val_loss", "val_f1_macro")},
-                         "distillation_alpha": alpha})
+                         "distillation_alpha": alpha,
+                         "unlabelled_images": data.unlabelled_images})
 
 
 QAT = Recipe("qat", layout.QAT, layout.QAT_METRICS, qat_plan, mixed_precision_allowed=False)

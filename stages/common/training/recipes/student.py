@@ -30,6 +30,7 @@ from stages.common.training.driver import (
     TwoPhases,
     check_batch,
     head_data,
+    unlabelled_images,
 )
 from stages.common.training.teacher_check import (
     after_finetune,
@@ -47,15 +48,16 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
     check_batch(dataset, config.batch_size, "student.batch_size")
     teacher, teacher_meta = load_trained(paths.teacher, dataset.classes)
     size, classes = config.input_size, dataset.classes
-    shards = Shards.open(paths.shards, dataset,
-                         {"student": size, "teacher": teacher_meta["input_size"]})
+    sizes = {"student": size, "teacher": teacher_meta["input_size"]}
+    shards = Shards.open(paths.shards, dataset, sizes)
+    unlabelled = unlabelled_images(params, distill.alpha, paths, dataset, sizes, "train_student")
     data = distillation_data(dataset, shards, teacher, config.batch_size, params.seed,
                              params.augmentation, params.shards.shuffle_buffer,
                              min(distill.teacher_passes, config.epochs_finetune),
                              teacher_outputs_key(params, paths.teacher / "weights.h5",
                                                  teacher_meta["input_size"], config.batch_size,
-                                                 dataset),
-                             mixup_alpha=distill.mixup_alpha)
+                                                 dataset, unlabelled),
+                             mixup_alpha=distill.mixup_alpha, unlabelled=unlabelled)
     model = build_student(len(classes), size, config.dropout, pooling=config.pooling)
     if config.weights is not None:
         load_student_weights(model, config.weights, partial=config.partial_weights)
@@ -105,7 +107,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                          "trainable_backbone_layers": schedule.trainable,
                          "teacher_check": checks["teacher"],
                          "distillation": {"alpha": distill.alpha,
-                                          "temperature": distill.temperature}},
+                                          "temperature": distill.temperature,
+                                          "unlabelled_images": data.unlabelled_images}},
         after_phase=check_teacher)
 
 
