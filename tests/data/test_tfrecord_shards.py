@@ -61,3 +61,25 @@ def test_shards_of_another_dataset_version_are_refused(tiny_dataset, tmp_path):
         Shards.open(tmp_path / "shards", validate_dataset(tmp_path / "other", max_pixels=10**7))
     with pytest.raises(UserError, match="run the shards stage first"):
         Shards.open(tmp_path / "nowhere")
+
+
+def test_two_runs_on_the_same_images_write_the_same_bytes(tiny_dataset, tmp_path):
+    """DVC hashes the shards' files: a rerun of the stage on unchanged data must give the same
+    bytes, or everything downstream, the teacher included, trains again. Each run in a process
+    of its own, as the stage runs (the order of a protobuf map can differ between processes)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    script = ("import sys, stages\n"
+              "from stages.common.data.dataset_validation import validate_dataset\n"
+              "from stages.common.data.tfrecord_shards import write_shards\n"
+              "write_shards(validate_dataset(sys.argv[1], max_pixels=10**7), sys.argv[2], "
+              "{'student': 24, 'teacher': 32})\n")
+    digests = []
+    for run in range(3):
+        subprocess.run([sys.executable, "-c", script, str(tiny_dataset / "data"),
+                        str(tmp_path / f"run{run}")], check=True, capture_output=True)
+        digests.append({path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+                        for path in sorted((tmp_path / f"run{run}").iterdir())})
+    assert len(digests[0]) == 4 and digests[0] == digests[1] == digests[2]

@@ -103,9 +103,12 @@ def _write_shards(dataset: PreparedDataset, out_dir: Path, sizes: dict[str, int]
             for view, size in sizes.items():
                 features[f"{view}/pixels"] = _bytes(_encode(letterbox(image, size), encoding))
                 features[f"{view}/box"] = _ints(content_box(record.height, record.width, size))
+            # deterministic: the features map in key order. Otherwise its order varies from one
+            # process to the next, so a rerun on the same images wrote other bytes and DVC
+            # trained the teacher again
             return tf.train.Example(
                 features=tf.train.Features(feature=features)
-            ).SerializeToString()
+            ).SerializeToString(deterministic=True)
 
         progress = Progress(f"shards: {split}", len(records))
         with ThreadPoolExecutor(max_workers=workers) as pool:
