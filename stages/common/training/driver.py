@@ -333,3 +333,9 @@ def unlabelled_images(params: Params, alpha: float, paths: StagePaths, dataset: 
           f"{len(dataset.splits['train'])} training images, the teacher's "
           "sigmoid their hard target (distillation.use_unlabelled)", flush=True)
     return unlabelled
+
+
+def unlabelled_fingerprint(unlabelled: Shards | None) -> tuple:
+    """What a plan's fingerprint adds for the images without labels it trains on: their content,
+    so that checkpoints of a run on other such images are not resumed (nothing without them)."""
+    return () if unlabelled is None else (unlabelled.manifest["dataset_fingerprint"],)

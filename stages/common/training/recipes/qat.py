@@ -27,6 +27,7 @@ from stages.common.training.driver import (
     Recipe,
     StagePaths,
     final_scores,
+    unlabelled_fingerprint,
     unlabelled_images,
 )
 from stages.common.training.phases import Phase
@@ -77,8 +78,9 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     return Plan(
         qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
         data.val_targets,
-        fingerprint=(file_sha256(paths.student / "weights.h5"),
-                     file_sha256(paths.teacher / "weights.h5")),
+        fingerprint=((file_sha256(paths.student / "weights.h5"),
+                      file_sha256(paths.teacher / "weights.h5"))
+                     + unlabelled_fingerprint(unlabelled)),
         save=save,
         metrics=lambda: {"float_student_before_qat": {k: before[k]
                                                       for k in ("val_loss", "val_f1_macro")},

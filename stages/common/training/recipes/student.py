@@ -30,6 +30,7 @@ from stages.common.training.driver import (
     TwoPhases,
     check_batch,
     head_data,
+    unlabelled_fingerprint,
     unlabelled_images,
 )
 from stages.common.training.teacher_check import (
@@ -101,7 +102,8 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
 
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=(file_sha256(paths.teacher / "weights.h5"),),
+        fingerprint=((file_sha256(paths.teacher / "weights.h5"),)
+                     + unlabelled_fingerprint(unlabelled)),
         save=save,
         metrics=lambda: {"weights": config.weights or "random", "head_phase_inputs": head.inputs,
                          "trainable_backbone_layers": schedule.trainable,
