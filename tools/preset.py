@@ -2,7 +2,11 @@
 
     FAST=$(python -m tools.preset presets/fast.yaml) && dvc exp run $FAST -S data.dir=data/hard_s1
 
-Not a pipeline stage. The preset is checked first, laid over --params as the CLI's --config is:
+Several presets are laid one over the other, in order (a later one's value wins):
+
+    python -m tools.preset presets/distilled.yaml presets/unlabelled.yaml
+
+Not a pipeline stage. The presets are checked first, laid over --params as the CLI's --config is:
 a misspelt key or a wrong value is reported with its file and line, nothing is printed and the
 exit status is 2 (hence the `&&`: `dvc exp run` with no flags would run the seed's schedule).
 """
@@ -19,9 +23,11 @@ from stages.common.core.params import preset_flags
 
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("preset", help="a YAML file of params.yaml's keys, any subset of them")
+    parser.add_argument("presets", nargs="+", metavar="preset",
+                        help="a YAML file of params.yaml's keys, any subset of them; later "
+                             "ones are laid over earlier ones")
     args = parser.parse_args()
-    print(" ".join(preset_flags(args.params, args.preset)))
+    print(" ".join(preset_flags(args.params, *args.presets)))
 
 
 if __name__ == "__main__":

@@ -562,6 +562,49 @@ def test_a_wrong_preset_is_refused_with_its_line(tmp_path, text, expected):
         preset_flags(REPO / "params.yaml", preset)
 
 
+def test_presets_are_laid_one_over_the_other_in_order(tmp_path):
+    """A later preset's value wins, and each key is set by one flag only, where it first came."""
+    from stages.common.core.params import preset_flags
+
+    first = tmp_path / "first.yaml"
+    first.write_text("student:\n  lr_finetune: 0.003\n  epochs_finetune: 16\n"
+                     "distillation:\n  alpha: 0.7\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("student:\n  epochs_finetune: 8\ndistillation:\n  use_unlabelled: true\n")
+    assert preset_flags(REPO / "params.yaml", first, second)[1::2] == [
+        "student.lr_finetune=0.003", "student.epochs_finetune=8", "distillation.alpha=0.7",
+        "distillation.use_unlabelled=true"]
+    assert preset_flags(REPO / "params.yaml", second, first)[1::2] == [
+        "student.epochs_finetune=16", "student.lr_finetune=0.003",
+        "distillation.use_unlabelled=true", "distillation.alpha=0.7"]
+
+
+def test_a_wrong_value_in_a_later_preset_names_that_preset_and_its_line(tmp_path):
+    from stages.common.core.params import preset_flags
+
+    good = tmp_path / "good.yaml"
+    good.write_text("student:\n  epochs_finetune: 16\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("distillation:\n  alpha: 0.7\nstudent:\n  epochs_finetune: -8\n")
+    with pytest.raises(UserError, match=r"bad\.yaml:4: student\.epochs_finetune"):
+        preset_flags(REPO / "params.yaml", good, bad)
+
+
+def test_the_unlabelled_preset_laid_over_the_distilled_one():
+    """What docs/benchmark.md measured (fifteenth round): the distilled preset, the patient
+    teacher, eight epochs over twice the images, and the images without labels in use."""
+    from stages.common.core.params import preset_flags
+
+    flags = preset_flags(REPO / "params.yaml", REPO / "presets" / "distilled.yaml",
+                         REPO / "presets" / "unlabelled.yaml")[1::2]
+    for expected in ("teacher.architecture=efficientnet_lite2", "teacher.epochs_finetune=32",
+                     "teacher.early_stopping_patience=32", "student.epochs_finetune=8",
+                     "student.early_stopping_patience=32", "distillation.alpha=0.7",
+                     "distillation.teacher_passes=8", "distillation.use_unlabelled=true"):
+        assert expected in flags
+    assert len(flags) == len({flag.split("=")[0] for flag in flags})
+
+
 @pytest.mark.parametrize("preset", sorted((REPO / "presets").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_preset_is_valid_laid_over_params_yaml(preset):
     from stages.common.core.params import preset_flags

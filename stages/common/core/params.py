@@ -120,43 +120,50 @@ def _overlay(base: dict, override: dict) -> dict:
 def load_params_with_overrides(base_path: str | Path, override_path: str | Path) -> dict:
     """The base params with a partial file laid over them (a seed-style config); problems are
     reported against the override file and its lines."""
-    base = read_params(base_path)
-    override, lines = read_yaml(override_path)
+    override, lines = _read_override(override_path)
+    return validate_params(_overlay(read_params(base_path), override), str(override_path), lines)
+
+
+def _read_override(path: str | Path) -> tuple[dict, dict[str, int]]:
+    override, lines = read_yaml(path)
     if override is None:
         override = {}
     if not isinstance(override, dict):
-        raise UserError(f"{override_path}: must be a mapping of keys like params.yaml")
-    return validate_params(_overlay(base, override), str(override_path), lines)
+        raise UserError(f"{path}: must be a mapping of keys like params.yaml")
+    return override, lines
 
 
-def preset_flags(base_path: str | Path, preset_path: str | Path) -> list[str]:
-    """A partial params file (a preset) as ``dvc exp run`` flags: ``-S key=value`` for each value
-    it sets, in its order, after checking it laid over the base params as the CLI's --config is.
-    Values are written as YAML 1.2 scalars, which is how DVC reads them back."""
-    load_params_with_overrides(base_path, preset_path)  # a wrong key or value: file and line
-    override, _ = read_yaml(preset_path)
-    flags = []
+def _flag_values(mapping: dict, prefix: str = ""):
+    """(dotted key, value as YAML 1.2 text) for each value of a partial params mapping."""
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            yield from _flag_values(value, f"{prefix}{key}.")
+        elif value is None:
+            yield f"{prefix}{key}", "null"
+        elif isinstance(value, bool):
+            yield f"{prefix}{key}", "true" if value else "false"
+        else:
+            yield f"{prefix}{key}", repr(value) if isinstance(value, float) else str(value)
 
-    def scalar(value) -> str:
-        if value is None:
-            return "null"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return repr(value) if isinstance(value, float) else str(value)
 
-    def walk(mapping: dict, prefix: str) -> None:
-        for key, value in mapping.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-                continue
-            text = scalar(value)
+def preset_flags(base_path: str | Path, *preset_paths: str | Path) -> list[str]:
+    """Partial params files (presets) as ``dvc exp run`` flags: ``-S key=value`` for each value
+    they set, in their order, after checking them laid over the base params one after the other,
+    as the CLI's --config is; a key set again by a later preset takes its value and keeps its
+    first place. Values are written as YAML 1.2 scalars, which is how DVC reads them back."""
+    params = read_params(base_path)
+    overrides: dict = {}
+    for preset_path in preset_paths:
+        override, lines = _read_override(preset_path)
+        # checked as laid so far, so that a problem names the preset and line that made it
+        params = validate_params(_overlay(params, override), str(preset_path), lines)
+        for dotted, text in _flag_values(override):
             if not text or any(character.isspace() for character in text):
-                raise UserError(f"{preset_path}: {prefix}{key}: {text!r} cannot be passed as one "
-                                "-S flag (empty or holds a space); set it in params.yaml instead")
-            flags.extend(["-S", f"{prefix}{key}={text}"])
-
-    walk(override or {}, "")
-    return flags
+                raise UserError(f"{preset_path}: {dotted}: {text!r} cannot be passed as one -S "
+                                "flag (empty or holds a space); set it in params.yaml instead")
+        overrides = _overlay(overrides, override)
+    return [part for dotted, text in _flag_values(overrides)
+            for part in ("-S", f"{dotted}={text}")]
 
 
 def check_num_classes(params: Params, vocabulary_size: int, source: str = "params.yaml") -> None:
