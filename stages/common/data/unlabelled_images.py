@@ -9,10 +9,10 @@
 A line of train.txt with no labels is an image in which no class appears; an image in
 unlabelled.txt is one whose classes nobody wrote down. The student's distilling phases (its
 fine-tune phase and QAT) can train on them with ``distillation.use_unlabelled``: each gets the
-teacher's sigmoid on its augmented view as its hard target. On the hard benchmark (600 labelled
-images, 600 unlabelled ones of the same kind, a teacher trained as long as the student) that lifted
-seed 2's test INT8 macro-F1 by 0.031 over the labels alone at the same steps, and by 0.017 over
-the labels alone given about the same time (docs/benchmark.md, fourteenth round).
+teacher's sigmoid on its augmented view as its hard target. What that gives on the hard
+benchmark, against the labels alone at the same steps and at about the same time, is measured
+in docs/benchmark.md (fourteenth and fifteenth rounds) rather than quoted here, where it went
+stale once already.
 
 The lines follow train.txt's rules for names (``split_files``); a line that carries labels is a
 defect of its own (a labelled image belongs in train.txt). Every image must be new to the whole
