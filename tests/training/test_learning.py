@@ -7,6 +7,7 @@ The margins are stated beside each assertion; the measured values are far from t
 (docs/evidence.md gives them), so a pass is not luck and a red is a real break.
 """
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -284,17 +285,28 @@ def test_images_without_labels_join_the_student_and_qat_stages(trained, colour_d
     params = Params.from_dict(params)
     common = dict(prepared=prepared, shards=shards, teacher=root / "teacher",
                   unlabelled=root / "pool")
-    student = train(STUDENT, params, StagePaths(root / "student_pool", root / "sp.json", None,
-                                                root / "ckpt_sp", **common))
+    plans = []
+
+    def keeping_its_plan(recipe):  # the plan carries the pool, which keys its checkpoints
+        def plan(*arguments):
+            plans.append(recipe.plan(*arguments))
+            return plans[-1]
+        return replace(recipe, plan=plan)
+
+    student = train(keeping_its_plan(STUDENT), params,
+                    StagePaths(root / "student_pool", root / "sp.json", None, root / "ckpt_sp",
+                               **common))
     assert student["distillation"]["unlabelled_images"] == 24
+    assert plans[-1].unlabelled.count("unlabelled") == 24
     assert "24 images without labels join the 96 training images" in capsys.readouterr().out
     from stages.common.data.teacher_outputs import TEACHER_OUTPUTS_FILE
     saved = np.load(root / "student_pool" / TEACHER_OUTPUTS_FILE)
     assert saved["pass_0"].shape == (96 + 24, len(dataset.classes))
     assert student["teacher_check"]["teacher_train_passes_f1_macro_at_0.5"] == pytest.approx(
         teacher_fit_on_passes([saved["pass_0"][:96]], dataset.target_matrix("train")))
-    qat = train(QAT, params, StagePaths(root / "qat_pool", root / "qp.json", None,
-                                        root / "ckpt_qp", student=root / "student_pool",
-                                        **common))
+    qat = train(keeping_its_plan(QAT), params,
+                StagePaths(root / "qat_pool", root / "qp.json", None, root / "ckpt_qp",
+                           student=root / "student_pool", **common))
     assert qat["unlabelled_images"] == 24
+    assert plans[-1].unlabelled.count("unlabelled") == 24
     assert "1 augmented pass(es) of 1 read from the student stage" in capsys.readouterr().out

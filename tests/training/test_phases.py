@@ -199,6 +199,30 @@ def test_the_resume_key_is_every_param_the_stage_declares():
         assert resume_key(stage, Params.from_dict(base), ("other hashes",), "data") != key
 
 
+def test_a_plans_resume_key_covers_the_images_without_labels_it_trains_on():
+    """A student or QAT run on other images without labels must start over, not resume the
+    checkpoints of a run on the first ones: the driver keys a plan by the pool it carries."""
+    from types import SimpleNamespace
+
+    from stages.common.core.params import read_params
+    from stages.common.core.params_schema import Params
+    from stages.common.training.driver import Plan, plan_resume_key, resume_key
+
+    params = Params.from_dict(read_params(Path(__file__).resolve().parents[2] / "params.yaml"))
+
+    def key(pool):
+        plan = Plan(None, [], None, None, fingerprint=("model hashes",), save=print,
+                    metrics=dict, unlabelled=pool)
+        return plan_resume_key("train_student", params, plan, "data")
+
+    def pool(content):
+        return SimpleNamespace(manifest={"dataset_fingerprint": content})
+
+    assert key(None) == resume_key("train_student", params, ("model hashes",), "data")
+    assert len({key(None), key(pool("first")), key(pool("second"))}) == 3
+    assert key(pool("first")) == key(pool("first"))
+
+
 def test_the_cosine_schedule_rises_then_decays_towards_zero():
     rates = [phases.cosine_learning_rate(epoch, 6, 1.0, 2) for epoch in range(6)]
     # warm-up: 1/3, 2/3; then 0.5 (1 + cos(pi k / 4)) for k = 0..3

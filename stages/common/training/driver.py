@@ -84,6 +84,9 @@ class Plan:
     fingerprint: tuple  # the inputs no param names (model hashes): see resume_key
     save: Callable[[Path], None]
     metrics: Callable[[], dict]
+    # the images without labels the phases train on (None: none). Required, so that no recipe
+    # can train on a pool that its checkpoints are not keyed by (plan_resume_key)
+    unlabelled: Shards | None
     after_phase: Callable[[str, dict], None] | None = None
 
 
@@ -118,13 +121,20 @@ def resume_key(stage: str, params: Params, inputs: tuple, dataset_fingerprint: s
                         dataset_fingerprint))
 
 
+def plan_resume_key(stage: str, params: Params, plan: Plan, dataset_fingerprint: str) -> str:
+    """The resume key of a recipe's plan: its fingerprint and the content of the images without
+    labels it trains on, so that a run on another pool starts over instead of resuming this one."""
+    return resume_key(stage, params, plan.fingerprint + unlabelled_fingerprint(plan.unlabelled),
+                      dataset_fingerprint)
+
+
 def _train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
     started = time.monotonic()
     seed_everything(params.seed)
     dataset = load_prepared(paths.prepared)
     plan = recipe.plan(params, paths, dataset)
-    state = ResumeState(paths.checkpoints, resume_key(recipe.stage, params, plan.fingerprint,
-                                                      dataset.fingerprint()),
+    state = ResumeState(paths.checkpoints,
+                        plan_resume_key(recipe.stage, params, plan, dataset.fingerprint()),
                         paths.worker_scratch)
     summaries = _run_schedule(plan, state, paths.live, recipe.stage)
     plan.save(paths.out)

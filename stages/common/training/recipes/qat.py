@@ -27,7 +27,6 @@ from stages.common.training.driver import (
     Recipe,
     StagePaths,
     final_scores,
-    unlabelled_fingerprint,
     unlabelled_images,
 )
 from stages.common.training.phases import Phase
@@ -78,14 +77,14 @@ def qat_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) -> Pla
     return Plan(
         qat_model, [(phase, (data.distill_train, data.distill_val))], data.val_inputs,
         data.val_targets,
-        fingerprint=((file_sha256(paths.student / "weights.h5"),
-                      file_sha256(paths.teacher / "weights.h5"))
-                     + unlabelled_fingerprint(unlabelled)),
+        fingerprint=(file_sha256(paths.student / "weights.h5"),
+                     file_sha256(paths.teacher / "weights.h5")),
         save=save,
         metrics=lambda: {"float_student_before_qat": {k: before[k]
                                                       for k in ("val_loss", "val_f1_macro")},
                          "distillation_alpha": alpha,
-                         "unlabelled_images": data.unlabelled_images})
+                         "unlabelled_images": data.unlabelled_images},
+        unlabelled=unlabelled)
 
 
 QAT = Recipe("qat", layout.QAT, layout.QAT_METRICS, qat_plan, mixed_precision_allowed=False)

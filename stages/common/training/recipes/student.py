@@ -30,7 +30,6 @@ from stages.common.training.driver import (
     TwoPhases,
     check_batch,
     head_data,
-    unlabelled_fingerprint,
     unlabelled_images,
 )
 from stages.common.training.teacher_check import (
@@ -102,8 +101,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
 
     return Plan(
         model, schedule.phases, data.val_inputs, data.val_targets,
-        fingerprint=((file_sha256(paths.teacher / "weights.h5"),)
-                     + unlabelled_fingerprint(unlabelled)),
+        fingerprint=(file_sha256(paths.teacher / "weights.h5"),),
         save=save,
         metrics=lambda: {"weights": config.weights or "random", "head_phase_inputs": head.inputs,
                          "trainable_backbone_layers": schedule.trainable,
@@ -111,6 +109,7 @@ def student_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
                          "distillation": {"alpha": distill.alpha,
                                           "temperature": distill.temperature,
                                           "unlabelled_images": data.unlabelled_images}},
+        unlabelled=unlabelled,
         after_phase=check_teacher)
 
 

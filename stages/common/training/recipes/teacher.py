@@ -39,7 +39,8 @@ def teacher_plan(params: Params, paths: StagePaths, dataset: PreparedDataset) ->
         save=lambda out: save_trained(model, out, config.architecture, classes, size,
                                       config.dropout, config.pooling),
         metrics=lambda: {"weights": config.weights or "random", "head_phase_inputs": head.inputs,
-                         "trainable_backbone_layers": schedule.trainable})
+                         "trainable_backbone_layers": schedule.trainable},
+        unlabelled=None)
 
 
 TEACHER = Recipe("train_teacher", layout.TEACHER, layout.TEACHER_METRICS, teacher_plan)
