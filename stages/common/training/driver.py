@@ -124,8 +124,8 @@ def resume_key(stage: str, params: Params, inputs: tuple, dataset_fingerprint: s
 def plan_resume_key(stage: str, params: Params, plan: Plan, dataset_fingerprint: str) -> str:
     """The resume key of a recipe's plan: its fingerprint and the content of the images without
     labels it trains on, so that a run on another pool starts over instead of resuming this one."""
-    return resume_key(stage, params, plan.fingerprint + unlabelled_fingerprint(plan.unlabelled),
-                      dataset_fingerprint)
+    pool = () if plan.unlabelled is None else (plan.unlabelled.manifest["dataset_fingerprint"],)
+    return resume_key(stage, params, plan.fingerprint + pool, dataset_fingerprint)
 
 
 def _train(recipe: Recipe, params: Params, paths: StagePaths) -> dict:
@@ -344,8 +344,3 @@ def unlabelled_images(params: Params, alpha: float, paths: StagePaths, dataset: 
           "sigmoid their hard target (distillation.use_unlabelled)", flush=True)
     return unlabelled
 
-
-def unlabelled_fingerprint(unlabelled: Shards | None) -> tuple:
-    """What a plan's fingerprint adds for the images without labels it trains on: their content,
-    so that checkpoints of a run on other such images are not resumed (nothing without them)."""
-    return () if unlabelled is None else (unlabelled.manifest["dataset_fingerprint"],)
