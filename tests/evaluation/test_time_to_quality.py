@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stages.common.evaluation.time_to_quality import read_curve, stamp
+from stages.common.evaluation.time_to_quality import read_curve, read_run, stamp
 
 REPO = Path(__file__).resolve().parents[2]
 LOG = """\
@@ -26,6 +26,16 @@ def test_a_stamped_log_gives_each_stages_epochs_and_the_runs_end():
     assert curve.ended_s == 420.5
 
 
+def test_a_run_in_parts_counts_each_parts_times_from_where_the_one_before_it_ended():
+    teacher_part = "     2.0 Running stage 'prepare':\n" + LOG.splitlines(keepends=True)[1] + \
+        "    60.0 Use `dvc push` to send your updates to remote storage.\n"
+    student_part = LOG.splitlines(keepends=True)[2]  # 107.6 train_student head: ...
+    curve = read_run([teacher_part, student_part, "     5.5 Running stage 'report':\n"])
+    assert curve.points == {"train_teacher": [(41.3, 0.0668)],
+                            "train_student": [(60.0 + 107.6, 0.0874)]}
+    assert curve.ended_s == 60.0 + 107.6 + 5.5
+
+
 def test_stamp_prefixes_the_seconds_since_it_started():
     ticks = iter([10.0, 10.5, 12.25])
     out = io.StringIO()
@@ -42,6 +52,12 @@ def test_the_chart_command_draws_and_refuses_a_log_without_epochs(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+    parts = subprocess.run(command + [f"distilled={tmp_path / 'empty.log'}+{tmp_path / 'run.log'}"],
+                           cwd=REPO, capture_output=True, text=True)
+    assert parts.returncode == 0, parts.stderr
+    missing = subprocess.run(command + [f"x={tmp_path / 'run.log'}+{tmp_path / 'none.log'}"],
+                             cwd=REPO, capture_output=True, text=True)
+    assert missing.returncode == 2 and "none.log: give the log of a stamped run" in missing.stderr
     refused = subprocess.run(command + [f"x={tmp_path / 'empty.log'}"], cwd=REPO,
                              capture_output=True, text=True)
     assert refused.returncode == 2 and "no stamped epoch line" in refused.stderr

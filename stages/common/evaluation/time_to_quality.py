@@ -4,7 +4,9 @@ A run's log is the output of ``dvc exp run`` with each line prefixed by the seco
 run started (``stamp``). Every epoch line of the training stages ("train_student finetune: epoch
 3/8: ... val_f1_macro 0.4343 (...)") becomes a point; ``chart`` draws one line per run for the
 model that ships (the student, then QAT) and a faint one for its teacher, and marks where each
-run ended (export, thresholds and evaluation included).
+run ended (export, thresholds and evaluation included). A run made in parts (the teacher by
+``dvc repro train_teacher``, then ``dvc exp run`` with the teacher stage cached) is read from its
+parts' logs in order (``read_run``), each part starting where the one before it ended.
 """
 from __future__ import annotations
 
@@ -35,16 +37,27 @@ def stamp(lines: Iterable[str], out: TextIO, clock=time.monotonic) -> None:
         out.flush()
 
 
-def read_curve(text: str) -> RunCurve:
-    curve = RunCurve()
+def read_curve(text: str, curve: RunCurve | None = None) -> RunCurve:
+    """The epochs and end of one stamped log; given ``curve``, those of a part of its run that
+    came after it: its times counted from where ``curve`` ended."""
+    curve = curve or RunCurve()
+    offset = curve.ended_s or 0.0
     for line in text.splitlines():
         stamped = STAMPED_LINE.match(line)
         if stamped:
-            curve.ended_s = float(stamped["seconds"])
+            curve.ended_s = offset + float(stamped["seconds"])
         epoch = EPOCH_LINE.match(line)
         if epoch:
             curve.points.setdefault(epoch["stage"], []).append(
-                (float(epoch["seconds"]), float(epoch["f1"])))
+                (offset + float(epoch["seconds"]), float(epoch["f1"])))
+    return curve
+
+
+def read_run(texts: Iterable[str]) -> RunCurve:
+    """One run from the stamped logs of its parts, in the order they ran."""
+    curve = RunCurve()
+    for text in texts:
+        read_curve(text, curve)
     return curve
 
 
