@@ -37,27 +37,25 @@ def stamp(lines: Iterable[str], out: TextIO, clock=time.monotonic) -> None:
         out.flush()
 
 
-def read_curve(text: str, curve: RunCurve | None = None) -> RunCurve:
-    """The epochs and end of one stamped log; given ``curve``, those of a part of its run that
-    came after it: its times counted from where ``curve`` ended."""
-    curve = curve or RunCurve()
-    offset = curve.ended_s or 0.0
-    for line in text.splitlines():
-        stamped = STAMPED_LINE.match(line)
-        if stamped:
-            curve.ended_s = offset + float(stamped["seconds"])
-        epoch = EPOCH_LINE.match(line)
-        if epoch:
-            curve.points.setdefault(epoch["stage"], []).append(
-                (offset + float(epoch["seconds"]), float(epoch["f1"])))
-    return curve
+def read_curve(text: str) -> RunCurve:
+    """The epochs and end of one stamped log."""
+    return read_run([text])
 
 
 def read_run(texts: Iterable[str]) -> RunCurve:
-    """One run from the stamped logs of its parts, in the order they ran."""
+    """One run from the stamped logs of its parts, in the order they ran: each part's times are
+    counted from where the one before it ended."""
     curve = RunCurve()
     for text in texts:
-        read_curve(text, curve)
+        offset = curve.ended_s or 0.0
+        for line in text.splitlines():
+            stamped = STAMPED_LINE.match(line)
+            if stamped:
+                curve.ended_s = offset + float(stamped["seconds"])
+            epoch = EPOCH_LINE.match(line)
+            if epoch:
+                curve.points.setdefault(epoch["stage"], []).append(
+                    (offset + float(epoch["seconds"]), float(epoch["f1"])))
     return curve
 
 
