@@ -119,16 +119,25 @@ def test_a_file_whose_arrays_need_unpickling_is_refused_not_unpickled(tmp_path):
 
 
 class _CountingTeacher:
-    """A tiny teacher that counts the batches it is run on."""
+    """A tiny teacher that counts the batches it is run on, in a variable: the pipeline runs
+    the teacher compiled (tf.function), where Python code runs once per trace, not per batch."""
 
     def __init__(self):
         inputs = tf.keras.Input((40, 40, 3))
         pooled = tf.keras.layers.GlobalAveragePooling2D()(inputs)
         self.model = tf.keras.Model(inputs, tf.keras.layers.Dense(5, name="logits")(pooled))
-        self.runs = 0
+        self.batches = tf.Variable(0)
+
+    @property
+    def runs(self) -> int:
+        return int(self.batches.numpy())
+
+    @runs.setter
+    def runs(self, value: int) -> None:
+        self.batches.assign(value)
 
     def __call__(self, images, training=False):
-        self.runs += 1
+        self.batches.assign_add(1)
         return self.model(images, training=training)
 
 
