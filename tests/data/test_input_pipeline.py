@@ -3,6 +3,7 @@ repeat exactly."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers.in_memory import in_memory_source, letterbox_split, validated_records
 
 from stages.common.data.augmentation import Augmentation
@@ -64,3 +65,27 @@ def test_fixed_passes_repeat_the_same_augmentation_in_any_order(tiny_dataset):
     for index, image in in_order.items():  # the teacher's pass and the student's shuffled pass
         np.testing.assert_array_equal(shuffled[index], image)
     assert not np.allclose(by_index(2)[0], in_order[0])  # another pass, another augmentation
+
+
+def test_the_compiled_teacher_gives_its_inference_logits_at_any_batch_size():
+    """The teacher's passes run through compiled_inference: what it returns must be the model in
+    inference mode (batch norm on its moving statistics, no dropout), for a full batch and for a
+    pass's smaller last batch alike."""
+    import tensorflow as tf
+
+    from stages.common.data.input_pipeline import compiled_inference
+
+    inputs = tf.keras.Input((8, 8, 3))
+    normalised = tf.keras.layers.BatchNormalization()(inputs)
+    pooled = tf.keras.layers.GlobalAveragePooling2D()(normalised)
+    logits = tf.keras.layers.Dense(5)(tf.keras.layers.Dropout(0.5)(pooled))
+    model = tf.keras.Model(inputs, logits)
+    model.layers[1].moving_mean.assign([0.5, -1.0, 2.0])  # far from any batch's own statistics
+    forward = compiled_inference(model)
+    images = np.random.default_rng(0).normal(size=(7, 8, 8, 3)).astype(np.float32)
+    for batch in (images[:4], images[4:], images):
+        np.testing.assert_allclose(forward(batch).numpy(),
+                                   model(batch, training=False).numpy(), atol=1e-5)
+        assert np.abs(forward(batch).numpy() - model(batch, training=True).numpy()).max() > 0.1
+    with pytest.raises(ValueError, match="inference mode only"):
+        forward(images, training=True)

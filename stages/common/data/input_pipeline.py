@@ -131,7 +131,13 @@ def compiled_inference(model):
     float sums). A call with another batch size (a split's last batch) relaxes the trace to
     any size instead of tracing again per size."""
     forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
-    return lambda images, training=False: forward(images)
+
+    def infer(images, training=False):  # called as the model is, by predict_logits and the passes
+        if training:
+            raise ValueError("compiled_inference runs the model in inference mode only")
+        return forward(images)
+
+    return infer
 
 
 def _training_batches(shards: Shards, views: list[str], batch_size: int, seed: int,
