@@ -605,6 +605,22 @@ def test_the_unlabelled_preset_laid_over_the_distilled_one():
     assert len(flags) == len({flag.split("=")[0] for flag in flags})
 
 
+def test_the_300px_preset_laid_over_the_unlabelled_recipe():
+    """What docs/benchmark.md measured (eighteenth round): the pool recipe with both the
+    teacher and the student at 300 px, the rest of the recipe left as the presets below it."""
+    from stages.common.core.params import preset_flags
+
+    flags = preset_flags(REPO / "params.yaml", REPO / "presets" / "distilled.yaml",
+                         REPO / "presets" / "unlabelled.yaml",
+                         REPO / "presets" / "student_300px.yaml")[1::2]
+    for expected in ("teacher.input_size=300", "student.input_size=300",
+                     "teacher.architecture=efficientnet_lite2", "teacher.epochs_finetune=32",
+                     "student.epochs_finetune=8", "distillation.teacher_passes=8",
+                     "distillation.use_unlabelled=true"):
+        assert expected in flags
+    assert len(flags) == len({flag.split("=")[0] for flag in flags})
+
+
 @pytest.mark.parametrize("preset", sorted((REPO / "presets").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_preset_is_valid_laid_over_params_yaml(preset):
     from stages.common.core.params import preset_flags
