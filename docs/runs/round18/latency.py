@@ -1,7 +1,10 @@
 """INT8 latency of two packaged models on this CPU (LiteRT, XNNPACK), alternated in rounds."""
-import sys, time
+import sys
+import time
+
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
 models = sys.argv[1:]
 interps = []
 for path in models:

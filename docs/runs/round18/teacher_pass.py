@@ -1,14 +1,18 @@
 """Profile one teacher pass: eager calls (today) against a compiled call."""
-import sys, time
+import sys
+import time
+
 sys.path.insert(0, "/work/main")
 from pathlib import Path
+
 import numpy as np
+import tensorflow as tf
+
 from stages.common.core.params import load_params
+from stages.common.data import input_pipeline as ip
 from stages.common.data.dataset import load_prepared
 from stages.common.data.tfrecord_shards import Shards, open_unlabelled
 from stages.common.models.trained_models import load_trained
-from stages.common.data import input_pipeline as ip
-import tensorflow as tf
 
 root = Path("/work/s2b")
 params = load_params(root / "params.yaml")
@@ -23,7 +27,6 @@ print("batch", bs, "sizes", sizes, flush=True)
 
 def run(call, label):
     t = time.monotonic()
-    n = 0
     out = {}
     data_t = 0.0
     it = iter(ip._pass_batches(shards, ["teacher"], 0, bs, params.seed, augment,

@@ -1,15 +1,19 @@
-"""Test macro-F1 of the seed-2 teachers (260, 300 px) and of their average, float, 1000 test images."""
-import sys, time
+"""Test macro-F1 of the seed-2 teachers (260, 300 px) and of their average, float, on the
+1000 test images."""
+import sys
+
 sys.path.insert(0, "/work/main")
 from pathlib import Path
+
 import numpy as np
-from stages.common.data.dataset import load_prepared
-from stages.common.models.trained_models import load_trained
-from stages.common.data.preprocessing import letterbox, normalize_teacher
-from stages.common.data.image_files import load_image
-from stages.common.evaluation.package_scoring import read_labelled_split, truth_matrix
-from stages.common.scoring.metrics import f1_macro, sigmoid
 import tensorflow as tf
+
+from stages.common.data.dataset import load_prepared
+from stages.common.data.image_files import load_image
+from stages.common.data.preprocessing import letterbox, normalize_teacher
+from stages.common.evaluation.package_scoring import read_labelled_split, truth_matrix
+from stages.common.models.trained_models import load_trained
+from stages.common.scoring.metrics import f1_macro, sigmoid
 
 dataset = load_prepared("/work/s2b/data/prepared")
 classes = dataset.classes
@@ -22,7 +26,8 @@ for name, root, size in [("t260", "/work/s2b", 260), ("t300", "/work/t300_s2", 3
     teacher, meta = load_trained(Path(root) / "models/teacher", classes)
     assert meta["input_size"] == size, meta
     f = tf.function(lambda v: teacher(v, training=False))
-    for split, ds in [("val", "/work/s2b/data/hard_s2"), ("test", "/work/s2b/data/hard_s2_test1000")]:
+    for split, ds in [("val", "/work/s2b/data/hard_s2"),
+                      ("test", "/work/s2b/data/hard_s2_test1000")]:
         x, y = split_arrays(ds, split, size)
         logits = np.concatenate([f(x[i:i+32]).numpy() for i in range(0, len(x), 32)])
         out[(name, split)] = (sigmoid(logits), y)
