@@ -26,7 +26,7 @@ from stages.common.core.params_schema import Params
 from stages.common.data.augmentation import Augmentation
 from stages.common.data.dataset_validation import validate_dataset
 from stages.common.data.demo_data import write_demo_dataset
-from stages.common.data.input_pipeline import make_dataset
+from stages.common.data.input_pipeline import compiled_inference, make_dataset
 from stages.common.data.tfrecord_shards import Shards, write_shards
 from stages.common.models.architectures import build_student, build_teacher
 from stages.common.models.freezing import set_trainable
@@ -87,7 +87,7 @@ def distillation_vs_plain_epoch(shards: Shards, params: Params, option_passes: i
         pass
     teacher = build_teacher(CLASSES, teacher_size, params.teacher.dropout, weights=None,
                             architecture=params.teacher.architecture)
-    forward = tf.function(lambda images: teacher(images, training=False))
+    forward = compiled_inference(teacher)  # as the student stage runs it on its passes
     for images in teacher_only.take(1):
         forward(images)
     teacher_forward = min(_timed(lambda: [forward(images) for images in teacher_only])
